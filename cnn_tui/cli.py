@@ -1,0 +1,185 @@
+"""The `cnn-tui` command line (SPEC §4).
+
+Every subcommand imports what it needs inside its handler, so `cnn-tui summary` never pays
+for torch and the app's first frame does not wait for it. A user mistake is one line on
+stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from . import __version__
+from .core.config import DEVICES, OPTIMIZERS, TrainConfig
+from .core.datasets import DATASETS, DEFAULT_DATASET
+from .core.presets import DEFAULT_PRESET, PRESET_NAMES
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake by the person at the keyboard: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.replace("×", ",").replace("x", ",").split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,H,W with three positive integers, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def add_architecture_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("arch", nargs="?", metavar="ARCH.json", help="architecture file (SPEC §2)")
+    parser.add_argument("--preset", choices=PRESET_NAMES, help=f"start from a preset (default {DEFAULT_PRESET})")
+    parser.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape (overrides the file's)")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The training options, defined once for `train` and the app (SPEC §4)."""
+    d = TrainConfig()
+    group = parser.add_argument_group("training")
+    group.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET)
+    group.add_argument("--data-dir", help="dataset root (default: $CNN_TUI_DATA, else ./data)")
+    group.add_argument("--epochs", type=int, default=d.epochs)
+    group.add_argument("--batch-size", type=int, default=d.batch_size)
+    group.add_argument("--lr", type=float, default=d.lr)
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    group.add_argument("--seed", type=int, default=d.seed)
+    group.add_argument("--no-shuffle", action="store_true", help="the reference order, batch after batch")
+    group.add_argument("--device", choices=DEVICES, default=d.device)
+    group.add_argument("--train-size", type=int, help="use the first N training images")
+    group.add_argument("--test-size", type=int, help="use the first N test images")
+    group.add_argument("--session", metavar="NAME", help="session name ([A-Za-z0-9._-])")
+    group.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    config = TrainConfig(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        shuffle=not args.no_shuffle,
+        device=args.device,
+        train_size=args.train_size,
+        test_size=args.test_size,
+        input_shape=getattr(args, "input", None) if args.dataset == "synthetic" else None,
+    )
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return config
+
+
+def load_architecture(args: argparse.Namespace) -> Any:
+    """The architecture the arguments name: a file, a preset, or the default preset."""
+    from .core.presets import preset
+    from .core.spec import Architecture
+
+    if args.arch and args.preset:
+        raise UsageError("give an architecture file or --preset, not both")
+    if args.arch:
+        return Architecture.load(args.arch)
+    return preset(args.preset or DEFAULT_PRESET)
+
+
+# --- summary ---------------------------------------------------------------------------
+
+
+def _summary_parser(sub: Any) -> None:
+    p = sub.add_parser("summary", help="per-layer shapes, params, MACs and receptive field")
+    add_architecture_options(p)
+    p.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET,
+                   help="input shape when the file gives none")
+    p.add_argument("--batch-size", type=int, default=100, help="for activation memory")
+    p.add_argument("--json", action="store_true", help="print SPEC §3's JSON object")
+    p.set_defaults(handler=cmd_summary)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .core.shapes import infer_shapes
+
+    arch = load_architecture(args)
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    shape = args.input or arch.input or DATASETS[args.dataset].input_shape
+    summary = infer_shapes(arch, shape, batch_size=args.batch_size)
+    summary.raise_for_error()
+    if args.json:
+        print(json.dumps(summary.to_json()))
+    else:
+        from .render import print_summary
+
+        print_summary(summary)
+    return 0
+
+
+# --- the app ---------------------------------------------------------------------------
+
+
+def _app_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cnn-tui", description="Design and train small CNNs in the terminal.",
+                epilog="subcommands: " + ", ".join(SUBCOMMANDS) + " (cnn-tui SUBCOMMAND --help)")
+    p.add_argument("--version", action="version", version=f"cnn-tui {__version__}")
+    add_architecture_options(p)
+    add_training_options(p)
+    return p
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from .ui.app import run_app
+
+    arch = None if args.session else load_architecture(args)
+    if arch is not None and args.input:
+        arch = arch.with_input(args.input)
+    return run_app(arch=arch, config=config_from_args(args), session=args.session,
+                   sessions_dir=args.sessions_dir)
+
+
+SUBCOMMANDS: dict[str, Callable[[Any], None]] = {"summary": _summary_parser}
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    if argv and argv[0] in SUBCOMMANDS:
+        parser = _Parser(prog="cnn-tui")
+        sub = parser.add_subparsers(parser_class=_Parser)
+        SUBCOMMANDS[argv[0]](sub)
+        return parser.parse_args(argv)
+    args = _app_parser().parse_args(argv)
+    args.handler = cmd_app
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .core.spec import ArchitectureError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parse(argv)
+        return args.handler(args)
+    except (UsageError, ArchitectureError) as exc:
+        print(f"cnn-tui: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `cnn-tui summary | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

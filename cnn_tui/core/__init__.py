@@ -1,0 +1,1 @@
+"""The headless core: architecture maths, data, trainer and sessions. Never imports Textual."""

@@ -1,0 +1,82 @@
+"""The training configuration: one dataclass shared by `cnn-tui train`, the app and sessions."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .datasets import DATASETS, DEFAULT_DATASET
+
+OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DATA_DIR_ENV = "CNN_TUI_DATA"
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Defaults are the reference configuration of SPEC §1 (plus shuffling)."""
+
+    dataset: str = DEFAULT_DATASET
+    data_dir: str | None = None  # None: $CNN_TUI_DATA, else ./data
+    epochs: int = 5
+    batch_size: int = 100
+    lr: float = 0.01
+    optimizer: str = "adam"
+    momentum: float = 0.9  # SGD only
+    seed: int = 0
+    shuffle: bool = True
+    device: str = "auto"
+    train_size: int | None = None  # None: the whole training set (synthetic: 6,000)
+    test_size: int | None = None  # None: the whole test set (synthetic: 1,000)
+    input_shape: tuple[int, int, int] | None = None  # synthetic only: C, H, W
+
+    def validate(self) -> None:
+        """Raise ValueError naming the option that is wrong and what it accepts."""
+        if self.dataset not in DATASETS:
+            raise ValueError(f'unknown dataset "{self.dataset}"; choose one of {", ".join(DATASETS)}')
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f'unknown optimizer "{self.optimizer}"; choose adam or sgd')
+        if self.device not in DEVICES:
+            raise ValueError(f'unknown device "{self.device}"; choose one of {", ".join(DEVICES)}')
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("train_size", "test_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
+            raise ValueError(f"--lr must be a positive number, got {self.lr}")
+        if self.input_shape is not None and self.dataset != "synthetic":
+            raise ValueError("--input sets the shape of --dataset synthetic only; real datasets have their own")
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir or os.environ.get(DATA_DIR_ENV) or "data")
+
+    @property
+    def input(self) -> tuple[int, int, int]:
+        """The C, H, W of the images the model will see."""
+        if self.dataset == "synthetic" and self.input_shape is not None:
+            return tuple(self.input_shape)  # type: ignore[return-value]
+        return DATASETS[self.dataset].input_shape
+
+    @property
+    def classes(self) -> int:
+        return DATASETS[self.dataset].classes
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.input_shape is not None:
+            data["input_shape"] = list(self.input_shape)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Rebuild from session.json; unknown keys (from newer versions) are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("input_shape") is not None:
+            values["input_shape"] = tuple(values["input_shape"])
+        return cls(**values)

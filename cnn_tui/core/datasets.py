@@ -1,0 +1,53 @@
+"""What each dataset is (shape, classes, files) without loading it: pure Python, no torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    input_shape: tuple[int, int, int]
+    classes: int
+    folder: str  # torchvision's folder under the data dir
+    files: tuple[str, ...]  # what must be there for an offline load
+    class_names: tuple[str, ...] = ()
+
+
+_MNIST_FILES = (
+    "raw/train-images-idx3-ubyte",
+    "raw/train-labels-idx1-ubyte",
+    "raw/t10k-images-idx3-ubyte",
+    "raw/t10k-labels-idx1-ubyte",
+)
+
+DATASETS: dict[str, DatasetInfo] = {
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist", (1, 28, 28), 10, "FashionMNIST", _MNIST_FILES,
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
+    "mnist": DatasetInfo("mnist", (1, 28, 28), 10, "MNIST", _MNIST_FILES,
+                         tuple(str(d) for d in range(10))),
+    "kmnist": DatasetInfo("kmnist", (1, 28, 28), 10, "KMNIST", _MNIST_FILES),
+    "cifar10": DatasetInfo(
+        "cifar10", (3, 32, 32), 10, "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
+        ("airplane", "automobile", "bird", "cat", "deer",
+         "dog", "frog", "horse", "ship", "truck"),
+    ),
+    # Generated in process; its shape follows --input.
+    "synthetic": DatasetInfo("synthetic", (1, 28, 28), 10, "", ()),
+}
+
+DEFAULT_DATASET = "fashion-mnist"
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(
+            f'unknown dataset "{name}"; choose one of {", ".join(DATASETS)}'
+        ) from None

@@ -1,0 +1,345 @@
+"""Per-layer numbers (SPEC §3): output shape, params, MACs, receptive field, memory.
+
+Analytic and pure Python: this is what the editor recomputes on every keystroke and what
+`cnn-tui summary` prints, so it must never import torch. torch is only the test oracle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+from .spec import Architecture, ArchitectureError, Layer, format_shape, parse_input, parse_layer
+
+BYTES_PER_FLOAT = 4  # float32 everywhere
+ADAM_COPIES = 3  # a parameter plus Adam's two moment buffers
+
+Shape = tuple[int, ...]
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """Everything the summary knows about one layer."""
+
+    index: int
+    type: str
+    settings: str
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    macs: int
+    receptive_field: Pair | None  # None once the input is flat
+    jump: Pair | None
+    output_bytes: int  # the layer's output for one batch, float32
+    implicit_flatten: bool = False  # a linear after a C×H×W output flattens first
+    counted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "type": self.type,
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "receptive_field": list(self.receptive_field) if self.receptive_field else None,
+            "jump": list(self.jump) if self.jump else None,
+            "output_bytes": self.output_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class ArchitectureSummary:
+    """The per-layer table and totals. `error` is set (and `layers` stops) at the first bad layer."""
+
+    input_shape: tuple[int, int, int]
+    batch_size: int
+    layers: list[LayerInfo] = field(default_factory=list)
+    error: ArchitectureError | None = None
+    layer_count: int = 0  # layers in the architecture, including any after the error
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].output_shape if self.layers else tuple(self.input_shape)
+
+    @property
+    def total_params(self) -> int:
+        return sum(info.params for info in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(info.macs for info in self.layers)
+
+    @property
+    def counted_layers(self) -> int:
+        return sum(info.counted for info in self.layers)
+
+    @property
+    def param_bytes(self) -> int:
+        return self.total_params * BYTES_PER_FLOAT
+
+    @property
+    def train_state_bytes(self) -> int:
+        """Parameters plus Adam's two moment buffers."""
+        return self.param_bytes * ADAM_COPIES
+
+    @property
+    def activation_bytes(self) -> int:
+        """All layer outputs for one batch (what the backward pass keeps alive, roughly)."""
+        return sum(info.output_bytes for info in self.layers)
+
+    def raise_for_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def to_json(self) -> dict[str, Any]:
+        """The object `cnn-tui summary --json` prints (SPEC §3)."""
+        return {
+            "input": list(self.input_shape),
+            "layers": [info.to_json() for info in self.layers],
+            "total_params": self.total_params,
+            "total_macs": self.total_macs,
+            "counted_layers": self.counted_layers,
+            "batch_size": self.batch_size,
+            "param_bytes": self.param_bytes,
+            "train_state_bytes": self.train_state_bytes,
+            "activation_bytes": self.activation_bytes,
+        }
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """PyTorch's formula: floor((in + 2p − d·(k−1) − 1)/s) + 1. The one place it lives."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_output_size(
+    size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+) -> int:
+    """PyTorch's pooling size: the conv formula, rounded up under ceil_mode, but a window
+    may not start inside the right padding."""
+    if not ceil_mode:
+        return conv_output_size(size, kernel, stride, padding, dilation)
+    out = -(-(size + 2 * padding - dilation * (kernel - 1) - 1) // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _widest_adaptive_bin(size: int, out: int) -> int:
+    """PyTorch's adaptive bins are [floor(i·in/out), ceil((i+1)·in/out))."""
+    return max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+
+
+def _pairs(layer: Layer, *names: str) -> list[Pair]:
+    return [layer.size(name) for name in names]
+
+
+def _fmt(p: Pair) -> str:
+    return f"{p[0]}×{p[1]}"
+
+
+def _same_padding_hint(size: Pair, kernel: Pair, dilation: Pair) -> str:
+    """Suggest the padding that keeps the spatial size at stride 1, or just lets it fit."""
+    spans = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    if all(span % 2 == 0 for span in spans):
+        keep = (spans[0] // 2, spans[1] // 2)
+        return f"padding {keep[0] if keep[0] == keep[1] else _fmt(keep)} keeps {_fmt(size)}"
+    need = tuple(max(0, -(-(span + 1 - s) // 2)) for span, s in zip(spans, size))
+    return f"padding {need[0] if need[0] == need[1] else _fmt(need)} makes it fit"
+
+
+class _Walker:
+    """Walks the layers, carrying the shape, receptive field and jump."""
+
+    def __init__(self, input_shape: tuple[int, int, int], batch_size: int) -> None:
+        self.shape: Shape = tuple(input_shape)
+        self.rf: Pair | None = (1, 1)
+        self.jump: Pair | None = (1, 1)
+        self.batch_size = batch_size
+
+    def fail(self, index: int, layer: Layer, reason: str, field: str | None = None) -> None:
+        raise ArchitectureError(reason, index, layer.type, field)
+
+    def need_spatial(self, index: int, layer: Layer) -> tuple[int, int, int]:
+        if len(self.shape) != 3:
+            self.fail(
+                index,
+                layer,
+                f"needs a C×H×W input but gets a flat [{self.shape[0]}]; "
+                "move it above the flatten / linear layers",
+            )
+        return self.shape  # type: ignore[return-value]
+
+    def window(self, kernel: Pair, stride: Pair, dilation: Pair) -> None:
+        """Grow the receptive field by a sliding window (SPEC §3 recurrence)."""
+        assert self.rf is not None and self.jump is not None
+        self.rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(self.rf, kernel, dilation, self.jump))  # type: ignore[assignment]
+        self.jump = tuple(j * s for j, s in zip(self.jump, stride))  # type: ignore[assignment]
+
+    def step(self, index: int, layer: Layer) -> LayerInfo:
+        t = layer.type
+        in_shape = self.shape
+        params = macs = 0
+        implicit_flatten = False
+        if t == "conv2d":
+            c, h, w = self.need_spatial(index, layer)
+            kernel, stride, dilation = _pairs(layer, "kernel_size", "stride", "dilation")
+            out_c, groups = layer.get("out_channels"), layer.get("groups")
+            if c % groups or out_c % groups:
+                self.fail(
+                    index, layer,
+                    f"groups {groups} must divide both in_channels {c} and out_channels {out_c}",
+                    "groups",
+                )
+            padding_value = layer.get("padding")
+            if padding_value == "same":
+                if stride != (1, 1):
+                    self.fail(index, layer, 'padding "same" needs stride 1 (a PyTorch rule)', "padding")
+                padding = None
+            else:
+                padding = (0, 0) if padding_value == "valid" else layer.size("padding")
+            effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+            padded = (h, w) if padding is None else (h + 2 * padding[0], w + 2 * padding[1])
+            if padding is not None and (effective[0] > padded[0] or effective[1] > padded[1]):
+                what = "kernel" if dilation == (1, 1) else "dilated kernel"
+                self.fail(
+                    index, layer,
+                    f"{what} {_fmt(effective)} is larger than its padded input {_fmt(padded)}; "
+                    f"{_same_padding_hint((h, w), kernel, dilation)}, "
+                    f"or use a kernel of at most {_fmt(padded)}",
+                    "kernel_size",
+                )
+            if padding is None:
+                out_hw = (h, w)
+            else:
+                out_hw = tuple(
+                    conv_output_size(n, k, s, p, d)
+                    for n, k, s, p, d in zip((h, w), kernel, stride, padding, dilation)
+                )
+            self.shape = (out_c, *out_hw)
+            per_output = (c // groups) * kernel[0] * kernel[1]
+            params = out_c * per_output + (out_c if layer.get("bias") else 0)
+            macs = out_c * out_hw[0] * out_hw[1] * per_output
+            self.window(kernel, stride, dilation)
+        elif t in ("maxpool2d", "avgpool2d"):
+            c, h, w = self.need_spatial(index, layer)
+            kernel, stride, padding = _pairs(layer, "kernel_size", "stride", "padding")
+            dilation = layer.size("dilation") if t == "maxpool2d" else (1, 1)
+            if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+                limit = (kernel[0] // 2, kernel[1] // 2)
+                self.fail(
+                    index, layer,
+                    f"padding {_fmt(padding)} is over half the kernel {_fmt(kernel)}; "
+                    f"PyTorch allows at most {_fmt(limit)}",
+                    "padding",
+                )
+            out_hw = tuple(
+                pool_output_size(n, k, s, p, d, layer.get("ceil_mode"))
+                for n, k, s, p, d in zip((h, w), kernel, stride, padding, dilation)
+            )
+            if min(out_hw) < 1:
+                effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+                padded = (h + 2 * padding[0], w + 2 * padding[1])
+                self.fail(
+                    index, layer,
+                    f"kernel {_fmt(effective)} is larger than its padded input {_fmt(padded)}; "
+                    f"use a kernel of at most {_fmt(padded)} or remove this layer",
+                    "kernel_size",
+                )
+            self.shape = (c, *out_hw)
+            self.window(kernel, stride, dilation)
+        elif t == "adaptiveavgpool2d":
+            c, h, w = self.need_spatial(index, layer)
+            out_hw = layer.size("output_size")
+            self.shape = (c, *out_hw)
+            # Adaptive pooling has no fixed window: report its widest bin, stepping by
+            # floor(in/out), which is exact when out divides in (global pooling included).
+            kernel = tuple(_widest_adaptive_bin(n, o) for n, o in zip((h, w), out_hw))
+            stride = tuple(max(1, n // o) for n, o in zip((h, w), out_hw))
+            self.window(kernel, stride, (1, 1))  # type: ignore[arg-type]
+        elif t == "batchnorm2d":
+            c, _, _ = self.need_spatial(index, layer)
+            params = 2 * c
+        elif t == "dropout2d":
+            self.need_spatial(index, layer)
+        elif t == "flatten":
+            self.shape = (prod(self.shape),)
+            self.rf = self.jump = None
+        elif t == "linear":
+            implicit_flatten = len(self.shape) == 3
+            features = prod(self.shape)
+            out = layer.get("out_features")
+            params = features * out + (out if layer.get("bias") else 0)
+            macs = features * out
+            self.shape = (out,)
+            self.rf = self.jump = None
+        # Activations and dropout keep the shape.
+        if min(self.shape) < 1:  # defensive: every rule above should have caught it
+            self.fail(index, layer, f"output collapses to {format_shape(self.shape)}")
+        return LayerInfo(
+            index=index,
+            type=t,
+            settings=layer.describe(),
+            input_shape=in_shape,
+            output_shape=self.shape,
+            params=params,
+            macs=macs,
+            receptive_field=self.rf,
+            jump=self.jump,
+            output_bytes=self.batch_size * prod(self.shape) * BYTES_PER_FLOAT,
+            implicit_flatten=implicit_flatten,
+            counted=layer.counted,
+        )
+
+
+def infer_shapes(
+    arch: Architecture, input_shape: tuple[int, int, int] | None = None, batch_size: int = 100
+) -> ArchitectureSummary:
+    """Walk an already-parsed architecture. Never raises for shape problems: see `.error`."""
+    shape = input_shape or arch.input
+    if shape is None:
+        raise ValueError("no input shape: give one or set the architecture's input")
+    walker = _Walker(shape, batch_size)
+    infos: list[LayerInfo] = []
+    error = None
+    for index, layer in enumerate(arch.layers):
+        try:
+            infos.append(walker.step(index, layer))
+        except ArchitectureError as exc:
+            error = exc
+            break
+    return ArchitectureSummary(shape, batch_size, infos, error, len(arch.layers))
+
+
+def analyze(
+    data: Any,
+    input_shape: tuple[int, int, int] | None = None,
+    default_input: tuple[int, int, int] = (1, 28, 28),
+    batch_size: int = 100,
+) -> ArchitectureSummary:
+    """Parse raw JSON data layer by layer and infer shapes, stopping at the first problem.
+
+    Unlike `Architecture.from_dict`, a bad layer does not lose the layers above it: the
+    editor shows their numbers and marks the bad row. Top-level problems raise.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
+        Architecture.from_dict(data)  # raises the precise top-level reason
+    if input_shape is None:
+        input_shape = parse_input(data["input"]) if data.get("input") is not None else default_input
+    walker = _Walker(input_shape, batch_size)
+    infos: list[LayerInfo] = []
+    error = None
+    for index, raw in enumerate(data["layers"]):
+        try:
+            infos.append(walker.step(index, parse_layer(index, raw)))
+        except ArchitectureError as exc:
+            error = exc
+            break
+    if error is None:
+        Architecture.from_dict(data)  # top-level fields (unknown keys) are checked here
+    return ArchitectureSummary(input_shape, batch_size, infos, error, len(data["layers"]))

@@ -1,0 +1,1 @@
+"""The Textual user interface. Widgets format and display; the numbers come from cnn_tui.core."""
