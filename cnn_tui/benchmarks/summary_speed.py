@@ -1,0 +1,68 @@
+"""Issue 2's figures: `cnn-tui summary` vs `import torch`, and recomputing a 100-layer net.
+
+    python -m cnn_tui.benchmarks.summary_speed [--repeats 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from . import PYTHON, interleaved_medians, machine_line
+
+
+def hundred_layer_architecture() -> dict:
+    """A valid 100-layer net: 24 blocks of conv 3×3 (stride 2 every sixth), batchnorm, relu
+    and dropout2d, then global pooling, flatten and two linear layers."""
+    layers: list[dict] = []
+    for block in range(24):
+        stride = 2 if block % 6 == 5 else 1
+        layers += [
+            {"type": "conv2d", "out_channels": 16 * (1 + block // 6), "kernel_size": 3, "padding": 1, "stride": stride},
+            {"type": "batchnorm2d"},
+            {"type": "relu"},
+            {"type": "dropout2d", "p": 0.1},
+        ]
+    layers += [{"type": "adaptiveavgpool2d", "output_size": 1}, {"type": "flatten"},
+               {"type": "linear", "out_features": 64}, {"type": "linear", "out_features": 10}]
+    assert len(layers) == 100
+    return {"input": [3, 64, 64], "layers": layers}
+
+
+def recompute_ms(repeats: int = 300) -> float:
+    from cnn_tui.core.shapes import analyze
+
+    data = hundred_layer_architecture()
+    assert analyze(data).ok
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        analyze(data)  # parse + validate + every number, as the editor does per keystroke
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=9)
+    args = parser.parse_args()
+    medians = interleaved_medians(
+        {
+            "summary": [PYTHON, "-m", "cnn_tui", "summary"],
+            "import torch": [PYTHON, "-c", "import torch"],
+            "python": [PYTHON, "-c", "pass"],
+        },
+        args.repeats,
+    )
+    ms = recompute_ms()
+    print(f"machine: {machine_line()}")
+    print(f"| `cnn-tui summary` | {medians['summary']*1000:.0f} ms median of {args.repeats} |")
+    print(f"| `python -c 'import torch'` | {medians['import torch']*1000:.0f} ms median |")
+    print(f"| bare `python -c pass` | {medians['python']*1000:.0f} ms median |")
+    print(f"| ratio summary / import torch | **{medians['summary'] / medians['import torch']:.3f}** (target ≤ 0.3) |")
+    print(f"| recompute 100-layer architecture | **{ms:.2f} ms** median of 300 (target ≤ 5 ms) |")
+
+
+if __name__ == "__main__":
+    main()
