@@ -131,6 +131,114 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train -----------------------------------------------------------------------------
+
+
+def _train_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="train without the UI; one line per epoch; writes a session")
+    add_architecture_options(p)
+    add_training_options(p)
+    p.add_argument("--resume", action="store_true",
+                   help="continue --session NAME from its checkpoint until it has --epochs epochs")
+    p.add_argument("--exact", action="store_true",
+                   help="reference-compatible math (plain NCHW, default Adam): slower, bit-identical")
+    p.set_defaults(handler=cmd_train)
+
+
+def format_epoch_line(m: dict[str, Any]) -> str:
+    """The reference log's line, then more fields (SPEC §4)."""
+    return (
+        f"epoch {m['epoch']} total_correct: {m['total_correct']} loss: {m['total_loss']:.4f} "
+        f"test_accuracy: {m['test_accuracy']:.4f} seconds: {m['seconds']:.1f} "
+        f"train_accuracy: {m['train_accuracy']:.4f} test_loss: {m['test_loss']:.4f} "
+        f"images_per_second: {m['images_per_second']:.0f}"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
+    from .core.events import FINISHED, STOPPED, EpochFinished, TrainingControl, TrainingStarted
+    from .core.sessions import SessionStore
+
+    config = config_from_args(args)
+    arch = None if args.resume and not args.arch and not args.preset else load_architecture(args)
+    if arch is not None and args.input and args.dataset != "synthetic":
+        raise UsageError("--input sets the shape of --dataset synthetic only; real datasets have their own")
+    from .core.trainer import TrainingRefused, train
+
+    control = TrainingControl()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if control.stop_requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        print("stopping after this batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+        control.stop()
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, TrainingStarted):
+            print(f"session {event.session}: {event.train_samples} train / {event.test_samples} test images, "
+                  f"{event.total_params:,} params, {event.device_name} [{event.device}]"
+                  + (f", resuming at epoch {event.start_epoch}" if event.start_epoch else ""),
+                  file=sys.stderr, flush=True)
+        elif isinstance(event, EpochFinished):
+            print(format_epoch_line(event.metrics), flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        ended = train(arch, config, SessionStore(args.sessions_dir), args.session, args.resume,
+                      on_event, control, exact=args.exact)
+    except TrainingRefused as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if ended.status == FINISHED:
+        return 0
+    if ended.status == STOPPED:
+        print(f"cnn-tui: {ended.reason}; continue with: cnn-tui train --session "
+              f"{_session_of(args, ended)} --resume --epochs {config.epochs}", file=sys.stderr)
+        return 130
+    print(f"cnn-tui: error: {ended.reason}", file=sys.stderr)
+    return EXIT_USAGE if ended.user_error else 1
+
+
+def _session_of(args: argparse.Namespace, ended: Any) -> str:
+    return args.session or "NAME"
+
+
+# --- sessions --------------------------------------------------------------------------
+
+
+def _sessions_parser(sub: Any) -> None:
+    p = sub.add_parser("sessions", help="list saved sessions")
+    p.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_sessions)
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .core.sessions import SessionStore
+
+    store = SessionStore(args.sessions_dir)
+    infos, problems = store.list()
+    for problem in problems:
+        print(f"cnn-tui: skipped {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([asdict(info) for info in infos]))
+        return 0
+    if not infos:
+        print(f"no sessions in {store.root}")
+        return 0
+    from .render import sessions_table
+
+    from rich.console import Console
+
+    Console().print(sessions_table(infos))
+    return 0
+
+
 # --- the app ---------------------------------------------------------------------------
 
 
@@ -153,7 +261,11 @@ def cmd_app(args: argparse.Namespace) -> int:
                    sessions_dir=args.sessions_dir)
 
 
-SUBCOMMANDS: dict[str, Callable[[Any], None]] = {"summary": _summary_parser}
+SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
+    "summary": _summary_parser,
+    "train": _train_parser,
+    "sessions": _sessions_parser,
+}
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

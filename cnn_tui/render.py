@@ -6,6 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from .core.sessions import SessionInfo
 from .core.shapes import ArchitectureSummary
 from .core.spec import format_shape
 
@@ -75,3 +76,24 @@ def print_summary(summary: ArchitectureSummary, console: Console | None = None) 
     console = console or Console()
     console.print(summary_table(summary))
     console.print(summary_totals_line(summary), highlight=False)
+
+
+STATUS_STYLES = {"finished": "green", "running": "cyan", "stopped": "yellow", "interrupted": "yellow", "failed": "red"}
+
+
+def sessions_table(infos: list[SessionInfo]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
+    for name, justify in (("session", "left"), ("status", "left"), ("epochs", "right"),
+                          ("best test acc", "right"), ("dataset", "left"), ("updated", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for info in infos:
+        style = STATUS_STYLES.get(info.status, "")
+        table.add_row(
+            info.name,
+            f"[{style}]{info.status}[/]" if style else info.status,
+            f"{info.epochs_done}/{info.epochs_target}",
+            f"{info.best_test_accuracy:.4f}" if info.best_test_accuracy is not None else "–",
+            info.dataset,
+            info.updated.replace("T", " ")[:16],
+        )
+    return table

@@ -343,3 +343,30 @@ def analyze(
     if error is None:
         Architecture.from_dict(data)  # top-level fields (unknown keys) are checked here
     return ArchitectureSummary(input_shape, batch_size, infos, error, len(data["layers"]))
+
+
+def check_classes(summary: ArchitectureSummary, classes: int, dataset: str) -> ArchitectureError | None:
+    """Does the network end in one score per class? If not, say which layer to change."""
+    if not summary.ok:
+        return summary.error
+    out = summary.output_shape
+    if len(out) == 1 and out[0] == classes:
+        return None
+    last_linear = next((info for info in reversed(summary.layers) if info.type == "linear"), None)
+    if len(out) != 1:
+        return ArchitectureError(
+            f"the network ends with a {format_shape(out)} output but {dataset} needs {classes} class "
+            f"scores; add flatten and a linear layer with out_features {classes}",
+            len(summary.layers) - 1 if summary.layers else None,
+            summary.layers[-1].type if summary.layers else None,
+        )
+    if last_linear is not None:
+        return ArchitectureError(
+            f"outputs {out[0]} features but {dataset} has {classes} classes; "
+            f"set out_features to {classes}",
+            last_linear.index, "linear", "out_features",
+        )
+    return ArchitectureError(
+        f"the network outputs {out[0]} values but {dataset} has {classes} classes; "
+        f"end it with a linear layer with out_features {classes}"
+    )

@@ -1,0 +1,117 @@
+"""What the trainer reports, and how another thread steers it.
+
+Events are plain data (numbers and strings, never tensors) so that a CLI printer, the app's
+worker or a test can consume them without knowing anything about torch. Pure Python.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+# Final statuses of a run, as session.json records them (SPEC §6).
+RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
+
+
+@dataclass(frozen=True)
+class TrainingStarted:
+    """The run is set up: data loaded, model built, ready for its first epoch."""
+
+    session: str
+    device: str  # what was used: "cpu", "cuda", "cuda:0", "mps"
+    device_name: str  # e.g. "NVIDIA H200" or the CPU's name
+    start_epoch: int  # > 0 when resuming
+    epochs: int  # the total the session will have when done
+    train_samples: int
+    test_samples: int
+    batches_per_epoch: int
+    total_params: int
+
+
+@dataclass(frozen=True)
+class EpochStarted:
+    epoch: int
+    epochs: int
+    batches: int
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Throttled (a few per second): where the current epoch is."""
+
+    epoch: int
+    batch: int  # batches done in this epoch
+    batches: int
+    samples: int  # images done in this epoch
+    images_per_second: float
+    eta_seconds: float  # for the rest of this epoch
+    mean_loss: float  # mean of the per-batch losses so far this epoch
+    gpu_memory_bytes: int | None = None  # allocated, under CUDA
+
+
+@dataclass(frozen=True)
+class EpochFinished:
+    """One finished epoch; `metrics` is exactly the metrics.jsonl line (SPEC §6)."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epoch(self) -> int:
+        return int(self.metrics["epoch"])
+
+
+@dataclass(frozen=True)
+class TrainingEnded:
+    """The run is over: finished, stopped (by request) or failed (with the reason)."""
+
+    status: str
+    reason: str | None = None
+    epochs_done: int = 0
+    user_error: bool = False  # e.g. the dataset is missing: the person can fix it
+
+
+TrainerEvent = Union[TrainingStarted, EpochStarted, BatchProgress, EpochFinished, TrainingEnded]
+EventSink = Callable[[TrainerEvent], None]
+
+
+class TrainingControl:
+    """Stop / pause / resume a run from any thread. The trainer checks it between batches."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()  # set = not paused
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused run must wake up to stop
+
+    def pause(self) -> None:
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def toggle_pause(self) -> bool:
+        """Pause if running, resume if paused; returns True when now paused."""
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+        return self.paused
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self, poll: float = 0.1) -> None:
+        """Block while paused; returns at once when running or when a stop is requested."""
+        while not self._running.wait(poll):
+            if self._stop.is_set():
+                return

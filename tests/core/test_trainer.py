@@ -1,0 +1,225 @@
+"""The training engine on small data: events, numbers, controls, guards, resume."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnn_tui.core.config import TrainConfig
+from cnn_tui.core.events import (
+    BatchProgress, EpochFinished, EpochStarted, TrainingControl, TrainingEnded, TrainingStarted,
+)
+from cnn_tui.core.presets import preset
+from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore
+from cnn_tui.core.spec import Architecture
+from cnn_tui.core.trainer import TrainingRefused, train
+
+SMALL = dict(dataset="synthetic", train_size=600, test_size=200, batch_size=50)
+VARYING = ("seconds", "images_per_second")  # wall-clock fields; everything else must be equal
+
+
+def run(tmp_path, name="s", arch=None, events=None, control=None, resume=False, exact=False, **config):
+    store = SessionStore(tmp_path / "sessions")
+    sink = events.append if events is not None else (lambda e: None)
+    ended = train(arch if arch is not None or resume else preset("seed"), TrainConfig(**{**SMALL, **config}),
+                  store, name, resume, sink, control, exact=exact)
+    return ended, store
+
+
+def numbers(store, name):
+    rows, warnings = store.open(name).read_metrics()
+    assert warnings == []
+    return [{k: v for k, v in row.items() if k not in VARYING} for row in rows]
+
+
+def test_a_run_emits_events_and_writes_the_session(tmp_path):
+    events = []
+    ended, store = run(tmp_path, epochs=2, events=events)
+    assert ended.status == "finished" and ended.epochs_done == 2
+    kinds = [type(e) for e in events]
+    assert kinds[0] is TrainingStarted and kinds[-1] is TrainingEnded
+    assert kinds.count(EpochStarted) == 2 and kinds.count(EpochFinished) == 2
+    assert all(e.batches == 12 for e in events if isinstance(e, BatchProgress))
+    last_progress = [e for e in events if isinstance(e, BatchProgress)][-1]
+    assert last_progress.batch == 12 and last_progress.samples == 600 and last_progress.eta_seconds == 0
+    session = store.open("s")
+    assert session.status == "finished" and session.meta["epochs_done"] == 2
+    rows, _ = session.read_metrics()
+    assert [row["epoch"] for row in rows] == [0, 1]
+    assert set(rows[0]) == set(METRIC_FIELDS)
+    assert rows[0]["samples"] == 600 and rows[0]["test_samples"] == 200
+    assert rows[0]["train_accuracy"] == rows[0]["total_correct"] / 600
+    state = session.load_checkpoint()
+    assert state["epoch"] == 2 and "conv" not in state["architecture"]
+
+
+def test_synthetic_is_learnable(tmp_path):
+    ended, store = run(tmp_path, epochs=3, train_size=2000)
+    rows, _ = store.open("s").read_metrics()
+    assert rows[-1]["test_accuracy"] > 0.5  # chance is 0.1
+
+
+def test_same_seed_same_numbers(tmp_path):
+    run(tmp_path, "a", epochs=2)
+    run(tmp_path, "b", epochs=2)
+    run(tmp_path, "c", epochs=2, seed=1)
+    store = SessionStore(tmp_path / "sessions")
+    assert numbers(store, "a") == numbers(store, "b")
+    assert numbers(store, "a") != numbers(store, "c")
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_resume_equals_a_straight_run(tmp_path, shuffle):
+    arch = Architecture.from_dict({"layers": preset("seed").to_dict()["layers"][:7] + [
+        {"type": "dropout", "p": 0.3},  # uses the global RNG: its state must be checkpointed
+        {"type": "linear", "out_features": 10}]})
+    run(tmp_path, "straight", arch, epochs=4, shuffle=shuffle)
+    run(tmp_path, "split", arch, epochs=2, shuffle=shuffle)
+    ended, store = run(tmp_path, "split", resume=True, epochs=4, shuffle=shuffle)
+    assert ended.status == "finished" and ended.epochs_done == 4
+    assert numbers(store, "split") == numbers(store, "straight")
+    assert store.open("split").meta["config"]["epochs"] == 4
+
+
+def test_exact_mode_is_the_reference_loop_bit_for_bit(tmp_path, idx_data):
+    """The reference: torchvision's dataset with ToTensor(), DataLoader(batch_size=100), Adam."""
+    import torchvision
+    from torchvision import transforms
+
+    root, _ = idx_data
+    torch.manual_seed(0)
+    from cnn_tui.core.build import build_model
+
+    network = build_model(preset("seed"))
+    optimizer = torch.optim.Adam(network.parameters(), lr=0.01)
+    dataset = torchvision.datasets.FashionMNIST(str(root), train=True, transform=transforms.ToTensor())
+    expected = []
+    for epoch in range(2):
+        total_loss, total_correct = 0.0, 0
+        for images, labels in torch.utils.data.DataLoader(dataset, batch_size=100):
+            preds = network(images)
+            loss = F.cross_entropy(preds, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item()
+            total_correct += preds.argmax(dim=1).eq(labels).sum().item()
+        expected.append((total_correct, total_loss))
+
+    config = dict(dataset="fashion-mnist", data_dir=str(root), epochs=2, batch_size=100, shuffle=False,
+                  train_size=None, test_size=None)
+    run(tmp_path, "exact", exact=True, **config)
+    run(tmp_path, "fast", **config)
+    store = SessionStore(tmp_path / "sessions")
+    exact_rows, _ = store.open("exact").read_metrics()
+    assert [(r["total_correct"], r["total_loss"]) for r in exact_rows] == expected
+    fast_rows, _ = store.open("fast").read_metrics()
+    for fast, (correct, loss) in zip(fast_rows, expected):
+        assert abs(fast["total_correct"] - correct) <= max(1, 0.005 * correct)
+        assert fast["total_loss"] == pytest.approx(loss, rel=0.01)
+
+
+def test_stop_from_another_thread_keeps_finished_epochs(tmp_path):
+    control = TrainingControl()
+    events = []
+
+    def sink(event):
+        events.append(event)
+        if isinstance(event, EpochFinished):
+            threading.Thread(target=control.stop).start()
+        if isinstance(event, BatchProgress) and event.epoch == 1:
+            control.stop()
+
+    store = SessionStore(tmp_path / "sessions")
+    ended = train(preset("seed"), TrainConfig(**SMALL, epochs=5), store, "stopped", on_event=sink, control=control)
+    assert ended.status == "stopped" and ended.epochs_done == 1
+    session = store.open("stopped")
+    assert session.status == "stopped" and "resume continues from epoch 1" in session.meta["reason"]
+    assert len(session.read_metrics()[0]) == 1 and session.load_checkpoint()["epoch"] == 1
+    # and it resumes
+    ended = train(None, TrainConfig(**SMALL, epochs=2), store, "stopped", resume=True)
+    assert ended.status == "finished" and len(store.open("stopped").read_metrics()[0]) == 2
+
+
+def test_pause_and_resume(tmp_path):
+    control = TrainingControl()
+    paused = []
+
+    def sink(event):
+        if isinstance(event, BatchProgress) and not paused:
+            control.pause()
+            paused.append(True)
+            threading.Timer(0.3, control.resume).start()
+
+    store = SessionStore(tmp_path / "sessions")
+    ended = train(preset("seed"), TrainConfig(**SMALL, epochs=1), store, "p", on_event=sink, control=control)
+    assert paused and ended.status == "finished"
+
+
+def test_stop_while_paused_does_not_hang(tmp_path):
+    control = TrainingControl()
+
+    def sink(event):
+        if isinstance(event, BatchProgress):
+            control.pause()
+            threading.Timer(0.2, control.stop).start()
+
+    store = SessionStore(tmp_path / "sessions")
+    started = time.perf_counter()
+    ended = train(preset("seed"), TrainConfig(**SMALL, epochs=3), store, "ps", on_event=sink, control=control)
+    assert ended.status == "stopped" and ended.epochs_done < 3
+    assert time.perf_counter() - started < 30
+
+
+def test_nan_loss_fails_with_advice(tmp_path):
+    ended, store = run(tmp_path, "nan", epochs=2, optimizer="sgd", lr=1e12)
+    assert ended.status == "failed"
+    assert "loss became nan" in ended.reason and "try --lr" in ended.reason
+    assert store.open("nan").meta["reason"] == ended.reason
+
+
+def test_wrong_class_count_is_refused_before_anything_is_written(tmp_path):
+    data = preset("seed").to_dict()
+    data["layers"][-1]["out_features"] = 12
+    with pytest.raises(TrainingRefused, match=r"layer 11 \(linear\): outputs 12 features but synthetic has 10 classes; set out_features to 10"):
+        run(tmp_path, "x", Architecture.from_dict(data), epochs=1)
+    assert not (tmp_path / "sessions" / "x").exists()
+
+
+def test_spatial_output_is_refused_with_the_fix(tmp_path):
+    arch = Architecture.from_dict({"layers": [{"type": "conv2d", "out_channels": 10, "kernel_size": 3}]})
+    with pytest.raises(TrainingRefused, match="ends with a 10×26×26 output.*add flatten and a linear layer with out_features 10"):
+        run(tmp_path, "x", arch, epochs=1)
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "", "with space"])
+def test_bad_session_names_are_refused(tmp_path, name):
+    with pytest.raises(TrainingRefused, match="invalid session name"):
+        run(tmp_path, name, epochs=1)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_existing_session_needs_resume(tmp_path):
+    run(tmp_path, "once", epochs=1)
+    with pytest.raises(TrainingRefused, match="already exists.*--resume"):
+        run(tmp_path, "once", epochs=1)
+    with pytest.raises(TrainingRefused, match="no session 'nope'"):
+        run(tmp_path, "nope", resume=True, epochs=1)
+
+
+def test_missing_data_is_recorded_as_a_user_error(tmp_path):
+    ended, store = run(tmp_path, "nodata", dataset="fashion-mnist", data_dir=str(tmp_path / "none"), epochs=1)
+    assert ended.status == "failed" and ended.user_error
+    assert "--dataset synthetic" in ended.reason
+    assert store.open("nodata").meta["status"] == "failed"
+
+
+def test_bad_config_is_refused(tmp_path):
+    with pytest.raises(TrainingRefused, match="--lr must be a positive number"):
+        run(tmp_path, "x", lr=0.0)
+    with pytest.raises(TrainingRefused, match="--batch-size must be at least 1"):
+        run(tmp_path, "x", batch_size=0)
