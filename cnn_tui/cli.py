@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
@@ -254,11 +255,20 @@ def _app_parser() -> argparse.ArgumentParser:
 def cmd_app(args: argparse.Namespace) -> int:
     from .ui.app import run_app
 
+    config = config_from_args(args)  # checks the options before the screen is taken over
     arch = None if args.session else load_architecture(args)
     if arch is not None and args.input:
         arch = arch.with_input(args.input)
-    return run_app(arch=arch, config=config_from_args(args), session=args.session,
-                   sessions_dir=args.sessions_dir)
+    source = Path(args.arch).name if args.arch else f"preset {args.preset or DEFAULT_PRESET}"
+    if args.session:
+        from .core.sessions import SessionError, SessionStore
+
+        try:
+            SessionStore(args.sessions_dir).open(args.session)
+        except SessionError as exc:
+            raise UsageError(str(exc)) from None
+    return run_app(arch=arch, config=config, session=args.session, sessions_dir=args.sessions_dir,
+                   arch_source=source)
 
 
 SUBCOMMANDS: dict[str, Callable[[Any], None]] = {

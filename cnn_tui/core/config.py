@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,12 @@ class TrainConfig:
             raise ValueError(f"--lr must be a positive number, got {self.lr}")
         if self.input_shape is not None and self.dataset != "synthetic":
             raise ValueError("--input sets the shape of --dataset synthetic only; real datasets have their own")
+
+    def for_architecture(self, arch: Any) -> "TrainConfig":
+        """Synthetic data takes the architecture's input shape when none was asked for."""
+        if self.dataset == "synthetic" and self.input_shape is None and getattr(arch, "input", None):
+            return replace(self, input_shape=tuple(arch.input))
+        return self
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir or os.environ.get(DATA_DIR_ENV) or "data")

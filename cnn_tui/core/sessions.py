@@ -18,11 +18,15 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from .events import FAILED, FINISHED, RUNNING, STOPPED
 from .spec import atomic_write_text
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .spec import Architecture
 
 SCHEMA_VERSION = 1
 SESSION_FILE = "session.json"
@@ -35,6 +39,7 @@ INTERRUPTED = "interrupted"  # shown for a "running" session whose process is go
 METRIC_FIELDS = (
     "epoch", "total_loss", "total_correct", "samples", "train_accuracy", "test_loss",
     "test_correct", "test_samples", "test_accuracy", "seconds", "images_per_second", "lr",
+    "batches",  # beyond SPEC §6: lets a reader turn total_loss into a mean per batch
 )
 
 
@@ -230,6 +235,23 @@ class Session:
             updated=str(self.meta.get("updated", "")),
             warnings=warnings,
         )
+
+
+def session_meta(arch: "Architecture", config: "TrainConfig", device: str, exact: bool = False) -> dict[str, Any]:
+    """What session.json says about a run before it trains: the one place this is assembled."""
+    from .shapes import infer_shapes
+
+    summary = infer_shapes(arch, config.input)
+    return {
+        "architecture": arch.with_input(config.input).to_dict(),
+        "config": config.to_json(),
+        "dataset": config.dataset,
+        "device": device,
+        "exact": exact,
+        "epochs_done": 0,
+        "summary": {"total_params": summary.total_params, "total_macs": summary.total_macs,
+                    "counted_layers": summary.counted_layers},
+    }
 
 
 class SessionStore:

@@ -33,7 +33,7 @@ from .events import (
     FAILED, FINISHED, STOPPED, BatchProgress, EpochFinished, EpochStarted, EventSink,
     TrainingControl, TrainingEnded, TrainingStarted,
 )
-from .sessions import Session, SessionError, SessionStore
+from .sessions import Session, SessionError, SessionStore, session_meta
 from .shapes import check_classes, infer_shapes
 from .spec import Architecture
 
@@ -235,6 +235,7 @@ def _run_epoch(run: _Run, epoch: int, epochs: int, on_event: EventSink, control:
         "seconds": seconds,
         "images_per_second": n / seconds,
         "lr": run.optimizer.param_groups[0]["lr"],
+        "batches": batches,
     }
 
 
@@ -281,6 +282,7 @@ def prepare(
         raise TrainingRefused(str(exc)) from None
     if arch is None:
         raise TrainingRefused("no architecture given")
+    config = config.for_architecture(arch)
     summary = infer_shapes(arch, config.input)
     problem = check_classes(summary, config.classes, config.dataset)
     if problem is not None:
@@ -308,17 +310,7 @@ def train(
     arch, config, session = prepare(arch, config, store, name, resume)
     device = pick_device(config.device)
     if session is None:
-        summary = infer_shapes(arch, config.input)
-        session = store.create(name or store.new_name(), {
-            "architecture": arch.with_input(config.input).to_dict(),
-            "config": config.to_json(),
-            "dataset": config.dataset,
-            "device": str(device),
-            "exact": exact,
-            "epochs_done": 0,
-            "summary": {"total_params": summary.total_params, "total_macs": summary.total_macs,
-                        "counted_layers": summary.counted_layers},
-        })
+        session = store.create(name or store.new_name(), session_meta(arch, config, str(device), exact))
     else:
         session.update(config=config.to_json(), device=str(device))
         session.set_status("running")

@@ -1,0 +1,73 @@
+"""The layer list: one row per layer with its numbers; the first bad row marked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ...core.shapes import ArchitectureSummary
+from ...core.spec import ArchitectureError, format_shape, parse_layer
+from ...render import compact_bytes
+
+COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF", "memory")
+
+
+def _settings(index: int, raw: dict[str, Any]) -> str:
+    try:
+        return parse_layer(index, raw).describe()
+    except ArchitectureError:
+        return "?"
+
+
+class LayerTable(DataTable):
+    """Rows mirror the draft; the editor pane calls `show()` after every change."""
+
+    DEFAULT_CSS = """
+    LayerTable { height: 1fr; min-height: 4; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+
+    def on_mount(self) -> None:
+        for name in COLUMNS:
+            self.add_column(name, key=name)
+
+    def show(self, layers: list[dict[str, Any]], summary: ArchitectureSummary, keep_row: int | None = None) -> None:
+        """Redraw every row from the summary; keep the cursor where it was (or on keep_row)."""
+        row = self.cursor_row if keep_row is None else keep_row
+        self.clear()
+        error = summary.error
+        for index, raw in enumerate(layers):
+            info = summary.layers[index] if index < len(summary.layers) else None
+            kind = str(raw.get("type", "?"))
+            if info is not None:
+                name = Text(kind, style="bold" if info.counted else "")
+                if info.implicit_flatten:
+                    name.append(" ⤵flat", style="dim")
+                cells = [
+                    str(index), name, info.settings, format_shape(info.output_shape),
+                    f"{info.params:,}" if info.params else "–",
+                    f"{info.macs:,}" if info.macs else "–",
+                    format_shape(info.receptive_field) if info.receptive_field else "–",
+                    compact_bytes(info.output_bytes),
+                ]
+                if error is not None and error.index == index:  # e.g. the output does not fit the classes
+                    cells[3] = Text(f"✗ {cells[3]}", style="bold red")
+            elif error is not None and error.index == index:
+                cells = [Text(str(index), style="bold red"), Text(kind, style="bold red"),
+                         _settings(index, raw), Text("✗ invalid", style="bold red"), "", "", "", ""]
+            else:  # below the error: unknown until it is fixed
+                cells = [Text(str(index), style="dim"), Text(kind, style="dim"),
+                         Text(_settings(index, raw), style="dim"), Text("?", style="dim"), "", "", "", ""]
+            self.add_row(*cells, key=str(index))
+        if self.row_count:
+            self.move_cursor(row=max(0, min(row, self.row_count - 1)), animate=False)
+
+
+def error_text(error: ArchitectureError | None) -> Text:
+    if error is None:
+        return Text("✓ valid", style="green")
+    return Text(f"✗ {error}", style="bold red")

@@ -1,0 +1,54 @@
+"""The help screen: every key, and how the editor reads what you type."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# cnn-tui keys
+
+| key | does |
+|---|---|
+| `t` | train (continues an opened session when its architecture is unchanged) |
+| `p` | pause / resume training |
+| `s` | stop training after the current batch (the session stays resumable) |
+| `a` | add a layer below the selected one |
+| `d` | delete the selected layer |
+| `[` / `]` | move the selected layer up / down |
+| `c` | duplicate the selected layer |
+| `r` | replace the architecture with a preset |
+| `ctrl+s` | save the editor's architecture and configuration as a session |
+| `o` | open a saved session (its architecture, charts and table) |
+| `l` / `w` | load / write an architecture JSON file |
+| `v` | switch between editor and training (narrow terminals) |
+| `tab` / `escape` | next field / back to the layer table |
+| `?` | this help |
+| `q` | quit (stops training first; the session stays resumable) |
+
+**Fields** take an integer (`5`), a pair (`3x5` or `3×5`), `same` / `valid` for conv
+padding, `true` / `false`, or a number for `p` and `negative_slope`. An empty field means
+PyTorch's default. Every keystroke recomputes the layers below; a bad value marks its row
+and field with the reason, and training waits until it is fixed.
+
+**Numbers**: output shape as PyTorch produces it; params; MACs (conv and linear, bias
+excluded); RF is the receptive field in input pixels. Only conv and linear count as layers.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen VerticalScroll { width: 90%; max-width: 96; height: 90%; border: round $accent; background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(HELP)
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)

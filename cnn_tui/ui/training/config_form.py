@@ -1,0 +1,113 @@
+"""The training configuration: dataset, device, optimizer, lr, batch size, epochs, seed, shuffle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select
+
+from ...core.config import DEVICES, OPTIMIZERS, TrainConfig
+from ...core.datasets import DATASETS
+
+NUMBER_FIELDS = {  # input id -> (config attribute, parser, what it must be)
+    "lr": ("lr", float, "a positive number"),
+    "batch": ("batch_size", int, "a whole number ≥ 1"),
+    "epochs": ("epochs", int, "a whole number ≥ 1"),
+    "seed": ("seed", int, "a whole number"),
+}
+
+
+class ConfigForm(Widget):
+    """Posts Changed with a valid TrainConfig, or with the reason it is not valid."""
+
+    DEFAULT_CSS = """
+    ConfigForm { height: auto; layout: grid; grid-size: 8; grid-columns: auto 1fr; grid-gutter: 0 1; grid-rows: 1; }
+    ConfigForm Label { color: $text-muted; }
+    ConfigForm Input.-invalid { color: $error; }
+    ConfigForm Checkbox { border: none; padding: 0; height: 1; }
+    """
+
+    @dataclass
+    class Changed(Message):
+        config: TrainConfig | None
+        error: str | None
+
+    def __init__(self, config: TrainConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.base = config  # fields the form does not show (data dir, sizes, input) come from here
+        self.config: TrainConfig | None = config
+
+    def compose(self) -> ComposeResult:
+        c = self.base
+        yield Label("data")
+        yield Select([(name, name) for name in DATASETS], value=c.dataset, allow_blank=False, compact=True, id="dataset")
+        yield Label("device")
+        yield Select([(name, name) for name in DEVICES], value=c.device, allow_blank=False, compact=True, id="device")
+        yield Label("optim")
+        yield Select([(name, name) for name in OPTIMIZERS], value=c.optimizer, allow_blank=False, compact=True, id="optimizer")
+        yield Label("")
+        yield Checkbox("shuffle", c.shuffle, compact=True, id="shuffle")
+        for key, (attr, _, _) in NUMBER_FIELDS.items():
+            yield Label(key)
+            yield Input(f"{getattr(c, attr):g}" if attr == "lr" else str(getattr(c, attr)), compact=True, id=key,
+                        select_on_focus=False)
+
+    def load(self, config: TrainConfig) -> None:
+        """Show another configuration (an opened session's)."""
+        self.base = config
+        self.query_one("#dataset", Select).value = config.dataset
+        self.query_one("#device", Select).value = config.device
+        self.query_one("#optimizer", Select).value = config.optimizer
+        self.query_one("#shuffle", Checkbox).value = config.shuffle
+        for key, (attr, _, _) in NUMBER_FIELDS.items():
+            value = getattr(config, attr)
+            self.query_one(f"#{key}", Input).value = f"{value:g}" if attr == "lr" else str(value)
+        self._rebuild()
+
+    def set_disabled(self, disabled: bool) -> None:
+        """While training, the configuration is fixed."""
+        for widget in self.query("Select, Input, Checkbox"):
+            widget.disabled = disabled
+
+    def _rebuild(self) -> None:
+        changes: dict = {
+            "dataset": self.query_one("#dataset", Select).value,
+            "device": self.query_one("#device", Select).value,
+            "optimizer": self.query_one("#optimizer", Select).value,
+            "shuffle": self.query_one("#shuffle", Checkbox).value,
+        }
+        error = None
+        for key, (attr, parse, what) in NUMBER_FIELDS.items():
+            widget = self.query_one(f"#{key}", Input)
+            try:
+                changes[attr] = parse(widget.value.strip())
+                widget.remove_class("-invalid")
+            except ValueError:
+                widget.add_class("-invalid")
+                error = error or f"{key} must be {what}, got {widget.value.strip()!r}"
+        config = None
+        if error is None:
+            if changes["dataset"] != "synthetic":
+                changes["input_shape"] = None
+            config = replace(self.base, **changes)
+            try:
+                config.validate()
+            except ValueError as exc:
+                error, config = str(exc), None
+        self.config = config
+        self.post_message(self.Changed(config, error))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._rebuild()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._rebuild()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self._rebuild()

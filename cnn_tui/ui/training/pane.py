@@ -1,0 +1,113 @@
+"""The training pane: configuration, state, current epoch, charts and the per-epoch table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from ...core.config import TrainConfig
+from ...core.events import BatchProgress, TrainingEnded, TrainingStarted
+from ...render import human_bytes
+from .charts import MetricChart
+from .config_form import ConfigForm
+from .epoch_table import EpochTable
+from .progress import EpochProgress
+
+STATE_STYLES = {"idle": "dim", "training": "bold cyan", "paused": "bold yellow", "finished": "bold green",
+                "stopped": "bold yellow", "failed": "bold red", "starting": "cyan", "stopping": "yellow"}
+
+
+class TrainingPane(Vertical):
+    """A view: the app sets what it shows (attributes down); it holds no training logic."""
+
+    DEFAULT_CSS = """
+    TrainingPane { padding: 0 1; }
+    TrainingPane #training-title { height: 1; text-style: bold; }
+    TrainingPane #state { height: 1; }
+    TrainingPane #charts { height: 1fr; min-height: 6; }
+    """
+
+    def __init__(self, config: TrainConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.initial_config = config
+        self.total_epochs = config.epochs
+        self.device_text = "device: auto (resolved when training starts)"
+        self.gpu_total: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Training", id="training-title")
+        yield ConfigForm(self.initial_config, id="config")
+        yield Static(id="state")
+        yield EpochProgress(id="progress")
+        with Horizontal(id="charts"):
+            yield MetricChart("loss / batch", ("train", "test"), ("cyan", "orange"), id="loss-chart")
+            yield MetricChart("accuracy", ("train", "test"), ("cyan", "orange"), id="acc-chart")
+        yield EpochTable(id="epochs")
+
+    def on_mount(self) -> None:
+        self.set_state("idle", "press t to train")
+
+    # --- what the app tells it --------------------------------------------------------
+
+    def set_title(self, text: str) -> None:
+        self.query_one("#training-title", Static).update(text)
+
+    def set_device(self, text: str, gpu_total: int | None = None) -> None:
+        self.device_text = text
+        self.gpu_total = gpu_total
+
+    def set_state(self, state: str, detail: str = "") -> None:
+        style = STATE_STYLES.get(state, "")
+        self.query_one("#state", Static).update(
+            f"[{style}]● {state}[/] " + (f"· {detail} " if detail else "") + f"[dim]· {self.device_text}[/]"
+        )
+
+    def started(self, event: TrainingStarted) -> None:
+        self.total_epochs = event.epochs
+        self.set_device(f"{event.device} · {event.device_name}", self.gpu_total)
+        self.set_title(f"Training · session {event.session}")
+        self.set_state("training", f"{event.train_samples:,} train / {event.test_samples:,} test images")
+        self.query_one(EpochProgress).show_text(
+            f"epoch {event.start_epoch + 1}/{event.epochs} starting · {event.batches_per_epoch} batches per epoch", done=False)
+
+    def progress(self, event: BatchProgress) -> None:
+        self.query_one(EpochProgress).show(event, self.total_epochs)
+        if event.gpu_memory_bytes is not None:
+            total = f" of {human_bytes(self.gpu_total)}" if self.gpu_total else ""
+            self.set_state("training", f"GPU memory {human_bytes(event.gpu_memory_bytes)}{total}")
+
+    def epoch_finished(self, metrics: dict[str, Any]) -> None:
+        self.query_one(EpochTable).add_epoch(metrics)
+        self._append_charts(metrics)
+
+    def ended(self, event: TrainingEnded) -> None:
+        detail = event.reason or f"{event.epochs_done} epochs"
+        self.set_state(event.status, detail)
+        self.query_one(EpochProgress).show_text(
+            f"{event.status} · {event.epochs_done}/{self.total_epochs} epochs done", done=event.status == "finished")
+
+    def show_epochs(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the table and charts with a session's finished epochs."""
+        self.query_one(EpochTable).set_epochs(rows)
+        first = rows[0]["epoch"] if rows else 0
+        self.query_one("#loss-chart", MetricChart).set_data(
+            {"train": [_mean_batch_loss(r) for r in rows],
+             "test": [r["test_loss"] for r in rows]}, first)
+        self.query_one("#acc-chart", MetricChart).set_data(
+            {"train": [r["train_accuracy"] for r in rows], "test": [r["test_accuracy"] for r in rows]}, first)
+
+    def _append_charts(self, m: dict[str, Any]) -> None:
+        self.query_one("#loss-chart", MetricChart).append({"train": _mean_batch_loss(m), "test": m["test_loss"]})
+        self.query_one("#acc-chart", MetricChart).append({"train": m["train_accuracy"], "test": m["test_accuracy"]})
+
+    @property
+    def config_form(self) -> ConfigForm:
+        return self.query_one(ConfigForm)
+
+
+def _mean_batch_loss(row: dict[str, Any]) -> float:
+    """total_loss is a sum of per-batch means; the chart shows the mean, comparable to test loss."""
+    return row["total_loss"] / max(1, int(row.get("batches") or 1))

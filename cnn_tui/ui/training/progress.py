@@ -1,0 +1,43 @@
+"""The current epoch's progress: a bar and a line of batches, images/s and ETA."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import HorizontalGroup
+from textual.widgets import ProgressBar, Static
+
+from ...core.events import BatchProgress
+
+
+def format_eta(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class EpochProgress(HorizontalGroup):
+    DEFAULT_CSS = """
+    EpochProgress { height: 1; }
+    EpochProgress ProgressBar { width: 24; }
+    EpochProgress ProgressBar Bar { width: 18; }
+    EpochProgress #progress-text { width: 1fr; color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield ProgressBar(total=1, show_eta=False, show_percentage=True, id="bar")
+        yield Static("", id="progress-text")
+
+    def show(self, event: BatchProgress, epochs: int) -> None:
+        bar = self.query_one(ProgressBar)
+        bar.update(total=event.batches, progress=event.batch)
+        self.query_one("#progress-text", Static).update(
+            f"epoch {event.epoch + 1}/{epochs} · batch {event.batch}/{event.batches} · "
+            f"{event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · loss {event.mean_loss:.4f}"
+        )
+
+    def show_text(self, text: str, done: bool | None = None) -> None:
+        bar = self.query_one(ProgressBar)
+        if done is True:
+            bar.update(total=1, progress=1)
+        elif done is False:
+            bar.update(total=1, progress=0)
+        self.query_one("#progress-text", Static).update(text)
