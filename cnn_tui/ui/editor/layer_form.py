@@ -30,6 +30,7 @@ class LayerForm(Widget):
         """A field's text changed (what was typed, not yet validated)."""
 
         index: int
+        layer_type: str
         field: str
         text: str
 
@@ -58,7 +59,8 @@ class LayerForm(Widget):
             box = HorizontalGroup(classes="field")
             placeholder = "default" if not spec.required else "required"
             widgets.append((box, Label(f"{name} "), Input(texts.get(name, ""), placeholder=placeholder,
-                                                          id=f"field-{name}", compact=True,
+                                                          id=f"field-{name}", name=f"{index}:{layer_type}",
+                                                          compact=True,
                                                           tooltip=spec.help or name, select_on_focus=False)))
         for box, label, field in widgets:
             await fields.mount(box)
@@ -75,8 +77,12 @@ class LayerForm(Widget):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        if self.index is not None and event.input.id and event.input.id.startswith("field-"):
-            self.post_message(self.FieldEdited(self.index, event.input.id.removeprefix("field-"), event.value))
+        if event.input.id and event.input.id.startswith("field-") and event.input.name:
+            # The input names the layer it was made for: a late event from a replaced
+            # form must not be applied to whichever layer is selected now.
+            index, layer_type = event.input.name.split(":", 1)
+            self.post_message(self.FieldEdited(int(index), layer_type, event.input.id.removeprefix("field-"),
+                                               event.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from ...core.shapes import ArchitectureSummary
@@ -36,35 +37,51 @@ class LayerTable(DataTable):
             self.add_column(name, key=name)
 
     def show(self, layers: list[dict[str, Any]], summary: ArchitectureSummary, keep_row: int | None = None) -> None:
-        """Redraw every row from the summary; keep the cursor where it was (or on keep_row)."""
+        """Redraw every row from the summary.
+
+        With the same number of rows, cells are updated in place: the cursor stays and no
+        row-highlight event fires, so the field being typed in keeps its focus.
+        """
+        rows = [self._cells(index, raw, summary) for index, raw in enumerate(layers)]
+        if len(rows) == self.row_count and keep_row in (None, self.cursor_row):
+            for r, cells in enumerate(rows):
+                for c, value in enumerate(cells):
+                    coordinate = Coordinate(r, c)
+                    if self.get_cell_at(coordinate) != value:
+                        self.update_cell_at(coordinate, value, update_width=True)
+            return
         row = self.cursor_row if keep_row is None else keep_row
         self.clear()
-        error = summary.error
-        for index, raw in enumerate(layers):
-            info = summary.layers[index] if index < len(summary.layers) else None
-            kind = str(raw.get("type", "?"))
-            if info is not None:
-                name = Text(kind, style="bold" if info.counted else "")
-                if info.implicit_flatten:
-                    name.append(" ⤵flat", style="dim")
-                cells = [
-                    str(index), name, info.settings, format_shape(info.output_shape),
-                    f"{info.params:,}" if info.params else "–",
-                    f"{info.macs:,}" if info.macs else "–",
-                    format_shape(info.receptive_field) if info.receptive_field else "–",
-                    compact_bytes(info.output_bytes),
-                ]
-                if error is not None and error.index == index:  # e.g. the output does not fit the classes
-                    cells[3] = Text(f"✗ {cells[3]}", style="bold red")
-            elif error is not None and error.index == index:
-                cells = [Text(str(index), style="bold red"), Text(kind, style="bold red"),
-                         _settings(index, raw), Text("✗ invalid", style="bold red"), "", "", "", ""]
-            else:  # below the error: unknown until it is fixed
-                cells = [Text(str(index), style="dim"), Text(kind, style="dim"),
-                         Text(_settings(index, raw), style="dim"), Text("?", style="dim"), "", "", "", ""]
+        for index, cells in enumerate(rows):
             self.add_row(*cells, key=str(index))
         if self.row_count:
             self.move_cursor(row=max(0, min(row, self.row_count - 1)), animate=False)
+
+    @staticmethod
+    def _cells(index: int, raw: dict[str, Any], summary: ArchitectureSummary) -> list[Any]:
+        error = summary.error
+        info = summary.layers[index] if index < len(summary.layers) else None
+        kind = str(raw.get("type", "?"))
+        if info is not None:
+            name = Text(kind, style="bold" if info.counted else "")
+            if info.implicit_flatten:
+                name.append(" ⤵flat", style="dim")
+            cells: list[Any] = [
+                str(index), name, info.settings, format_shape(info.output_shape),
+                f"{info.params:,}" if info.params else "–",
+                f"{info.macs:,}" if info.macs else "–",
+                format_shape(info.receptive_field) if info.receptive_field else "–",
+                compact_bytes(info.output_bytes),
+            ]
+            if error is not None and error.index == index:  # e.g. the output does not fit the classes
+                cells[3] = Text(f"✗ {cells[3]}", style="bold red")
+            return cells
+        if error is not None and error.index == index:
+            return [Text(str(index), style="bold red"), Text(kind, style="bold red"),
+                    _settings(index, raw), Text("✗ invalid", style="bold red"), "", "", "", ""]
+        # below the error: unknown until it is fixed
+        return [Text(str(index), style="dim"), Text(kind, style="dim"),
+                Text(_settings(index, raw), style="dim"), Text("?", style="dim"), "", "", "", ""]
 
 
 def error_text(error: ArchitectureError | None) -> Text:

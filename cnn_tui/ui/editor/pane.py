@@ -111,8 +111,9 @@ class EditorPane(Vertical):
 
     async def on_layer_form_field_edited(self, event: LayerForm.FieldEdited) -> None:
         event.stop()
-        if event.index >= len(self.draft.layers) or event.text == self.draft.field_text(event.index, event.field):
-            return
+        stale = event.index >= len(self.draft.layers) or self.draft.layers[event.index]["type"] != event.layer_type
+        if stale or event.text == self.draft.field_text(event.index, event.field):
+            return  # from a form that has since been rebuilt, or no change at all
         self.draft.set_field_text(event.index, event.field, event.text)
         await self.recompute(row=event.index)
 

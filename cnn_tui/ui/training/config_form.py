@@ -52,7 +52,7 @@ class ConfigForm(Widget):
         yield Checkbox("shuffle", c.shuffle, compact=True, id="shuffle")
         for key, (attr, _, _) in NUMBER_FIELDS.items():
             yield Label(key)
-            yield Input(f"{getattr(c, attr):g}" if attr == "lr" else str(getattr(c, attr)), compact=True, id=key,
+            yield Input(f"{getattr(c, attr):g}" if attr == "lr" else str(getattr(c, attr)), compact=True, id=f"cfg-{key}",
                         select_on_focus=False)
 
     def load(self, config: TrainConfig) -> None:
@@ -64,7 +64,7 @@ class ConfigForm(Widget):
         self.query_one("#shuffle", Checkbox).value = config.shuffle
         for key, (attr, _, _) in NUMBER_FIELDS.items():
             value = getattr(config, attr)
-            self.query_one(f"#{key}", Input).value = f"{value:g}" if attr == "lr" else str(value)
+            self.query_one(f"#cfg-{key}", Input).value = f"{value:g}" if attr == "lr" else str(value)
         self._rebuild()
 
     def set_disabled(self, disabled: bool) -> None:
@@ -81,7 +81,7 @@ class ConfigForm(Widget):
         }
         error = None
         for key, (attr, parse, what) in NUMBER_FIELDS.items():
-            widget = self.query_one(f"#{key}", Input)
+            widget = self.query_one(f"#cfg-{key}", Input)
             try:
                 changes[attr] = parse(widget.value.strip())
                 widget.remove_class("-invalid")

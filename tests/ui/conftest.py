@@ -1,0 +1,45 @@
+"""Helpers for driving the app as a person would (Pilot), on small synthetic data."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cnn_tui.core.config import TrainConfig
+from cnn_tui.ui.app import CnnTuiApp
+
+
+def small_config(**changes) -> TrainConfig:
+    values = dict(dataset="synthetic", epochs=2, train_size=600, test_size=100, batch_size=50)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    def make(**kwargs) -> CnnTuiApp:
+        kwargs.setdefault("config", small_config())
+        kwargs.setdefault("sessions_dir", str(tmp_path / "sessions"))
+        kwargs.setdefault("probe_device", False)
+        return CnnTuiApp(**kwargs)
+
+    return make
+
+
+def notifications(app: CnnTuiApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
+    """Let the app run until `condition()` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.05)
+
+
+def cell(table, row: int, column: int) -> str:
+    return str(table.get_row_at(row)[column])
