@@ -84,7 +84,7 @@ STATUS_STYLES = {"finished": "green", "running": "cyan", "stopped": "yellow", "i
 def sessions_table(infos: list[SessionInfo]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
     for name, justify in (("session", "left"), ("status", "left"), ("epochs", "right"),
-                          ("best test acc", "right"), ("dataset", "left"), ("updated", "left")):
+                          ("best acc", "right"), ("dataset", "left"), ("updated", "left")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for info in infos:
         style = STATUS_STYLES.get(info.status, "")
@@ -94,6 +94,6 @@ def sessions_table(infos: list[SessionInfo]) -> Table:
             f"{info.epochs_done}/{info.epochs_target}",
             f"{info.best_test_accuracy:.4f}" if info.best_test_accuracy is not None else "–",
             info.dataset,
-            info.updated.replace("T", " ")[:16],
+            info.updated.replace("T", " ")[5:16],  # MM-DD HH:MM
         )
     return table

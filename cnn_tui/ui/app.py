@@ -55,9 +55,11 @@ class CnnTuiApp(App[int]):
     TITLE = "cnn-tui"
     CSS = """
     #panes { height: 1fr; }
-    EditorPane { width: 1fr; border-right: vkey $foreground 20%; }
+    EditorPane { width: 67; border-right: vkey $foreground 20%; }
     TrainingPane { width: 1fr; }
-    Screen.-narrow EditorPane { border-right: none; }
+    Screen.-narrow EditorPane { border-right: none; width: 1fr; }
+    Screen.-narrow #charts { layout: horizontal; }
+    Screen.-narrow ConfigForm { grid-size: 8; }
     Screen.-narrow TrainingPane { display: none; }
     Screen.-narrow.-show-training EditorPane { display: none; }
     Screen.-narrow.-show-training TrainingPane { display: block; }
@@ -77,7 +79,7 @@ class CnnTuiApp(App[int]):
         Binding("l", "load_architecture", "load", show=False),
         Binding("w", "write_architecture", "write", show=False),
         Binding("v", "toggle_pane", "view"),
-        Binding("escape", "focus_layers", "layers", show=False),
+        Binding("escape", "focus_layers", "layers"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+q", "quit", "quit", show=False, priority=True),
@@ -190,9 +192,9 @@ class CnnTuiApp(App[int]):
         if self.training:
             return
         if self.arch_error:
-            self.pane.set_state("idle", f"[red]cannot train: {self.arch_error}[/]")
+            self.pane.set_state("idle", f"cannot train: {self.arch_error}", problem=True)
         elif self.config_error:
-            self.pane.set_state("idle", f"[red]cannot train: {self.config_error}[/]")
+            self.pane.set_state("idle", f"cannot train: {self.config_error}", problem=True)
         elif self.session_name:
             self.pane.set_state("idle", f"session {self.session_name}: {self.session_epochs_done} epochs · t trains")
         else:
@@ -233,10 +235,10 @@ class CnnTuiApp(App[int]):
             try:
                 arch = Architecture.load(path)
             except ArchitectureError as exc:
-                self.notify(str(exc), title="cannot load", severity="error")
+                self.notify(str(exc), title="cannot load", severity="error", markup=False)
                 return
             await self.editor.load(arch, Path(path).name)
-            self.notify(f"loaded {path}")
+            self.notify(f"loaded {path}", markup=False)
 
         self.push_screen(PathPrompt("load an architecture JSON file", "architecture.json"), load)
 
@@ -244,7 +246,7 @@ class CnnTuiApp(App[int]):
         try:
             arch = self.editor.architecture()
         except ArchitectureError as exc:
-            self.notify(str(exc), title="fix this first", severity="error")
+            self.notify(str(exc), title="fix this first", severity="error", markup=False)
             return
 
         def write(path: str | None) -> None:
@@ -253,9 +255,9 @@ class CnnTuiApp(App[int]):
             try:
                 arch.save(path)
             except OSError as exc:
-                self.notify(f"{path}: {exc.strerror or exc}", title="cannot write", severity="error")
+                self.notify(f"{path}: {exc.strerror or exc}", title="cannot write", severity="error", markup=False)
                 return
-            self.notify(f"wrote {path}")
+            self.notify(f"wrote {path}", markup=False)
 
         self.push_screen(PathPrompt("write the architecture to", "architecture.json"), write)
 
@@ -264,11 +266,11 @@ class CnnTuiApp(App[int]):
     def action_save_session(self) -> None:
         """Save the editor's architecture and configuration as a session, not trained yet."""
         if self.training:
-            self.notify(f"session {self.session_name} is saved as it trains")
+            self.notify(f"session {self.session_name} is saved as it trains", markup=False)
             return
         problem = self.arch_error or self.config_error
         if problem:
-            self.notify(problem, title="cannot save", severity="error")
+            self.notify(problem, title="cannot save", severity="error", markup=False)
             return
         arch = self.editor.architecture()
         try:
@@ -276,20 +278,20 @@ class CnnTuiApp(App[int]):
             session = self.store.create(name, session_meta(arch, self.config, self.config.device))
             session.set_status(STOPPED, "saved from the editor; not trained yet")
         except (SessionError, OSError) as exc:
-            self.notify(str(exc), title="cannot save", severity="error")
+            self.notify(str(exc), title="cannot save", severity="error", markup=False)
             return
         self.session_name, self.session_arch, self.session_epochs_done = name, arch, 0
         self.pane.set_title(f"Training · session {name}")
         self._show_idle_state()
-        self.notify(f"saved session {name} in {self.store.root}")
+        self.notify(f"saved session {name} in {self.store.root}", markup=False)
 
     def action_open_session(self) -> None:
         if self.training:
-            self.notify("stop training before opening another session", severity="warning")
+            self.notify("stop training before opening another session", severity="warning", markup=False)
             return
         infos, problems = self.store.list()
         if not infos and not problems:
-            self.notify(f"no sessions in {self.store.root} yet", severity="warning")
+            self.notify(f"no sessions in {self.store.root} yet", severity="warning", markup=False)
             return
         options = [
             (info.name, f"{info.name}  {info.status}  {info.epochs_done}/{info.epochs_target} epochs  "
@@ -314,10 +316,10 @@ class CnnTuiApp(App[int]):
             config = TrainConfig.from_json(session.meta["config"]).for_architecture(arch)
             config.validate()
         except (SessionError, ArchitectureError, ValueError, TypeError) as exc:
-            self.notify(str(exc), title=f"cannot open session {name}", severity="error", timeout=10)
+            self.notify(str(exc), title=f"cannot open session {name}", severity="error", timeout=10, markup=False)
             return
         for warning in warnings:
-            self.notify(warning, severity="warning")
+            self.notify(warning, severity="warning", markup=False)
         self.pane.config_form.load(config)
         self.config = config
         await self.editor.set_dataset(config.input, config.classes, config.dataset)
@@ -329,24 +331,24 @@ class CnnTuiApp(App[int]):
         self.pane.set_device(f"last run on {session.meta.get('device', '?')}")
         self._show_idle_state()
         if session.meta.get("reason"):
-            self.notify(session.meta["reason"], title=f"session {name}: {session.status}")
+            self.notify(session.meta["reason"], title=f"session {name}: {session.status}", markup=False)
 
     # --- training ---------------------------------------------------------------------
 
     def action_train(self) -> None:
         if self.training:
-            self.notify("already training: p pauses, s stops", severity="warning")
+            self.notify("already training: p pauses, s stops", severity="warning", markup=False)
             return
         problem = self.arch_error or self.config_error
         if problem:
-            self.notify(problem, title="cannot train", severity="error", timeout=8)
+            self.notify(problem, title="cannot train", severity="error", timeout=8, markup=False)
             return
         arch = self.editor.architecture()
         resume = self.session_name is not None and self.session_arch is not None and arch.layers == self.session_arch.layers
         name = self.session_name if resume else None
         if resume and self.session_epochs_done >= self.config.epochs:
             self.notify(f"session {name} already has {self.session_epochs_done} epochs; raise epochs to continue it",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         if not resume:
             self.pane.show_epochs([])
@@ -381,12 +383,12 @@ class CnnTuiApp(App[int]):
         elif isinstance(event, TrainingEnded):
             self._training_over()
             if event.status == "refused":
-                self.pane.set_state("idle", f"[red]{event.reason}[/]")
-                self.notify(event.reason or "", title="cannot train", severity="error", timeout=8)
+                self.pane.set_state("idle", event.reason or "", problem=True)
+                self.notify(event.reason or "", title="cannot train", severity="error", timeout=8, markup=False)
             else:
                 self.pane.ended(event)
                 if event.status == FAILED:
-                    self.notify(event.reason or "", title="training failed", severity="error", timeout=15)
+                    self.notify(event.reason or "", title="training failed", severity="error", timeout=15, markup=False)
             if self.quitting:
                 self.exit(0)
 
@@ -395,8 +397,8 @@ class CnnTuiApp(App[int]):
         if event.worker.group == "training" and event.state == WorkerState.ERROR:
             self._training_over()
             error = event.worker.error
-            self.pane.set_state("failed", f"{type(error).__name__}: {error}")
-            self.notify(f"{type(error).__name__}: {error}", title="training crashed", severity="error", timeout=15)
+            self.pane.set_state("failed", f"{type(error).__name__}: {error}", problem=True)
+            self.notify(f"{type(error).__name__}: {error}", title="training crashed", severity="error", timeout=15, markup=False)
             if self.quitting:
                 self.exit(1)
 
@@ -406,14 +408,14 @@ class CnnTuiApp(App[int]):
 
     def action_pause(self) -> None:
         if not self.training or self.control is None:
-            self.notify("not training", severity="warning")
+            self.notify("not training", severity="warning", markup=False)
             return
         paused = self.control.toggle_pause()
         self.pane.set_state("paused" if paused else "training", "p resumes" if paused else "")
 
     def action_stop(self) -> None:
         if not self.training or self.control is None:
-            self.notify("not training", severity="warning")
+            self.notify("not training", severity="warning", markup=False)
             return
         self.control.stop()
         self.pane.set_state("stopping", "after the current batch")
@@ -438,9 +440,8 @@ class CnnTuiApp(App[int]):
     @on(DataTable.RowSelected, "#layers")
     def on_layer_selected(self, event: DataTable.RowSelected) -> None:
         """enter on a layer row jumps to its first field."""
-        inputs = self.editor.form.query(Input)
-        if inputs:
-            inputs.first().focus()
+        self.editor.sync_form()
+        self.editor.form.focus_first()
 
 
 def run_app(arch: Architecture | None = None, config: TrainConfig | None = None, session: str | None = None,

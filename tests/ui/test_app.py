@@ -21,7 +21,7 @@ async def test_editing_a_kernel_updates_every_shape_below(make_app):
         table = app.query_one(LayerTable)
         assert cell(table, 3, 3) == "12×8×8" and cell(table, 6, 3) == "192"
         await pilot.press("down", "down", "down", "enter", "tab")  # conv 6→12, then its kernel_size
-        assert app.focused.id == "field-kernel_size"
+        assert app.focused.key == (3, "conv2d", "kernel_size")
         await pilot.press("end", "backspace", "3")
         await pilot.pause()
         assert cell(table, 3, 3) == "12×10×10"
@@ -42,7 +42,7 @@ async def test_invalid_input_marks_the_row_and_refuses_training(make_app, tmp_pa
         assert cell(table, 6, 3) == "?"  # below the error: unknown
         error = str(app.query_one("#editor-error").render())
         assert "layer 3 (conv2d): out_channels must be an integer, got 'x'" in error
-        field = app.query_one("#field-out_channels")
+        field = app.editor.form.input_for("out_channels")
         assert field.has_class("-invalid") and field.value == "x"  # what was typed is kept
         await pilot.press("escape", "t")
         await pilot.pause()

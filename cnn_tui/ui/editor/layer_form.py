@@ -1,9 +1,16 @@
-"""The selected layer's fields as inputs. Every keystroke is posted up as it happens."""
+"""The selected layer's fields as inputs. Every keystroke is posted up as it happens.
+
+The form keeps a fixed set of (label, input) slots and refills them when another layer is
+selected, rather than mounting new widgets: moving the cursor through the layer table then
+costs no layout pass (mounting a fresh form took ~40 ms per key press, ~4 ms this way).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import HorizontalGroup
 from textual.message import Message
 from textual.widget import Widget
@@ -11,18 +18,46 @@ from textual.widgets import Input, Label, Static
 
 from ...core.spec import LAYER_TYPES
 
+SLOTS = max(len(fields) for fields in LAYER_TYPES.values())
+
+
+class FieldInput(Input):
+    """An input that knows which layer field it is showing when its value changes."""
+
+    @dataclass
+    class Edited(Message):
+        key: tuple[int, str, str]  # (layer index, layer type, field) at the moment of the edit
+        text: str
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.key: tuple[int, str, str] | None = None
+
+    def watch_value(self, value: str) -> None:
+        # Called as the value changes, so the key is the one in force then: a refill that
+        # follows (another layer selected) cannot redirect this edit.
+        if self.key is not None:
+            self.post_message(self.Edited(self.key, value))
+
+    def fill(self, key: tuple[int, str, str] | None, value: str) -> None:
+        """Show another field's text without reporting it as an edit."""
+        self.key = None
+        if self.value != value:
+            self.value = value
+        self.key = key
+
 
 class LayerForm(Widget):
-    """Inputs for one layer. `show()` rebuilds it; `mark()` flags a field as invalid."""
+    """Inputs for one layer. `show()` refills it; `mark()` flags a field as invalid."""
 
     DEFAULT_CSS = """
-    LayerForm { height: auto; max-height: 6; }
-    LayerForm #form-title { width: auto; margin-right: 1; }
-    LayerForm .field { width: auto; height: 1; margin-right: 1; }
-    LayerForm .field Label { width: auto; color: $text-muted; }
-    LayerForm .field Input { width: 9; }
-    LayerForm .field Input.-invalid { color: $error; }
+    LayerForm { height: auto; }
+    LayerForm #form-title { height: 1; }
     LayerForm #fields { height: auto; layout: grid; grid-size: 3; grid-gutter: 0 1; grid-rows: 1; }
+    LayerForm .field { width: 1fr; height: 1; }
+    LayerForm .field Label { width: 14; color: $text-muted; }
+    LayerForm .field Input { width: 1fr; max-width: 10; height: 1; }
+    LayerForm .field Input.-invalid { color: $error; }
     """
 
     @dataclass
@@ -38,51 +73,76 @@ class LayerForm(Widget):
         super().__init__(**kwargs)
         self.index: int | None = None
         self.layer_type: str | None = None
+        self.field_names: list[str] = []
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         yield Static("", id="form-title")
-        yield Widget(id="fields")
+        with Widget(id="fields"):
+            for slot in range(SLOTS):
+                with HorizontalGroup(classes="field", id=f"slot-{slot}"):
+                    yield Label("", id=f"label-{slot}")
+                    yield FieldInput(id=f"input-{slot}", compact=True, select_on_focus=False)
 
-    async def show(self, index: int | None, layer_type: str | None, texts: dict[str, str]) -> None:
-        """Rebuild the inputs for layer `index` (None: no layer selected)."""
+    def show(self, index: int | None, layer_type: str | None, texts: dict[str, str]) -> None:
+        """Fill the slots with layer `index`'s fields (None: no layer selected)."""
         self.index, self.layer_type = index, layer_type
-        title = self.query_one("#form-title", Static)
-        fields = self.query_one("#fields")
-        await fields.remove_children()
+        specs = LAYER_TYPES[layer_type] if layer_type else {}
+        self.field_names = list(specs)
         if index is None or layer_type is None:
-            title.update("no layer selected · a adds one")
-            return
-        specs = LAYER_TYPES[layer_type]
-        title.update(f"layer {index} · {layer_type}" + ("" if specs else " (no settings)"))
-        widgets = []
-        for name, spec in specs.items():
-            box = HorizontalGroup(classes="field")
-            placeholder = "default" if not spec.required else "required"
-            widgets.append((box, Label(f"{name} "), Input(texts.get(name, ""), placeholder=placeholder,
-                                                          id=f"field-{name}", name=f"{index}:{layer_type}",
-                                                          compact=True,
-                                                          tooltip=spec.help or name, select_on_focus=False)))
-        for box, label, field in widgets:
-            await fields.mount(box)
-            await box.mount(label, field)
+            title = Text("no layer selected · a adds one", style="dim")
+        else:
+            title = Text(f"layer {index} · {layer_type}" + ("" if specs else " (no settings)"))
+        self.query_one("#form-title", Static).update(title, layout=False)
+        for slot in range(SLOTS):
+            box = self.query_one(f"#slot-{slot}")
+            if slot >= len(self.field_names) and box.styles.visibility == "hidden":
+                continue  # already an empty slot
+            field = self.query_one(f"#input-{slot}", FieldInput)
+            if slot < len(self.field_names) and index is not None and layer_type is not None:
+                name = self.field_names[slot]
+                spec = specs[name]
+                self.query_one(f"#label-{slot}", Label).update(name, layout=False)
+                field.fill((index, layer_type, name), texts.get(name, ""))
+                field.placeholder = "required" if spec.required else "default"
+                field.can_focus = True
+                if box.styles.visibility != "visible":
+                    box.styles.visibility = "visible"
+            else:
+                field.fill(None, "")
+                # Inline style and a plain attribute, not a class or `disabled`: those make
+                # Textual re-match the stylesheet for the subtree on every cursor move.
+                field.can_focus = False
+                box.styles.visibility = "hidden"
+
+    def focus_first(self) -> bool:
+        if self.field_names:
+            self.query_one("#input-0", Input).focus()
+            return True
+        return False
+
+    def input_for(self, field: str) -> Input | None:
+        if field in self.field_names:
+            return self.query_one(f"#input-{self.field_names.index(field)}", Input)
+        return None
 
     def mark(self, field: str | None, reason: str | None) -> None:
         """Flag `field` invalid with the reason as its tooltip; clear every other field."""
-        for widget in self.query(Input):
-            name = (widget.id or "").removeprefix("field-")
+        for slot, name in enumerate(self.field_names):
+            widget = self.query_one(f"#input-{slot}", Input)
             bad = name == field
-            widget.set_class(bad, "-invalid")
-            if bad and reason:
-                widget.tooltip = reason
+            if widget.has_class("-invalid") != bad:
+                widget.set_class(bad, "-invalid")
+            tooltip = reason if bad and reason else (LAYER_TYPES[self.layer_type][name].help or name)
+            if widget.tooltip != tooltip:
+                widget.tooltip = tooltip
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()  # FieldInput.Edited carries the edit, with the field it belonged to
+
+    def on_field_input_edited(self, event: FieldInput.Edited) -> None:
         event.stop()
-        if event.input.id and event.input.id.startswith("field-") and event.input.name:
-            # The input names the layer it was made for: a late event from a replaced
-            # form must not be applied to whichever layer is selected now.
-            index, layer_type = event.input.name.split(":", 1)
-            self.post_message(self.FieldEdited(int(index), layer_type, event.input.id.removeprefix("field-"),
-                                               event.value))
+        index, layer_type, field = event.key
+        self.post_message(self.FieldEdited(index, layer_type, field, event.text))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -10,9 +10,8 @@ from textual.widgets import DataTable
 
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import ArchitectureError, format_shape, parse_layer
-from ...render import compact_bytes
 
-COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF", "memory")
+COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF")
 
 
 def _settings(index: int, raw: dict[str, Any]) -> str:
@@ -71,17 +70,16 @@ class LayerTable(DataTable):
                 f"{info.params:,}" if info.params else "–",
                 f"{info.macs:,}" if info.macs else "–",
                 format_shape(info.receptive_field) if info.receptive_field else "–",
-                compact_bytes(info.output_bytes),
             ]
             if error is not None and error.index == index:  # e.g. the output does not fit the classes
                 cells[3] = Text(f"✗ {cells[3]}", style="bold red")
             return cells
         if error is not None and error.index == index:
             return [Text(str(index), style="bold red"), Text(kind, style="bold red"),
-                    _settings(index, raw), Text("✗ invalid", style="bold red"), "", "", "", ""]
+                    _settings(index, raw), Text("✗ invalid", style="bold red"), "", "", ""]
         # below the error: unknown until it is fixed
         return [Text(str(index), style="dim"), Text(kind, style="dim"),
-                Text(_settings(index, raw), style="dim"), Text("?", style="dim"), "", "", "", ""]
+                Text(_settings(index, raw), style="dim"), Text("?", style="dim"), "", "", ""]
 
 
 def error_text(error: ArchitectureError | None) -> Text:

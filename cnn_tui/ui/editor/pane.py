@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
 from ...core.draft import ArchitectureDraft
@@ -15,6 +17,9 @@ from ...core.spec import Architecture, format_shape
 from .layer_form import LayerForm
 from .layer_table import LayerTable, error_text
 from .totals import Totals
+
+
+FORM_DELAY = 0.06  # seconds the cursor rests on a row before the form shows that layer
 
 
 class EditorPane(Vertical):
@@ -39,6 +44,8 @@ class EditorPane(Vertical):
         self.num_classes, self.dataset, self.batch_size = classes, dataset, batch_size
         self.summary: ArchitectureSummary = self.draft.summary(batch_size, classes, dataset)
         self.source = "preset seed"
+        self._shown_error: str | None = None
+        self._form_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="editor-title")
@@ -117,22 +124,32 @@ class EditorPane(Vertical):
         self.draft.set_field_text(event.index, event.field, event.text)
         await self.recompute(row=event.index)
 
-    async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The cursor moved: the row shows it at once; the form follows once the cursor rests
+        (FORM_DELAY), so holding an arrow key never waits on refilling the form's inputs."""
         event.stop()
-        index = event.cursor_row
-        if 0 <= index < len(self.draft.layers):
-            layer_type = self.draft.layers[index]["type"]
-            if (self.form.index, self.form.layer_type) != (index, layer_type):
-                await self._show_form(index)
+        if self._form_timer is not None:
+            self._form_timer.stop()
+        self._form_timer = self.set_timer(FORM_DELAY, self.sync_form)
+
+    def sync_form(self) -> None:
+        """Show the selected layer in the form now, if it is not already shown."""
+        if self._form_timer is not None:
+            self._form_timer.stop()
+            self._form_timer = None
+        index = self.selected
+        layer_type = self.draft.layers[index]["type"] if index is not None else None
+        if (self.form.index, self.form.layer_type) != (index, layer_type):
+            self._show_form(index)
 
     # --- redraw ---------------------------------------------------------------------
 
-    async def _show_form(self, index: int | None) -> None:
+    def _show_form(self, index: int | None) -> None:
         if index is None:
-            await self.form.show(None, None, {})
+            self.form.show(None, None, {})
         else:
             texts = {name: self.draft.field_text(index, name) for name in self.draft.field_names(index)}
-            await self.form.show(index, self.draft.layers[index]["type"], texts)
+            self.form.show(index, self.draft.layers[index]["type"], texts)
         self._mark_form()
 
     def _mark_form(self) -> None:
@@ -152,14 +169,20 @@ class EditorPane(Vertical):
     async def recompute(self, rebuild_form: bool = False, row: int | None = None) -> None:
         """Recompute every number and redraw. Cheap: ~1 ms for 100 layers."""
         self.summary = self.draft.summary(self.batch_size, self.num_classes, self.dataset)
-        self.query_one("#editor-title", Static).update(
+        self.query_one("#editor-title", Static).update(Text(
             f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
-        )
+        ))
         self.table.show(self.draft.layers, self.summary, keep_row=row)
-        self.query_one("#editor-error", Static).update(error_text(self.summary.error))
+        error = error_text(self.summary.error)
+        if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass
+            self._shown_error = error.plain
+            self.query_one("#editor-error", Static).update(error)
         self.query_one(Totals).show(self.summary)
-        if rebuild_form:
-            await self._show_form(self.selected)
+        if rebuild_form:  # the layers changed under the form: refill it now
+            if self._form_timer is not None:
+                self._form_timer.stop()
+                self._form_timer = None
+            self._show_form(self.selected)
         else:
             self._mark_form()
         self.post_message(self.ArchitectureChanged(self.summary))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 from ...core.shapes import ArchitectureSummary
@@ -13,11 +14,15 @@ class Totals(Static):
     Totals { height: auto; color: $text-muted; }
     """
 
+    _shown = ""
+
     def show(self, summary: ArchitectureSummary) -> None:
-        prefix = "" if summary.ok else "up to the error: "
-        self.update(
-            f"{prefix}params [b]{summary.total_params:,}[/b] ({human_bytes(summary.param_bytes)}; "
-            f"{human_bytes(summary.train_state_bytes)} with Adam) · MACs [b]{summary.total_macs:,}[/b] · "
-            f"[b]{summary.counted_layers}[/b] layers · activations {human_bytes(summary.activation_bytes)} "
-            f"per batch of {summary.batch_size}"
-        )
+        text = Text("" if summary.ok else "up to the error: ")
+        text.append("params ").append(f"{summary.total_params:,}", style="bold")
+        text.append(f" ({human_bytes(summary.param_bytes)}; {human_bytes(summary.train_state_bytes)} with Adam)")
+        text.append(" · MACs ").append(f"{summary.total_macs:,}", style="bold")
+        text.append(" · ").append(str(summary.counted_layers), style="bold").append(" layers")
+        text.append(f" · activations {human_bytes(summary.activation_bytes)} per batch of {summary.batch_size}")
+        if text.plain != self._shown:  # unchanged: skip the repaint and layout pass
+            self._shown = text.plain
+            self.update(text)

@@ -23,7 +23,7 @@ class PathPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text)
+            yield Label(self.title_text, markup=False)
             yield Input(self.value, id="path")
             yield Label("[dim]enter to confirm · escape to cancel[/]")
 

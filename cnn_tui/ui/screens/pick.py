@@ -32,10 +32,10 @@ class PickScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text)
+            yield Label(self.title_text, markup=False)
             yield OptionList(*[Option(label, id=key, disabled=key in self.disabled_ids) for key, label in self.options])
             for note in self.notes:
-                yield Label(note, classes="note")
+                yield Label(note, classes="note", markup=False)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

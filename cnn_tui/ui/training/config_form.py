@@ -24,7 +24,7 @@ class ConfigForm(Widget):
     """Posts Changed with a valid TrainConfig, or with the reason it is not valid."""
 
     DEFAULT_CSS = """
-    ConfigForm { height: auto; layout: grid; grid-size: 8; grid-columns: auto 1fr; grid-gutter: 0 1; grid-rows: 1; }
+    ConfigForm { height: auto; layout: grid; grid-size: 4; grid-columns: auto 1fr; grid-gutter: 0 1; grid-rows: 1; }
     ConfigForm Label { color: $text-muted; }
     ConfigForm Input.-invalid { color: $error; }
     ConfigForm Checkbox { border: none; padding: 0; height: 1; }

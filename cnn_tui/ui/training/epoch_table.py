@@ -1,4 +1,4 @@
-"""The per-epoch table: epoch, total_correct, loss, train acc, test acc, seconds."""
+"""The per-epoch table: epoch, total_correct, loss, train and test accuracy, seconds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 from textual.widgets import DataTable
 
-COLUMNS = ("epoch", "total_correct", "loss", "train acc", "test acc", "seconds")
+# Short headers for a narrow pane: correct is the reference's total_correct, loss its total_loss.
+COLUMNS = ("epoch", "correct", "loss", "train", "test", "sec")
 
 
 class EpochTable(DataTable):

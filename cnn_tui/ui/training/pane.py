@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Vertical
 from textual.widgets import Static
 
 from ...core.config import TrainConfig
@@ -26,8 +27,8 @@ class TrainingPane(Vertical):
     DEFAULT_CSS = """
     TrainingPane { padding: 0 1; }
     TrainingPane #training-title { height: 1; text-style: bold; }
-    TrainingPane #state { height: 1; }
-    TrainingPane #charts { height: 1fr; min-height: 6; }
+    TrainingPane #state { height: auto; max-height: 3; }
+    TrainingPane #charts { height: 1fr; min-height: 6; layout: vertical; }
     """
 
     def __init__(self, config: TrainConfig, **kwargs) -> None:
@@ -42,7 +43,7 @@ class TrainingPane(Vertical):
         yield ConfigForm(self.initial_config, id="config")
         yield Static(id="state")
         yield EpochProgress(id="progress")
-        with Horizontal(id="charts"):
+        with Container(id="charts"):
             yield MetricChart("loss / batch", ("train", "test"), ("cyan", "orange"), id="loss-chart")
             yield MetricChart("accuracy", ("train", "test"), ("cyan", "orange"), id="acc-chart")
         yield EpochTable(id="epochs")
@@ -59,11 +60,13 @@ class TrainingPane(Vertical):
         self.device_text = text
         self.gpu_total = gpu_total
 
-    def set_state(self, state: str, detail: str = "") -> None:
-        style = STATE_STYLES.get(state, "")
-        self.query_one("#state", Static).update(
-            f"[{style}]● {state}[/] " + (f"· {detail} " if detail else "") + f"[dim]· {self.device_text}[/]"
-        )
+    def set_state(self, state: str, detail: str = "", problem: bool = False) -> None:
+        """One line: the state, a detail (red when it is a problem) and the device."""
+        text = Text(f"● {state} ", style=STATE_STYLES.get(state, ""))
+        if detail:
+            text.append("· ").append(detail, style="red" if problem else "").append(" ")
+        text.append(f"· {self.device_text}", style="dim")
+        self.query_one("#state", Static).update(text)
 
     def started(self, event: TrainingStarted) -> None:
         self.total_epochs = event.epochs
@@ -85,7 +88,7 @@ class TrainingPane(Vertical):
 
     def ended(self, event: TrainingEnded) -> None:
         detail = event.reason or f"{event.epochs_done} epochs"
-        self.set_state(event.status, detail)
+        self.set_state(event.status, detail, problem=event.status == "failed")
         self.query_one(EpochProgress).show_text(
             f"{event.status} · {event.epochs_done}/{self.total_epochs} epochs done", done=event.status == "finished")
 

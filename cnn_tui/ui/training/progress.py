@@ -31,7 +31,8 @@ class EpochProgress(HorizontalGroup):
         bar.update(total=event.batches, progress=event.batch)
         self.query_one("#progress-text", Static).update(
             f"epoch {event.epoch + 1}/{epochs} · batch {event.batch}/{event.batches} · "
-            f"{event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · loss {event.mean_loss:.4f}"
+            f"{event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · loss {event.mean_loss:.4f}",
+            layout=False,  # one fixed-size line: a repaint, never a layout pass
         )
 
     def show_text(self, text: str, done: bool | None = None) -> None:

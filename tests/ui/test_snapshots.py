@@ -1,0 +1,52 @@
+"""SVG snapshots of the screen at 80×24 and 120×40 (pytest-textual-snapshot).
+
+Regenerate after an intended change with `pytest tests/ui/test_snapshots.py --snapshot-update`
+and look at the SVGs in __snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cnn_tui.core.config import TrainConfig
+from cnn_tui.core.presets import preset
+from cnn_tui.core.sessions import SessionStore, session_meta
+from cnn_tui.ui.app import CnnTuiApp
+
+# A finished 3-epoch session with fixed numbers, so the charts and table are the same each run.
+DEMO_ROWS = [
+    {"epoch": e, "total_loss": loss, "total_correct": correct, "samples": 60000, "train_accuracy": correct / 60000,
+     "test_loss": tl, "test_correct": tc, "test_samples": 10000, "test_accuracy": tc / 10000,
+     "seconds": 2.5, "images_per_second": 24000.0, "lr": 0.01, "batches": 600}
+    for e, loss, correct, tl, tc in [(0, 349.18, 46588, 0.4878, 8237), (1, 237.44, 51229, 0.4081, 8502),
+                                     (2, 213.95, 52038, 0.3884, 8592)]
+]
+
+
+def app(tmp_path, **kwargs) -> CnnTuiApp:
+    kwargs.setdefault("config", TrainConfig())
+    return CnnTuiApp(sessions_dir=str(tmp_path / "sessions"), probe_device=False, **kwargs)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_start_screen(snap_compare, tmp_path, size):
+    assert snap_compare(app(tmp_path), terminal_size=size)
+
+
+def test_training_pane_at_80x24(snap_compare, tmp_path):
+    assert snap_compare(app(tmp_path), terminal_size=(80, 24), press=["v"])
+
+
+def test_invalid_kernel_at_120x40(snap_compare, tmp_path):
+    keys = ["down", "down", "down", "enter", "tab", "end", "backspace", "1", "3"]
+    assert snap_compare(app(tmp_path), terminal_size=(120, 40), press=keys)
+
+
+def test_opened_session_at_120x40(snap_compare, tmp_path):
+    store = SessionStore(tmp_path / "sessions")
+    session = store.create("demo", session_meta(preset("seed"), TrainConfig(epochs=3), "cpu"))
+    for row in DEMO_ROWS:
+        session.append_metrics(row)
+    session.update(created="2026-11-28T08:00:00+00:00", epochs_done=3)
+    session.set_status("finished")
+    assert snap_compare(app(tmp_path, session="demo"), terminal_size=(120, 40))
