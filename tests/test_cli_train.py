@@ -137,3 +137,18 @@ def test_reference_configuration_on_real_data_first_epoch(tmp_path):
     assert abs(row["total_correct"] - 47387) / 47387 < 0.02
     assert abs(row["total_loss"] - 330.62) / 330.62 < 0.08
     assert row["test_accuracy"] > 0.78
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--session", "nope"], "no session 'nope'"),
+        (["--lr", "0"], "--lr must be a positive number"),
+        (["missing.json"], "missing.json: no such file"),
+        (["--preset", "alexnet"], "invalid choice: 'alexnet'"),
+    ],
+)
+def test_app_launch_errors_are_one_line_before_the_screen_is_taken(tmp_path, args, message):
+    result = cli(*args, "--sessions-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr

@@ -255,3 +255,13 @@ async def test_tiny_and_huge_terminals_do_not_crash(make_app):
             await pilot.press("down", "enter", "tab", "v", "escape")
             await pilot.pause()
             assert app.is_running
+
+
+async def test_device_probe_shows_what_auto_picks(make_app):
+    import torch
+
+    app = make_app(probe_device=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "auto →" in str(app.query_one("#state").render()), timeout=20)
+        expected = "cuda" if torch.cuda.is_available() else "cpu"
+        assert f"auto → {expected}" in str(app.query_one("#state").render())
