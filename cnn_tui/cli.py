@@ -159,7 +159,13 @@ def format_epoch_line(m: dict[str, Any]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     import signal
 
-    from .core.events import FINISHED, STOPPED, EpochFinished, TrainingControl, TrainingStarted
+    from .core.events import (
+        FINISHED,
+        STOPPED,
+        EpochFinished,
+        TrainingControl,
+        TrainingStarted,
+    )
     from .core.sessions import SessionStore
 
     config = config_from_args(args)
@@ -169,6 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .core.trainer import TrainingRefused, train
 
     control = TrainingControl()
+    started: dict[str, str] = {}
 
     def on_sigint(signum: int, frame: Any) -> None:
         if control.stop_requested:  # a second Ctrl-C: stop now
@@ -178,6 +185,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def on_event(event: Any) -> None:
         if isinstance(event, TrainingStarted):
+            started["session"] = event.session
             print(f"session {event.session}: {event.train_samples} train / {event.test_samples} test images, "
                   f"{event.total_params:,} params, {event.device_name} [{event.device}]"
                   + (f", resuming at epoch {event.start_epoch}" if event.start_epoch else ""),
@@ -197,14 +205,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if ended.status == STOPPED:
         print(f"cnn-tui: {ended.reason}; continue with: cnn-tui train --session "
-              f"{_session_of(args, ended)} --resume --epochs {config.epochs}", file=sys.stderr)
+              f"{started.get('session', args.session)} --resume --epochs {config.epochs}", file=sys.stderr)
         return 130
     print(f"cnn-tui: error: {ended.reason}", file=sys.stderr)
     return EXIT_USAGE if ended.user_error else 1
-
-
-def _session_of(args: argparse.Namespace, ended: Any) -> str:
-    return args.session or "NAME"
 
 
 # --- sessions --------------------------------------------------------------------------
@@ -232,9 +236,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no sessions in {store.root}")
         return 0
-    from .render import sessions_table
-
     from rich.console import Console
+
+    from .render import sessions_table
 
     Console().print(sessions_table(infos))
     return 0

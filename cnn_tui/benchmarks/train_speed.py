@@ -21,7 +21,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,8 +30,9 @@ from . import PYTHON, machine_line
 PUBLISHED = [(47387, 330.62), (51657, 226.34), (52290, 207.49), (52663, 197.29), (52923, 190.04)]
 
 
-def reference_worker(data_dir: str, epochs: int, seed: int) -> None:
-    """The reference loop, as a beginner writes it. Prints one JSON line per epoch."""
+def reference_loop(data_dir: str, epochs: int, seed: int):
+    """The reference loop, as the classic tutorial writes it; yields per epoch
+    (total_correct, total_loss, seconds)."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -61,7 +61,7 @@ def reference_worker(data_dir: str, epochs: int, seed: int) -> None:
                                                   transform=transforms.ToTensor())
     loader = torch.utils.data.DataLoader(train_set, batch_size=100)
     optimizer = torch.optim.Adam(network.parameters(), lr=0.01)
-    for epoch in range(epochs):
+    for _ in range(epochs):
         start = time.perf_counter()
         total_loss, total_correct = 0.0, 0
         for images, labels in loader:
@@ -72,8 +72,14 @@ def reference_worker(data_dir: str, epochs: int, seed: int) -> None:
             optimizer.step()
             total_loss += loss.item()
             total_correct += preds.argmax(dim=1).eq(labels).sum().item()
-        print(json.dumps({"epoch": epoch, "total_correct": total_correct, "total_loss": total_loss,
-                          "seconds": time.perf_counter() - start}), flush=True)
+        yield total_correct, total_loss, time.perf_counter() - start
+
+
+def reference_worker(data_dir: str, epochs: int, seed: int) -> None:
+    """Runs the reference loop in its own process; one JSON line per epoch."""
+    for epoch, (correct, loss, seconds) in enumerate(reference_loop(data_dir, epochs, seed)):
+        print(json.dumps({"epoch": epoch, "total_correct": correct, "total_loss": loss, "seconds": seconds}),
+              flush=True)
 
 
 def run_config(argv: list[str]) -> dict:

@@ -12,7 +12,11 @@ from typing import Any
 
 from .shapes import ArchitectureSummary, analyze, check_classes
 from .spec import (
-    LAYER_TYPES, Architecture, ArchitectureError, format_field, parse_field_text,
+    LAYER_TYPES,
+    Architecture,
+    ArchitectureError,
+    format_field,
+    parse_field_text,
 )
 
 # What a newly added layer starts with: required fields filled with common values.

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
-from .spec import Architecture, ArchitectureError, Layer, format_shape, parse_input, parse_layer
+from .spec import (
+    Architecture,
+    ArchitectureError,
+    Layer,
+    format_shape,
+    parse_input,
+    parse_layer,
+)
 
 BYTES_PER_FLOAT = 4  # float32 everywhere
 ADAM_COPIES = 3  # a parameter plus Adam's two moment buffers

@@ -30,8 +30,16 @@ from .build import build_model
 from .config import TrainConfig
 from .data import DataError, Split, load_data, scale
 from .events import (
-    FAILED, FINISHED, STOPPED, BatchProgress, EpochFinished, EpochStarted, EventSink,
-    TrainingControl, TrainingEnded, TrainingStarted,
+    FAILED,
+    FINISHED,
+    STOPPED,
+    BatchProgress,
+    EpochFinished,
+    EpochStarted,
+    EventSink,
+    TrainingControl,
+    TrainingEnded,
+    TrainingStarted,
 )
 from .sessions import Session, SessionError, SessionStore, session_meta
 from .shapes import check_classes, infer_shapes

@@ -17,12 +17,19 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
 from ..core.config import TrainConfig
 from ..core.events import (
-    BatchProgress, EpochFinished, FAILED, TrainerEvent, TrainingControl, TrainingEnded, TrainingStarted,
+    FAILED,
+    BatchProgress,
+    EpochFinished,
+    EpochStarted,
+    TrainerEvent,
+    TrainingControl,
+    TrainingEnded,
+    TrainingStarted,
 )
 from ..core.presets import DEFAULT_PRESET, PRESET_NAMES, preset
 from ..core.sessions import STOPPED, SessionError, SessionStore, session_meta
@@ -289,7 +296,15 @@ class CnnTuiApp(App[int]):
         if self.training:
             self.notify("stop training before opening another session", severity="warning", markup=False)
             return
+        self.list_sessions()
+
+    @work(thread=True, exclusive=True, group="sessions", exit_on_error=False, description="list sessions")
+    def list_sessions(self) -> None:
+        """Read every session (and its metrics) off the event loop; then offer the list."""
         infos, problems = self.store.list()
+        self.call_from_thread(self._pick_session, infos, problems)
+
+    def _pick_session(self, infos: list, problems: list[str]) -> None:
         if not infos and not problems:
             self.notify(f"no sessions in {self.store.root} yet", severity="warning", markup=False)
             return
@@ -361,7 +376,10 @@ class CnnTuiApp(App[int]):
     @work(thread=True, exclusive=True, group="training", exit_on_error=False, description="training")
     def run_training(self, arch: Architecture, config: TrainConfig, name: str | None, resume: bool,
                      control: TrainingControl) -> None:
-        from ..core.trainer import TrainingRefused, train  # torch is imported here, in this thread
+        from ..core.trainer import (  # torch is imported here, in this thread
+            TrainingRefused,
+            train,
+        )
 
         try:
             train(arch, config, self.store, name, resume, lambda event: self.post_message(TrainerUpdate(event)), control)
@@ -372,6 +390,8 @@ class CnnTuiApp(App[int]):
         event = message.event
         if isinstance(event, BatchProgress):
             self.pane.progress(event)
+        elif isinstance(event, EpochStarted):
+            self.pane.epoch_started(event)
         elif isinstance(event, EpochFinished):
             self.pane.epoch_finished(event.metrics)
             self.session_epochs_done = event.epoch + 1

@@ -6,12 +6,15 @@ import threading
 import time
 
 import pytest
-import torch
-import torch.nn.functional as F
 
 from cnn_tui.core.config import TrainConfig
 from cnn_tui.core.events import (
-    BatchProgress, EpochFinished, EpochStarted, TrainingControl, TrainingEnded, TrainingStarted,
+    BatchProgress,
+    EpochFinished,
+    EpochStarted,
+    TrainingControl,
+    TrainingEnded,
+    TrainingStarted,
 )
 from cnn_tui.core.presets import preset
 from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore
@@ -86,29 +89,12 @@ def test_resume_equals_a_straight_run(tmp_path, shuffle):
 
 
 def test_exact_mode_is_the_reference_loop_bit_for_bit(tmp_path, idx_data):
-    """The reference: torchvision's dataset with ToTensor(), DataLoader(batch_size=100), Adam."""
-    import torchvision
-    from torchvision import transforms
+    """The reference: a hand-written tutorial `Network`, torchvision's dataset with
+    ToTensor(), DataLoader(batch_size=100), Adam lr 0.01 (the benchmark's own loop)."""
+    from cnn_tui.benchmarks.train_speed import reference_loop
 
     root, _ = idx_data
-    torch.manual_seed(0)
-    from cnn_tui.core.build import build_model
-
-    network = build_model(preset("seed"))
-    optimizer = torch.optim.Adam(network.parameters(), lr=0.01)
-    dataset = torchvision.datasets.FashionMNIST(str(root), train=True, transform=transforms.ToTensor())
-    expected = []
-    for epoch in range(2):
-        total_loss, total_correct = 0.0, 0
-        for images, labels in torch.utils.data.DataLoader(dataset, batch_size=100):
-            preds = network(images)
-            loss = F.cross_entropy(preds, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item()
-            total_correct += preds.argmax(dim=1).eq(labels).sum().item()
-        expected.append((total_correct, total_loss))
+    expected = [(correct, loss) for correct, loss, _ in reference_loop(str(root), epochs=2, seed=0)]
 
     config = dict(dataset="fashion-mnist", data_dir=str(root), epochs=2, batch_size=100, shuffle=False,
                   train_size=None, test_size=None)

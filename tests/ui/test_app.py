@@ -138,6 +138,7 @@ async def test_open_session_with_the_o_key_and_damaged_ones_are_skipped(make_app
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickScreen")
         await pilot.pause()
         assert any("broken/session.json" in str(label.render()) for label in app.screen.query(".note"))
         await pilot.press("enter")

@@ -18,7 +18,6 @@ from .layer_form import LayerForm
 from .layer_table import LayerTable, error_text
 from .totals import Totals
 
-
 FORM_DELAY = 0.06  # seconds the cursor rests on a row before the form shows that layer
 
 

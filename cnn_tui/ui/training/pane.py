@@ -10,7 +10,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import Static
 
 from ...core.config import TrainConfig
-from ...core.events import BatchProgress, TrainingEnded, TrainingStarted
+from ...core.events import BatchProgress, EpochStarted, TrainingEnded, TrainingStarted
 from ...render import human_bytes
 from .charts import MetricChart
 from .config_form import ConfigForm
@@ -75,6 +75,10 @@ class TrainingPane(Vertical):
         self.set_state("training", f"{event.train_samples:,} train / {event.test_samples:,} test images")
         self.query_one(EpochProgress).show_text(
             f"epoch {event.start_epoch + 1}/{event.epochs} starting · {event.batches_per_epoch} batches per epoch", done=False)
+
+    def epoch_started(self, event: EpochStarted) -> None:
+        self.query_one(EpochProgress).show_text(
+            f"epoch {event.epoch + 1}/{event.epochs} · {event.batches} batches", done=False)
 
     def progress(self, event: BatchProgress) -> None:
         self.query_one(EpochProgress).show(event, self.total_epochs)
