@@ -54,3 +54,17 @@ def test_architecture_engine_never_imports_torch():
         "import cnn_tui.core.spec, cnn_tui.core.shapes, cnn_tui.core.presets, cnn_tui.core.datasets, cnn_tui.core.config\n"
         "assert 'torch' not in sys.modules\n"
     )
+
+
+def test_the_app_draws_its_first_frame_without_torch(tmp_path):
+    _run(
+        "import sys\n"
+        "from cnn_tui.ui.app import CnnTuiApp\n"
+        f"app = CnnTuiApp(sessions_dir={str(tmp_path)!r})\n"
+        "seen = {}\n"
+        "async def first(pilot):\n"
+        "    seen['torch'] = 'torch' in sys.modules\n"
+        "    app.exit()\n"
+        "app.run(headless=True, size=(80, 24), auto_pilot=first)\n"
+        "assert seen == {'torch': False}, seen\n"
+    )

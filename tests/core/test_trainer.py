@@ -209,3 +209,39 @@ def test_bad_config_is_refused(tmp_path):
         run(tmp_path, "x", lr=0.0)
     with pytest.raises(TrainingRefused, match="--batch-size must be at least 1"):
         run(tmp_path, "x", batch_size=0)
+
+
+def test_out_of_memory_fails_with_advice(tmp_path, monkeypatch):
+    """What a CUDA OOM looks like to the loop (simulated: no GPU needed)."""
+    import torch
+
+    import cnn_tui.core.trainer as trainer
+
+    real_build = trainer.build_model
+
+    def build_then_explode(arch, shape):
+        model = real_build(arch, shape)
+
+        def forward(x):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        model.forward = forward
+        return model
+
+    monkeypatch.setattr(trainer, "build_model", build_then_explode)
+    ended, store = run(tmp_path, "oom", epochs=1)
+    assert ended.status == "failed"
+    assert "ran out of memory at batch size 50; try --batch-size 25" in ended.reason
+    assert store.open("oom").meta["status"] == "failed"
+
+
+def test_an_unexpected_error_is_recorded_not_lost(tmp_path, monkeypatch):
+    import cnn_tui.core.trainer as trainer
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("something inside")
+
+    monkeypatch.setattr(trainer, "evaluate", broken)
+    ended, store = run(tmp_path, "bug", epochs=1)
+    assert ended.status == "failed" and ended.reason == "ZeroDivisionError: something inside"
+    assert store.open("bug").meta["reason"] == ended.reason
