@@ -58,6 +58,24 @@ class DeviceProbed(Message):
     gpu_total: int | None
 
 
+@dataclass
+class ShownSession:
+    """The session the training pane shows (trained here, opened or saved) and what it is."""
+
+    name: str
+    arch: Architecture
+    config: TrainConfig
+    epochs_done: int
+
+    def continues_with(self, arch: Architecture, config: TrainConfig) -> bool:
+        """Does training `arch` with `config` continue this session (vs start a new one)?
+        Only the epoch target and the device may differ."""
+        def settings(c: TrainConfig) -> dict:
+            return {**c.to_json(), "epochs": None, "device": None}
+
+        return arch.layers == self.arch.layers and settings(config) == settings(self.config)
+
+
 class CnnTuiApp(App[int]):
     TITLE = "cnn-tui"
     CSS = """
@@ -113,9 +131,8 @@ class CnnTuiApp(App[int]):
         self.quitting = False
         self.arch_error: str | None = None
         self.config_error: str | None = None
-        self.session_name: str | None = None  # the session shown (trained, opened or saved)
-        self.session_arch: Architecture | None = None  # its architecture, to decide resume vs new
-        self.session_epochs_done = 0
+        self.shown: ShownSession | None = None  # the session the training pane shows
+        self._run: tuple[Architecture, TrainConfig] | None = None  # what the worker is training
 
     # --- layout ---------------------------------------------------------------------
 
@@ -202,8 +219,8 @@ class CnnTuiApp(App[int]):
             self.pane.set_state("idle", f"cannot train: {self.arch_error}", problem=True)
         elif self.config_error:
             self.pane.set_state("idle", f"cannot train: {self.config_error}", problem=True)
-        elif self.session_name:
-            self.pane.set_state("idle", f"session {self.session_name}: {self.session_epochs_done} epochs · t trains")
+        elif self.shown:
+            self.pane.set_state("idle", f"session {self.shown.name}: {self.shown.epochs_done} epochs · t trains")
         else:
             self.pane.set_state("idle", "press t to train")
 
@@ -270,6 +287,10 @@ class CnnTuiApp(App[int]):
 
     # --- sessions ---------------------------------------------------------------------
 
+    @property
+    def session_name(self) -> str | None:
+        return self.shown.name if self.shown else None
+
     def action_save_session(self) -> None:
         """Save the editor's architecture and configuration as a session, not trained yet."""
         if self.training:
@@ -287,7 +308,7 @@ class CnnTuiApp(App[int]):
         except (SessionError, OSError) as exc:
             self.notify(str(exc), title="cannot save", severity="error", markup=False)
             return
-        self.session_name, self.session_arch, self.session_epochs_done = name, arch, 0
+        self.shown = ShownSession(name, arch, self.config, 0)
         self.pane.set_title(f"Training · session {name}")
         self._show_idle_state()
         self.notify(f"saved session {name} in {self.store.root}", markup=False)
@@ -340,7 +361,7 @@ class CnnTuiApp(App[int]):
         await self.editor.set_dataset(config.input, config.classes, config.dataset)
         await self.editor.set_batch_size(config.batch_size)
         await self.editor.load(arch, f"session {name}")
-        self.session_name, self.session_arch, self.session_epochs_done = name, arch, len(rows)
+        self.shown = ShownSession(name, arch, config, len(rows))
         self.pane.show_epochs(rows)
         self.pane.set_title(f"Training · session {name} ({session.status})")
         self.pane.set_device(f"last run on {session.meta.get('device', '?')}")
@@ -359,14 +380,18 @@ class CnnTuiApp(App[int]):
             self.notify(problem, title="cannot train", severity="error", timeout=8, markup=False)
             return
         arch = self.editor.architecture()
-        resume = self.session_name is not None and self.session_arch is not None and arch.layers == self.session_arch.layers
-        name = self.session_name if resume else None
-        if resume and self.session_epochs_done >= self.config.epochs:
-            self.notify(f"session {name} already has {self.session_epochs_done} epochs; raise epochs to continue it",
+        resume = self.shown is not None and self.shown.continues_with(arch, self.config)
+        name = self.shown.name if resume and self.shown else None
+        if resume and self.shown and self.shown.epochs_done >= self.config.epochs:
+            self.notify(f"session {name} already has {self.shown.epochs_done} epochs; raise epochs to continue it",
                         severity="warning", markup=False)
             return
         if not resume:
+            if self.shown is not None:
+                self.notify(f"network or settings differ from session {self.shown.name}: training a new session",
+                            markup=False)
             self.pane.show_epochs([])
+        self._run = (arch, self.config)
         self.control = TrainingControl()
         self.training = True
         self.pane.config_form.set_disabled(True)
@@ -394,11 +419,11 @@ class CnnTuiApp(App[int]):
             self.pane.epoch_started(event)
         elif isinstance(event, EpochFinished):
             self.pane.epoch_finished(event.metrics)
-            self.session_epochs_done = event.epoch + 1
+            if self.shown is not None:
+                self.shown.epochs_done = event.epoch + 1
         elif isinstance(event, TrainingStarted):
-            self.session_name = event.session
-            self.session_arch = self.editor.architecture() if not self.arch_error else self.session_arch
-            self.session_epochs_done = event.start_epoch
+            assert self._run is not None
+            self.shown = ShownSession(event.session, *self._run, event.start_epoch)
             self.pane.started(event)
         elif isinstance(event, TrainingEnded):
             self._training_over()

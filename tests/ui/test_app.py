@@ -266,3 +266,23 @@ async def test_device_probe_shows_what_auto_picks(make_app):
         await wait_for(pilot, lambda: "auto →" in str(app.query_one("#state").render()), timeout=20)
         expected = "cuda" if torch.cuda.is_available() else "cpu"
         assert f"auto → {expected}" in str(app.query_one("#state").render())
+
+
+async def test_changed_settings_train_a_new_session_instead_of_continuing(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("t")
+        await wait_for(pilot, lambda: not app.training)
+        await app.workers.wait_for_complete()
+        first = app.session_name
+        app.query_one("#cfg-epochs").value = "3"
+        app.query_one("#cfg-lr").value = "0.001"
+        await pilot.pause()
+        await pilot.press("t")
+        await wait_for(pilot, lambda: not app.training)
+        await app.workers.wait_for_complete()
+        assert app.session_name != first
+        assert any(f"settings differ from session {first}" in n for n in notifications(app))
+    store = SessionStore(tmp_path / "sessions")
+    assert len(store.open(first).read_metrics()[0]) == 2  # the first run is untouched
+    assert store.open(app.session_name).meta["config"]["lr"] == 0.001
