@@ -282,6 +282,9 @@ def prepare(
                 raise TrainingRefused(f"session {name!r} has its own architecture; --resume trains that one (leave out ARCH.json)")
             arch = stored
             config = TrainConfig.from_json({**session.meta["config"], "epochs": config.epochs, "device": config.device})
+            done = int(session.meta.get("epochs_done") or 0)
+            if done >= config.epochs:
+                raise TrainingRefused(f"session {name!r} already has {done} epochs; ask for more with --epochs {done + 5}")
         elif name is not None and store.exists(name):
             raise TrainingRefused(f"session {name!r} already exists in {store.root}; add --resume to continue it, or pick another name")
         elif name is not None:

@@ -193,6 +193,8 @@ def test_existing_session_needs_resume(tmp_path):
     run(tmp_path, "once", epochs=1)
     with pytest.raises(TrainingRefused, match="already exists.*--resume"):
         run(tmp_path, "once", epochs=1)
+    with pytest.raises(TrainingRefused, match="already has 1 epochs; ask for more with --epochs 6"):
+        run(tmp_path, "once", resume=True, epochs=1)
     with pytest.raises(TrainingRefused, match="no session 'nope'"):
         run(tmp_path, "nope", resume=True, epochs=1)
 
