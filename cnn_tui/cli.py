@@ -68,6 +68,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    if getattr(args, "input", None) and args.dataset != "synthetic":
+        raise UsageError("--input sets the image shape of --dataset synthetic; real datasets have their own")
     config = TrainConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -170,8 +172,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     arch = None if args.resume and not args.arch and not args.preset else load_architecture(args)
-    if arch is not None and args.input and args.dataset != "synthetic":
-        raise UsageError("--input sets the shape of --dataset synthetic only; real datasets have their own")
     from .core.trainer import TrainingRefused, train
 
     control = TrainingControl()

@@ -47,6 +47,7 @@ def test_train_prints_the_reference_line_and_writes_a_session(tmp_path):
         (["--dataset", "imagenet"], "invalid choice: 'imagenet'"),
         (["--session", "../x"], "invalid session name"),
         (["--resume"], "--resume needs --session NAME"),
+        (["--dataset", "mnist", "--input", "3,32,32"], "--input sets the image shape of --dataset synthetic"),
         (["--device", "cuda"], None),  # refused only where no GPU is visible
     ],
 )
@@ -152,3 +153,13 @@ def test_app_launch_errors_are_one_line_before_the_screen_is_taken(tmp_path, arg
     result = cli(*args, "--sessions-dir", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
+
+
+def test_synthetic_data_takes_any_shape(tmp_path):
+    result = cli("train", "--preset", "vgg-small", "--dataset", "synthetic", "--input", "3,16,16", "--epochs", "1",
+                 "--train-size", "200", "--test-size", "50", "--session", "rgb", "--sessions-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    session = SessionStore(tmp_path).open("rgb")
+    assert session.meta["architecture"]["input"] == [3, 16, 16]
+    assert session.meta["config"]["input_shape"] == [3, 16, 16]
+    assert len(session.read_metrics()[0]) == 1
