@@ -64,7 +64,7 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
            "cifar10": tvd.CIFAR10}[info.name]
     try:
         dataset = cls(str(root), train=train, download=False)
-    except RuntimeError as exc:
+    except RuntimeError:  # torchvision: "Dataset not found"
         if not download:
             raise DataError(_missing_message(info, root, "files missing")) from None
         try:  # torchvision shows a progress bar on stderr while it downloads
@@ -72,7 +72,6 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
         except Exception as exc2:  # offline: URLError, RuntimeError, OSError ...
             reason = str(exc2).strip().splitlines()[-1] if str(exc2).strip() else type(exc2).__name__
             raise DataError(_missing_message(info, root, f"download failed: {reason[:120]}")) from None
-        del exc
     except Exception as exc:  # a damaged file: wrong magic number, truncated ...
         raise DataError(f"{info.name} in {root / info.folder} cannot be read: {exc}") from None
     images = dataset.data

@@ -180,10 +180,11 @@ class Session:
         return rows, warnings
 
     def truncate_metrics(self, epochs: int) -> None:
-        """Keep only epochs < `epochs` (used when resuming from an older checkpoint)."""
-        rows, _ = self.read_metrics()
+        """Keep only epochs < `epochs` (used when resuming from an older checkpoint); a torn
+        last line is dropped too, so the lines appended next do not follow it."""
+        rows, torn = self.read_metrics()
         kept = [row for row in rows if row["epoch"] < epochs]
-        if len(kept) != len(rows) or self.metrics_file.exists():
+        if len(kept) != len(rows) or torn:
             atomic_write_text(self.metrics_file, "".join(json.dumps(row) + "\n" for row in kept))
 
     # --- checkpoint.pt --------------------------------------------------------------

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from .spec import (
     Architecture,
     ArchitectureError,
     Layer,
     format_shape,
-    parse_input,
     parse_layer,
+    parse_top_level,
 )
 
 BYTES_PER_FLOAT = 4  # float32 everywhere
@@ -304,6 +304,22 @@ class _Walker:
         )
 
 
+def _walk(
+    input_shape: tuple[int, int, int], batch_size: int, layers: Sequence[Any], parse: Callable[[int, Any], Layer]
+) -> ArchitectureSummary:
+    """Parse (if needed) and step through each layer, stopping at the first problem."""
+    walker = _Walker(input_shape, batch_size)
+    infos: list[LayerInfo] = []
+    error = None
+    for index, layer in enumerate(layers):
+        try:
+            infos.append(walker.step(index, parse(index, layer)))
+        except ArchitectureError as exc:
+            error = exc
+            break
+    return ArchitectureSummary(input_shape, batch_size, infos, error, len(layers))
+
+
 def infer_shapes(
     arch: Architecture, input_shape: tuple[int, int, int] | None = None, batch_size: int = 100
 ) -> ArchitectureSummary:
@@ -311,16 +327,7 @@ def infer_shapes(
     shape = input_shape or arch.input
     if shape is None:
         raise ValueError("no input shape: give one or set the architecture's input")
-    walker = _Walker(shape, batch_size)
-    infos: list[LayerInfo] = []
-    error = None
-    for index, layer in enumerate(arch.layers):
-        try:
-            infos.append(walker.step(index, layer))
-        except ArchitectureError as exc:
-            error = exc
-            break
-    return ArchitectureSummary(shape, batch_size, infos, error, len(arch.layers))
+    return _walk(shape, batch_size, arch.layers, lambda index, layer: layer)
 
 
 def analyze(
@@ -334,22 +341,8 @@ def analyze(
     Unlike `Architecture.from_dict`, a bad layer does not lose the layers above it: the
     editor shows their numbers and marks the bad row. Top-level problems raise.
     """
-    if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
-        Architecture.from_dict(data)  # raises the precise top-level reason
-    if input_shape is None:
-        input_shape = parse_input(data["input"]) if data.get("input") is not None else default_input
-    walker = _Walker(input_shape, batch_size)
-    infos: list[LayerInfo] = []
-    error = None
-    for index, raw in enumerate(data["layers"]):
-        try:
-            infos.append(walker.step(index, parse_layer(index, raw)))
-        except ArchitectureError as exc:
-            error = exc
-            break
-    if error is None:
-        Architecture.from_dict(data)  # top-level fields (unknown keys) are checked here
-    return ArchitectureSummary(input_shape, batch_size, infos, error, len(data["layers"]))
+    layers, shape = parse_top_level(data)
+    return _walk(input_shape or shape or default_input, batch_size, layers, parse_layer)
 
 
 def check_classes(summary: ArchitectureSummary, classes: int, dataset: str) -> ArchitectureError | None:

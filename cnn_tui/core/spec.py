@@ -295,6 +295,24 @@ def parse_input(value: Any) -> tuple[int, int, int]:
     return (value[0], value[1], value[2])
 
 
+def parse_top_level(data: Any) -> tuple[list[Any], tuple[int, int, int] | None]:
+    """Check the object around the layers; return the raw layer list and the input shape."""
+    if not isinstance(data, dict):
+        raise ArchitectureError('an architecture must be a JSON object with a "layers" list')
+    unknown = set(data) - {"input", "layers"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ArchitectureError(
+            f'unknown top-level field "{name}"' + _did_you_mean(name, ["input", "layers"])
+            + ' (allowed: "input", "layers")'
+        )
+    layers = data.get("layers")
+    if not isinstance(layers, list):
+        raise ArchitectureError('"layers" must be a list of layer objects')
+    shape = parse_input(data["input"]) if data.get("input") is not None else None
+    return layers, shape
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A network as the file describes it: an optional input shape and the layer list."""
@@ -305,19 +323,7 @@ class Architecture:
     @classmethod
     def from_dict(cls, data: Any) -> "Architecture":
         """Parse and validate the JSON object of SPEC §2 (shape checks come later, in shapes)."""
-        if not isinstance(data, dict):
-            raise ArchitectureError('an architecture must be a JSON object with a "layers" list')
-        unknown = set(data) - {"input", "layers"}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ArchitectureError(
-                f'unknown top-level field "{name}"' + _did_you_mean(name, ["input", "layers"])
-                + ' (allowed: "input", "layers")'
-            )
-        layers = data.get("layers")
-        if not isinstance(layers, list):
-            raise ArchitectureError('"layers" must be a list of layer objects')
-        shape = parse_input(data["input"]) if data.get("input") is not None else None
+        layers, shape = parse_top_level(data)
         return cls(tuple(parse_layer(i, layer) for i, layer in enumerate(layers)), shape)
 
     @classmethod
@@ -360,10 +366,6 @@ class Architecture:
 
     def with_input(self, shape: tuple[int, int, int] | None) -> "Architecture":
         return Architecture(self.layers, shape)
-
-    @property
-    def counted_layers(self) -> int:
-        return sum(layer.counted for layer in self.layers)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -41,5 +41,12 @@ async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
         await pilot.pause(0.05)
 
 
+async def train_to_the_end(pilot, app: CnnTuiApp) -> None:
+    """Press t and let the run finish, worker included."""
+    await pilot.press("t")
+    await wait_for(pilot, lambda: not app.training)
+    await app.workers.wait_for_complete()
+
+
 def cell(table, row: int, column: int) -> str:
     return str(table.get_row_at(row)[column])

@@ -12,7 +12,7 @@ from cnn_tui.ui.editor.layer_table import LayerTable
 from cnn_tui.ui.training.charts import MetricChart
 from cnn_tui.ui.training.epoch_table import EpochTable
 
-from .conftest import cell, notifications, small_config, wait_for
+from .conftest import cell, notifications, small_config, train_to_the_end, wait_for
 
 
 async def test_editing_a_kernel_updates_every_shape_below(make_app):
@@ -74,9 +74,7 @@ async def test_train_two_epochs_shows_rows_charts_and_writes_a_session(make_app,
     messages = []
     app = make_app()
     async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
-        await pilot.press("t")
-        await wait_for(pilot, lambda: not app.training)
-        await app.workers.wait_for_complete()
+        await train_to_the_end(pilot, app)
         await pilot.pause()
         assert app.query_one(EpochTable).row_count == 2
         assert len(app.query_one("#loss-chart", MetricChart).series["train"]) == 2
@@ -116,9 +114,7 @@ async def test_stop_mid_run_then_reopen_and_continue(make_app, tmp_path):
         epochs = app.query_one("#cfg-epochs")
         epochs.value = str(done + 1)  # continue for one more epoch
         await pilot.pause()
-        await pilot.press("t")
-        await wait_for(pilot, lambda: not app.training)
-        await app.workers.wait_for_complete()
+        await train_to_the_end(pilot, app)
         assert app.query_one(EpochTable).row_count == done + 1
     rows, _ = store.open(name).read_metrics()
     assert [r["epoch"] for r in rows] == list(range(done + 1))
@@ -128,9 +124,7 @@ async def test_stop_mid_run_then_reopen_and_continue(make_app, tmp_path):
 async def test_open_session_with_the_o_key_and_damaged_ones_are_skipped(make_app, tmp_path):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("t")
-        await wait_for(pilot, lambda: not app.training)
-        await app.workers.wait_for_complete()
+        await train_to_the_end(pilot, app)
         name = app.session_name
     broken = tmp_path / "sessions" / "broken"
     broken.mkdir()
@@ -271,16 +265,12 @@ async def test_device_probe_shows_what_auto_picks(make_app):
 async def test_changed_settings_train_a_new_session_instead_of_continuing(make_app, tmp_path):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("t")
-        await wait_for(pilot, lambda: not app.training)
-        await app.workers.wait_for_complete()
+        await train_to_the_end(pilot, app)
         first = app.session_name
         app.query_one("#cfg-epochs").value = "3"
         app.query_one("#cfg-lr").value = "0.001"
         await pilot.pause()
-        await pilot.press("t")
-        await wait_for(pilot, lambda: not app.training)
-        await app.workers.wait_for_complete()
+        await train_to_the_end(pilot, app)
         assert app.session_name != first
         assert any(f"settings differ from session {first}" in n for n in notifications(app))
     store = SessionStore(tmp_path / "sessions")
