@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from .events import FAILED, FINISHED, RUNNING, STOPPED
-from .spec import atomic_write_text
+from .files import atomic_write_text
 
 if TYPE_CHECKING:
     from .config import TrainConfig

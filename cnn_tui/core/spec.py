@@ -11,10 +11,11 @@ import difflib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+from .files import atomic_write_text
 
 # Field kinds. Each names how a value is checked and how the editor parses typed text.
 COUNT = "count"  # positive int (channels, features, groups)
@@ -366,21 +367,6 @@ class Architecture:
 
     def with_input(self, shape: tuple[int, int, int] | None) -> "Architecture":
         return Architecture(self.layers, shape)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def parse_field_text(layer_type: str, name: str, text: str) -> Any:
