@@ -201,7 +201,7 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "created": (str,), "updated": (str,), "status": (str,), "reason": (str, type(None)),
     "dataset": (str,), "device": (str,), "exact": (bool,), "epochs_done": (int,), "summary": (dict,),
     "versions": (dict,), "pid": (int, type(None)), "host": (str, type(None)), "detached": (bool,),
-    "terminal_lost": (str, type(None)), "architecture": (dict,), "config": (dict,),
+    "terminal_lost": (str, type(None)), "architecture": (dict,), "config": (dict,), "started": (dict,),
 }
 _REQUIRED_META = ("architecture", "config", "status", "epochs_done")
 
@@ -419,6 +419,37 @@ class Session:
             raise SessionError(f"{self.metrics_file}: cannot read ({exc})") from None
         return parse_metrics(text, self.metrics_file)
 
+    def read_new_metrics(self, offset: int, next_epoch: int) -> tuple[list[dict[str, Any]], int] | None:
+        """For a reader following a live run: the complete epoch lines written after byte
+        `offset` (a half-written last line waits for its newline), and the offset to read
+        from next time. None when the file shrank (a resume rewrote it): read it all again."""
+        try:
+            fd = _open(self.metrics_file, os.O_RDONLY, "read")
+        except FileNotFoundError:
+            return ([], 0) if offset == 0 else None
+        try:
+            if os.fstat(fd).st_size < offset:
+                return None
+            os.lseek(fd, offset, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        complete = data[: data.rfind(b"\n") + 1]
+        rows = []
+        for number, line in enumerate(complete.decode("utf-8", "replace").splitlines(), 1):
+            try:
+                row = json.loads(line)
+                problem = _check_metrics_row(row, next_epoch + len(rows))
+            except (ValueError, RecursionError) as exc:
+                problem = str(exc)[:120]
+            if problem is not None:
+                raise SessionError(f"{self.metrics_file}: a new line is damaged ({problem})")
+            rows.append(row)
+        return rows, offset + len(complete)
+
     def truncate_metrics(self, epochs: int) -> None:
         """Keep only epochs < `epochs` (used when resuming from an older checkpoint); a torn
         last line is dropped too, so the lines appended next do not follow it."""
@@ -466,6 +497,11 @@ class Session:
             raise SessionError(f"{self.checkpoint_file}: damaged (it says {epoch!r:.40} epochs are done, "
                                f"but {self.metrics_file.name} holds {len(rows)})")
         return state
+
+    def open_log(self) -> int:
+        """A background run's log (train.log), opened for appending: its stdout and stderr."""
+        self._need_claim()
+        return _open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "create the log")
 
     # --- progress.json and the control channel -----------------------------------------
 

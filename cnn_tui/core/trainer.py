@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from .build import build_model
 from .config import TrainConfig
-from .data import DataError, Split, ensure_dataset, load_data, scale
+from .data import DataError, Split, load_data, scale
 from .events import (
     FAILED,
     FINISHED,
@@ -43,16 +43,12 @@ from .events import (
     TrainingStarted,
 )
 from .sessions import Session, SessionError, SessionStore, now, session_meta
-from .shapes import check_classes, infer_shapes
+from .prepare import TrainingRefused, check_more_epochs, prepare
 from .spec import Architecture
 from .system import SystemMonitor
 
 PROGRESS_INTERVAL = 0.25  # seconds between BatchProgress events (≤ 4 per second)
 EVAL_BATCH = 1000  # test-set evaluation batch; no gradients, so bigger is cheaper
-
-
-class TrainingRefused(Exception):
-    """The run cannot start: a bad architecture, option or session. Nothing was written."""
 
 
 # --- the machine ------------------------------------------------------------------------
@@ -265,71 +261,6 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return (bool(oom) and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
-def prepare(
-    arch: Architecture | None,
-    config: TrainConfig,
-    store: SessionStore,
-    name: str | None = None,
-    resume: bool = False,
-    claimed: bool = False,
-) -> tuple[Architecture, TrainConfig]:
-    """Check everything that can be checked before any file is written.
-
-    Returns the architecture and configuration to train with (from the session when
-    resuming, with the new epoch target). `claimed`: this process already holds the
-    session's claim (a background run's parent took it). Raises TrainingRefused.
-    """
-    try:
-        config.validate()
-    except ValueError as exc:
-        raise TrainingRefused(str(exc)) from None
-    try:
-        if resume:
-            arch, config = _resumed_run(arch, config, store, name, claimed)
-        elif name is not None and store.exists(name):
-            raise TrainingRefused(f"session {name!r} already exists in {store.root}; add --resume to continue it, or pick another name")
-        elif name is not None:
-            store.path(name)  # validates the name
-    except SessionError as exc:
-        raise TrainingRefused(str(exc)) from None
-    if arch is None:
-        raise TrainingRefused("no architecture given")
-    config = config.for_architecture(arch)
-    summary = infer_shapes(arch, config.input)
-    problem = check_classes(summary, config.classes, config.dataset)
-    if problem is not None:
-        raise TrainingRefused(str(problem))
-    try:
-        ensure_dataset(config)
-    except DataError as exc:
-        raise TrainingRefused(str(exc)) from None
-    return arch, config
-
-
-def _resumed_run(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None,
-                 claimed: bool) -> tuple[Architecture, TrainConfig]:
-    """The architecture and configuration a resume trains: the session's own, with the new
-    epoch target and device."""
-    if not name:
-        raise TrainingRefused("--resume needs --session NAME (see cnn-tui sessions)")
-    session = store.open(name)
-    if not claimed and session.live:
-        raise TrainingRefused(f"session {name!r} is being trained by process {session.meta.get('pid')}; "
-                              f"watch it with: cnn-tui watch {name}")
-    stored = session.architecture
-    if arch is not None and arch.layers != stored.layers:
-        raise TrainingRefused(f"session {name!r} has its own architecture; --resume trains that one (leave out ARCH.json)")
-    config = TrainConfig.from_json({**session.meta["config"], "epochs": config.epochs, "device": config.device})
-    check_more_epochs(name, session.epochs_done, config.epochs)
-    return stored, config
-
-
-def check_more_epochs(name: str, done: int, wanted: int) -> None:
-    """Continuing a session must ask for more epochs than it has."""
-    if done >= wanted:
-        raise TrainingRefused(f"session {name!r} already has {done} epochs; ask for more with --epochs {done + 5}")
-
-
 def _claim_session(store: SessionStore, name: str | None, resume: bool, claim_fd: int | None,
                    meta: dict[str, Any]) -> Session:
     """The session this run writes, claimed: new, or the existing one to resume."""
@@ -467,12 +398,14 @@ class _Training:
         self.epochs_done = run.start_epoch
         if self.session.epochs_done != run.start_epoch:
             self.session.update(epochs_done=run.start_epoch)
-        self.on_event(TrainingStarted(
+        started = TrainingStarted(
             session=self.session.name, device=str(device), device_name=device_name(device),
             start_epoch=run.start_epoch, epochs=config.epochs, train_samples=len(run.train),
             test_samples=len(run.test), batches_per_epoch=math.ceil(len(run.train) / config.batch_size),
             total_params=sum(p.numel() for p in model.parameters()),
-        ))
+        )
+        self.session.update(started=asdict(started))  # what a watcher shows before the first batch
+        self.on_event(started)
         return run
 
     def _finish_epoch(self, run: _Run, epoch: int, metrics: dict[str, Any]) -> None:
