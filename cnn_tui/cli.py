@@ -178,16 +178,10 @@ class TerminalOutput:
 
     def lose(self) -> None:
         """From now on, stdin/stdout/stderr lead nowhere (so exit-time flushes cannot fail)."""
-        self.lost = True
-        import os
+        from .terminal import detach_from_terminal
 
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            try:
-                os.dup2(null, fd)
-            except OSError:
-                pass
-        os.close(null)
+        self.lost = True
+        detach_from_terminal()
 
 
 def _sessions_dir_option(args: argparse.Namespace) -> str:

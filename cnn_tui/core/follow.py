@@ -62,6 +62,11 @@ class SessionFollower:
         self._stamps[file] = stamp
         return True
 
+    def catch_up(self) -> list[dict[str, Any]]:
+        """Every epoch written so far, read at once (to show, not to replay as events)."""
+        self._new_epochs()
+        return list(self.rows)
+
     def poll(self) -> list[FollowEvent]:
         events: list[FollowEvent] = []
         live = self.live
