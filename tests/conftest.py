@@ -50,3 +50,20 @@ def idx_data(tmp_path):
     """A tiny FashionMNIST-format dataset under tmp_path/data; returns (root, arrays)."""
     root = tmp_path / "data"
     return root, write_idx_dataset(root)
+
+
+@pytest.fixture(autouse=True)
+def no_orphan_runs(tmp_path):
+    """A test that starts background runs never leaves one training after it (even when it fails)."""
+    yield
+    import signal
+
+    marker = str(tmp_path).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass

@@ -225,7 +225,12 @@ class CnnTuiApp(App[int]):
         self._show_idle_state()
 
     def _show_idle_state(self) -> None:
-        if self.training:
+        if self.training or self.following:
+            return
+        ended = self.follower.ended if self.follower is not None else None
+        if ended is not None and not (self.arch_error or self.config_error):  # a watched run that is over
+            self.pane.set_state(ended.status, ended.reason or f"{ended.epochs_done} epochs · t continues it",
+                                problem=ended.status in (FAILED, "interrupted"))
             return
         if self.arch_error:
             self.pane.set_state("idle", f"cannot train: {self.arch_error}", problem=True)
@@ -629,4 +634,9 @@ class CnnTuiApp(App[int]):
 
 def run_app(arch: Architecture | None = None, config: TrainConfig | None = None, session: str | None = None,
             sessions_dir: str | None = None, arch_source: str | None = None, watch: bool = False) -> int:
-    return CnnTuiApp(arch, config, session, sessions_dir, arch_source, watch=watch).run() or 0
+    from ..terminal import end_detached_input
+
+    try:
+        return CnnTuiApp(arch, config, session, sessions_dir, arch_source, watch=watch).run() or 0
+    finally:
+        end_detached_input()  # after a hang-up: let the input thread finish
