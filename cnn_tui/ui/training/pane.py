@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.text import Text
@@ -16,6 +17,9 @@ from .config_form import ConfigForm
 from .epoch_table import EpochTable
 from .progress import EpochProgress
 from .system_panel import SystemPanel
+
+PROGRESS_HZ = 2  # progress line redraws per second
+SYSTEM_HZ = 1  # system panel redraws per second
 
 STATE_STYLES = {"idle": "dim", "training": "bold cyan", "paused": "bold yellow", "finished": "bold green",
                 "stopped": "bold yellow", "failed": "bold red", "starting": "cyan", "stopping": "yellow"}
@@ -38,6 +42,7 @@ class TrainingPane(Vertical):
         self.device_text = "device: auto (resolved when training starts)"
         self.gpu_total: int | None = None
         self.acknowledged = "training"  # the state the trainer last reported
+        self._progress_shown = self._system_shown = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static("Training", id="training-title")
@@ -84,8 +89,16 @@ class TrainingPane(Vertical):
             f"epoch {event.epoch + 1}/{event.epochs} · {event.batches} batches", done=False)
 
     def progress(self, event: BatchProgress) -> None:
+        """The current batch. Redrawn at most PROGRESS_HZ times a second (the last batch of an
+        epoch and any change of state always), so a slow SSH link keeps up."""
+        now = time.monotonic()
+        last = event.batch == event.batches or event.state != self.acknowledged
+        if not last and now - self._progress_shown < 1 / PROGRESS_HZ:
+            return
+        self._progress_shown = now
         self.query_one(EpochProgress).show(event, event.epochs or self.total_epochs)
-        if event.system is not None:
+        if event.system is not None and now - self._system_shown >= 1 / SYSTEM_HZ:
+            self._system_shown = now
             self.query_one(SystemPanel).show(event.system)
         if event.state != self.acknowledged:  # the trainer confirms a pause, resume or stop
             self.acknowledged = event.state
