@@ -60,4 +60,5 @@ def test_opened_session_at_120x40(snap_compare, tmp_path):
         session.append_metrics(row)
     session.update(created="2026-11-28T08:00:00+00:00", epochs_done=3)
     session.set_status("finished")
+    session.release()  # the writer lets go, as a finished run does
     assert snap_compare(app(tmp_path, session="demo"), terminal_size=(120, 40))
