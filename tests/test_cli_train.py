@@ -121,7 +121,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert "Traceback" not in err and "cnn-tui train --session c --resume --epochs 40" in err
+    assert "Traceback" not in err and f"cnn-tui train --session c --resume --epochs 40 --sessions-dir {tmp_path}" in err
     session = SessionStore(tmp_path).open("c")
     assert session.status == "stopped"
     assert session.load_checkpoint()["epoch"] == len(session.read_metrics()[0])
