@@ -82,13 +82,13 @@ STATUS_STYLES = {"finished": "green", "running": "cyan", "stopped": "yellow", "i
 
 
 def live_progress(progress: dict | None) -> str:
-    """A live run's place: `epoch 3/5 · batch 120/600 · 9,800 img/s` (epochs counted from 1)."""
+    """A live run's place: `epoch 3/5 20% · 9,800 img/s` (epochs counted from 1)."""
     if not progress:
         return "starting"
     try:
-        text = (f"epoch {int(progress['epoch']) + 1}/{int(progress.get('epochs') or 0) or '?'} · "
-                f"batch {int(progress['batch'])}/{int(progress['batches'])} · "
-                f"{float(progress['images_per_second']):,.0f} img/s")
+        done = int(progress["batch"]) / max(1, int(progress["batches"]))
+        text = (f"epoch {int(progress['epoch']) + 1}/{int(progress.get('epochs') or 0) or '?'} "
+                f"{done:.0%} · {float(progress['images_per_second']):,.0f} img/s")
     except (KeyError, TypeError, ValueError):
         return "?"
     state = progress.get("state")

@@ -43,7 +43,7 @@ class SystemPanel(Static):
     """A few dim lines under the progress bar; empty until the first sample arrives."""
 
     DEFAULT_CSS = """
-    SystemPanel { height: auto; max-height: 4; color: $text-muted; }
+    SystemPanel { height: auto; max-height: 4; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def show(self, system: dict[str, Any] | None) -> None:
