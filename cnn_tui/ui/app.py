@@ -36,7 +36,8 @@ from ..core.sessions import STOPPED, SessionError, SessionStore, session_meta
 from ..core.spec import LAYER_TYPES, Architecture, ArchitectureError
 from .editor.pane import EditorPane
 from .screens.help import HelpScreen
-from .screens.path_prompt import PathPrompt
+from .screens.confirm import ConfirmScreen
+from .screens.prompt import TextPrompt
 from .screens.pick import PickScreen
 from .training.config_form import ConfigForm
 from .training.pane import TrainingPane
@@ -98,6 +99,8 @@ class CnnTuiApp(App[int]):
         Binding("left_square_bracket", "move_layer(-1)", "up", show=False),
         Binding("right_square_bracket", "move_layer(1)", "down", show=False),
         Binding("c", "duplicate_layer", "copy", show=False),
+        Binding("ctrl+z", "undo", "undo", show=False),
+        Binding("ctrl+y", "redo", "redo", show=False),
         Binding("r", "preset", "preset", show=False),
         Binding("ctrl+s", "save_session", "save"),
         Binding("o", "open_session", "open"),
@@ -133,13 +136,15 @@ class CnnTuiApp(App[int]):
         self.config_error: str | None = None
         self.shown: ShownSession | None = None  # the session the training pane shows
         self._run: tuple[Architecture, TrainConfig] | None = None  # what the worker is training
+        self.last_path = "architecture.json"  # what l and w offer: the last file named
 
     # --- layout ---------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
             yield EditorPane(self.initial_arch, self.config.input,
-                             self.config.classes, self.config.dataset, self.config.batch_size, id="editor")
+                             self.config.classes, self.config.dataset, self.config.batch_size,
+                             source=self.arch_source, id="editor")
             yield TrainingPane(self.config, id="training")
         yield Footer()
 
@@ -152,7 +157,6 @@ class CnnTuiApp(App[int]):
         return self.query_one(TrainingPane)
 
     async def on_mount(self) -> None:
-        self.editor.source = self.arch_source
         self.query_one("#layers").focus()
         self._fit_layout(self.size.width)
         if self.initial_session:
@@ -236,8 +240,18 @@ class CnnTuiApp(App[int]):
 
         self.push_screen(PickScreen("add which layer below the selected one?", options), add)
 
-    async def action_delete_layer(self) -> None:
-        await self.editor.delete_layer()
+    def action_delete_layer(self) -> None:
+        index = self.editor.selected
+        if index is None:
+            self.notify("no layer to delete", severity="warning", markup=False)
+            return
+        layer_type = self.editor.draft.layers[index]["type"]
+
+        async def delete(yes: bool | None) -> None:
+            if yes:
+                await self.editor.delete_layer()
+
+        self.push_screen(ConfirmScreen(f"delete layer {index} ({layer_type})?", "ctrl+z brings it back"), delete)
 
     async def action_move_layer(self, delta: int) -> None:
         await self.editor.move_layer(delta)
@@ -245,26 +259,54 @@ class CnnTuiApp(App[int]):
     async def action_duplicate_layer(self) -> None:
         await self.editor.duplicate_layer()
 
+    async def action_undo(self) -> None:
+        if not await self.editor.undo():
+            self.notify("nothing to undo", severity="warning", markup=False)
+
+    async def action_redo(self) -> None:
+        if not await self.editor.redo():
+            self.notify("nothing to redo", severity="warning", markup=False)
+
     def action_preset(self) -> None:
         async def load(name: str | None) -> None:
             if name:
                 await self.editor.load(preset(name), f"preset {name}")
 
-        self.push_screen(PickScreen("replace the architecture with a preset", [(n, n) for n in PRESET_NAMES]), load)
+        def pick(yes: bool | None = True) -> None:
+            if yes:
+                self.push_screen(PickScreen("replace the architecture with a preset", [(n, n) for n in PRESET_NAMES]), load)
+
+        self._confirm_replacing("replace the whole network with a preset?", pick)
+
+    def _confirm_replacing(self, question: str, then: Any) -> None:
+        """Run `then(True)` at once when nothing is lost, else after the person says yes."""
+        if self.editor.unsaved:
+            self.push_screen(ConfirmScreen(question, "the network has unsaved edits (ctrl+z undoes a replace)"), then)
+        else:
+            then(True)
 
     def action_load_architecture(self) -> None:
         async def load(path: str | None) -> None:
             if not path:
                 return
+            self.last_path = path
             try:
                 arch = Architecture.load(path)
             except ArchitectureError as exc:
                 self.notify(str(exc), title="cannot load", severity="error", markup=False)
                 return
-            await self.editor.load(arch, Path(path).name)
-            self.notify(f"loaded {path}", markup=False)
+            except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep to read: a notice, never an exit
+                self.notify(f"{path}: {type(exc).__name__}: {str(exc)[:200]}", title="cannot load",
+                            severity="error", markup=False)
+                return
+            if await self.editor.load(arch, Path(path).name):
+                self.notify(f"loaded {path}", markup=False)
 
-        self.push_screen(PathPrompt("load an architecture JSON file", "architecture.json"), load)
+        def ask(yes: bool | None = True) -> None:
+            if yes:
+                self.push_screen(TextPrompt("load an architecture JSON file", self.last_path), load)
+
+        self._confirm_replacing("load a file in place of the network?", ask)
 
     def action_write_architecture(self) -> None:
         try:
@@ -273,17 +315,31 @@ class CnnTuiApp(App[int]):
             self.notify(str(exc), title="fix this first", severity="error", markup=False)
             return
 
-        def write(path: str | None) -> None:
-            if not path:
-                return
+        def write_to(path: str) -> None:
             try:
                 arch.save(path)
             except OSError as exc:
-                self.notify(f"{path}: {exc.strerror or exc}", title="cannot write", severity="error", markup=False)
+                self.notify(describe_write_error(path, exc), title="cannot write", severity="error", markup=False)
                 return
+            self.editor.mark_saved()
             self.notify(f"wrote {path}", markup=False)
 
-        self.push_screen(PathPrompt("write the architecture to", "architecture.json"), write)
+        def confirmed(path: str, yes: bool | None) -> None:
+            if yes:
+                write_to(path)
+
+        def ask(path: str | None) -> None:
+            if not path:
+                return
+            self.last_path = path
+            if Path(path).is_dir():
+                self.notify(f"{path} is a folder; give a file name in it", title="cannot write", severity="error", markup=False)
+            elif Path(path).exists():
+                self.push_screen(ConfirmScreen(f"{path} exists. Replace it?"), lambda yes: confirmed(path, yes))
+            else:
+                write_to(path)
+
+        self.push_screen(TextPrompt("write the architecture to", self.last_path), ask)
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -300,18 +356,26 @@ class CnnTuiApp(App[int]):
         if problem:
             self.notify(problem, title="cannot save", severity="error", markup=False)
             return
-        arch = self.editor.architecture()
-        try:
-            name = self.store.new_name("draft")
-            session = self.store.create(name, session_meta(arch, self.config, self.config.device))
-            session.set_status(STOPPED, "saved from the editor; not trained yet")
-        except (SessionError, OSError) as exc:
-            self.notify(str(exc), title="cannot save", severity="error", markup=False)
-            return
-        self.shown = ShownSession(name, arch, self.config, 0)
-        self.pane.set_title(f"Training · session {name}")
-        self._show_idle_state()
-        self.notify(f"saved session {name} in {self.store.root}", markup=False)
+        arch, config = self.editor.architecture(), self.config
+
+        def save(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                session = self.store.create(name, session_meta(arch, config, config.device))
+                session.set_status(STOPPED, "saved from the editor; not trained yet")
+            except (SessionError, OSError) as exc:
+                self.notify(str(exc), title="cannot save", severity="error", markup=False)
+                return
+            self.shown = ShownSession(name, arch, config, 0)
+            self.pane.show_epochs([])  # the saved session has no epochs yet
+            self.pane.set_title(f"Training · session {name}")
+            self.editor.mark_saved()
+            self._show_idle_state()
+            self.notify(f"saved session {name} in {self.store.root}", markup=False)
+
+        self.push_screen(TextPrompt("save as a session named", self.store.new_name("draft"),
+                                    "letters, digits, . _ - only"), save)
 
     def action_open_session(self) -> None:
         if self.training:
@@ -392,6 +456,7 @@ class CnnTuiApp(App[int]):
                             markup=False)
             self.pane.show_epochs([])
         self._run = (arch, self.config)
+        self.editor.mark_saved()  # the session keeps the architecture
         self.control = TrainingControl()
         self.training = True
         self.pane.config_form.set_disabled(True)
@@ -476,6 +541,14 @@ class CnnTuiApp(App[int]):
             self.pane.set_state("stopping", "quitting after the current batch (q again to leave now)")
             self.set_timer(QUIT_GRACE_SECONDS, lambda: self.exit(0))
             return
+        if self.editor.unsaved:
+            def leave(yes: bool | None) -> None:
+                if yes:
+                    self.exit(0)
+
+            self.push_screen(ConfirmScreen("quit and lose the unsaved edits to the network?",
+                                           "ctrl+s saves a session, w writes a JSON file"), leave)
+            return
         self.exit(0)
 
     def on_unmount(self) -> None:
@@ -489,6 +562,22 @@ class CnnTuiApp(App[int]):
         self.editor.form.focus_first()
 
 
+def describe_write_error(path: str, exc: OSError) -> str:
+    """What went wrong writing `path`, and what to do about it."""
+    folder = Path(path).parent
+    if isinstance(exc, FileNotFoundError) and not folder.is_dir():
+        return f"{path}: the folder {folder} does not exist; create it first or choose another path"
+    if isinstance(exc, PermissionError):
+        return f"{path}: no permission to write there; choose another folder"
+    return f"{path}: {exc.strerror or exc}"
+
+
 def run_app(arch: Architecture | None = None, config: TrainConfig | None = None, session: str | None = None,
             sessions_dir: str | None = None, arch_source: str | None = None) -> int:
-    return CnnTuiApp(arch, config, session, sessions_dir, arch_source).run() or 0
+    """Run the app; its exit status: 0 when the person quit, 1 when it died of an error
+    (Textual has printed the traceback by then)."""
+    app = CnnTuiApp(arch, config, session, sessions_dir, arch_source)
+    result = app.run()
+    if app.return_code:
+        return app.return_code
+    return result or 0

@@ -165,13 +165,13 @@ async def test_add_delete_move_duplicate_layers_by_key(make_app):
         await pilot.press("enter")
         await pilot.pause()
         assert table.row_count == 13 and cell(table, 1, 1) == "batchnorm2d" and cell(table, 1, 4) == "12"
-        await pilot.press("d")
+        await pilot.press("d", "y")
         await pilot.pause()
         assert table.row_count == 12 and app.editor.draft.layers[1] == {"type": "relu"}
         await pilot.press("c")
         await pilot.pause()
         assert table.row_count == 13 and app.editor.draft.layers[2] == {"type": "relu"}
-        await pilot.press("d")  # the copy goes; the cursor lands on the maxpool below it
+        await pilot.press("d", "y")  # the copy goes; the cursor lands on the maxpool below it
         await pilot.press("right_square_bracket")  # maxpool moves below the second conv
         await pilot.pause()
         assert [layer["type"] for layer in app.editor.draft.layers[:4]] == ["conv2d", "relu", "conv2d", "maxpool2d"]
@@ -214,12 +214,14 @@ async def test_save_session_and_write_architecture(make_app, tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+s")
         await pilot.pause()
+        await pilot.press("enter")  # the offered name
+        await pilot.pause()
         name = app.session_name
         assert name and name.startswith("draft-")
         await pilot.press("w")
         await pilot.pause()
         path = tmp_path / "net.json"
-        app.screen.query_one("#path").value = str(path)
+        app.screen.query_one("#text").value = str(path)
         await pilot.press("enter")
         await pilot.pause()
     assert json.loads(path.read_text())["layers"][0] == {"type": "conv2d", "out_channels": 6, "kernel_size": 5}

@@ -23,11 +23,17 @@ class EpochTable(DataTable):
             self.add_column(name, key=name)
 
     def add_epoch(self, m: dict[str, Any]) -> None:
-        self.add_row(
+        """Add an epoch's row; an epoch already shown (redone after a resume) is replaced."""
+        key = str(m["epoch"])
+        cells = (
             str(m["epoch"]), f"{m['total_correct']:,}", f"{m['total_loss']:.4f}",
             f"{m['train_accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['seconds']:.1f}",
-            key=str(m["epoch"]),
         )
+        if key in self.rows:
+            for column, value in zip(COLUMNS, cells):
+                self.update_cell(key, column, value)
+        else:
+            self.add_row(*cells, key=key)
         self.move_cursor(row=self.row_count - 1, animate=False)
 
     def set_epochs(self, rows: list[dict[str, Any]]) -> None:
