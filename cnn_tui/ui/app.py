@@ -34,6 +34,7 @@ from ..core.events import (
 from ..core.presets import DEFAULT_PRESET, PRESET_NAMES, preset
 from ..core.sessions import STOPPED, SessionError, SessionStore, session_meta
 from ..core.spec import LAYER_TYPES, Architecture, ArchitectureError
+from ..words import count
 from .editor.pane import EditorPane
 from .screens.help import HelpScreen
 from .screens.confirm import ConfirmScreen
@@ -106,8 +107,8 @@ class CnnTuiApp(App[int]):
         Binding("o", "open_session", "open"),
         Binding("l", "load_architecture", "load", show=False),
         Binding("w", "write_architecture", "write", show=False),
-        Binding("v", "toggle_pane", "view"),
-        Binding("escape", "focus_layers", "layers"),
+        Binding("v", "toggle_pane", "pane"),
+        Binding("escape", "focus_layers", "back", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+q", "quit", "quit", show=False, priority=True),
@@ -171,14 +172,32 @@ class CnnTuiApp(App[int]):
         self.screen.set_class(width < NARROW_WIDTH, "-narrow")
 
     def action_toggle_pane(self) -> None:
-        self.screen.toggle_class("-show-training")
+        """The other pane: its first control gets the focus (narrow: it is shown instead)."""
+        if self.pane in self.focused_ancestors():
+            self.show_editor()
+        else:
+            self.show_training(focus="#dataset")
+
+    def focused_ancestors(self) -> list:
+        return list(self.focused.ancestors_with_self) if self.focused is not None else []
+
+    def show_training(self, focus: str) -> None:
+        self.screen.add_class("-show-training")
+        self.query_one(focus).focus()
 
     def action_focus_layers(self) -> None:
-        if self.screen.has_class("-show-training") and self.screen.has_class("-narrow"):
-            self.screen.remove_class("-show-training")
+        """escape: out of a training field to the epoch table; otherwise to the layers."""
+        if self.pane in self.focused_ancestors() and self.focused is not self.query_one("#epochs"):
+            self.query_one("#epochs").focus()
+            return
+        self.show_editor()
+
+    def show_editor(self) -> None:
+        self.screen.remove_class("-show-training")
         self.query_one("#layers").focus()
 
     def action_help(self) -> None:
+        self.clear_notifications()  # a notice would cover the help text
         self.push_screen(HelpScreen())
 
     # --- the device (probed in a thread; the trainer reports what it really used) -----
@@ -193,7 +212,7 @@ class CnnTuiApp(App[int]):
         elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             self.post_message(DeviceProbed("auto → mps", None))
         else:
-            self.post_message(DeviceProbed(f"auto → cpu · {torch.get_num_threads()} threads", None))
+            self.post_message(DeviceProbed(f"auto → cpu · {count(torch.get_num_threads(), 'thread')}", None))
 
     def on_device_probed(self, message: DeviceProbed) -> None:
         if not self.training:
@@ -224,7 +243,7 @@ class CnnTuiApp(App[int]):
         elif self.config_error:
             self.pane.set_state("idle", f"cannot train: {self.config_error}", problem=True)
         elif self.shown:
-            self.pane.set_state("idle", f"session {self.shown.name}: {self.shown.epochs_done} epochs · t trains")
+            self.pane.set_state("idle", f"session {self.shown.name}: {count(self.shown.epochs_done, 'epoch')} · t trains")
         else:
             self.pane.set_state("idle", "press t to train")
 
@@ -437,7 +456,10 @@ class CnnTuiApp(App[int]):
 
     def action_train(self) -> None:
         if self.training:
-            self.notify("already training: p pauses, s stops", severity="warning", markup=False)
+            if self.control is not None and self.control.paused:
+                self.notify("paused: p resumes, s stops", severity="warning", markup=False)
+            else:
+                self.notify("already training: p pauses, s stops", severity="warning", markup=False)
             return
         problem = self.arch_error or self.config_error
         if problem:
@@ -461,6 +483,8 @@ class CnnTuiApp(App[int]):
         self.training = True
         self.pane.config_form.set_disabled(True)
         self.pane.set_state("starting", "loading data and building the model")
+        if self.screen.has_class("-narrow") and self.pane not in self.focused_ancestors():
+            self.show_training(focus="#epochs")  # what t starts is what you see
         self.run_training(arch, self.config, name, resume, self.control)
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False, description="training")
@@ -490,6 +514,10 @@ class CnnTuiApp(App[int]):
             assert self._run is not None
             self.shown = ShownSession(event.session, *self._run, event.start_epoch)
             self.pane.started(event)
+            batch = self._run[1].batch_size
+            if batch > event.train_samples:
+                self.notify(f"batch size {batch} is more than the {event.train_samples:,} training images: "
+                            "each epoch is one batch of them all", severity="warning", timeout=8, markup=False)
         elif isinstance(event, TrainingEnded):
             self._training_over()
             if event.status == "refused":

@@ -274,7 +274,7 @@ async def test_changed_settings_train_a_new_session_instead_of_continuing(make_a
         await pilot.pause()
         await train_to_the_end(pilot, app)
         assert app.session_name != first
-        assert any(f"settings differ from session {first}" in n for n in notifications(app))
+        assert any(f"settings differ from session {first}" in n for n in notifications(app)), notifications(app)
     store = SessionStore(tmp_path / "sessions")
     assert len(store.open(first).read_metrics()[0]) == 2  # the first run is untouched
     assert store.open(app.session_name).meta["config"]["lr"] == 0.001

@@ -122,3 +122,204 @@ async def test_the_header_names_the_architecture_opened(make_app, source):
         await pilot.pause()
         assert f"Architecture · {source}" in title(app)
         assert "seed" not in title(app)
+
+
+# --- 7. narrow terminals: what you act on is what you see ---------------------------------
+
+
+def visible(app, widget) -> bool:
+    return widget.region.area > 0 and bool(widget.display)
+
+
+async def test_narrow_t_shows_the_training_it_starts(make_app):
+    app = make_app(config=small_config(epochs=1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        await pilot.pause()
+        assert visible(app, app.query_one("#training")) and visible(app, app.focused)
+        await wait_for(pilot, lambda: not app.training)
+        await app.workers.wait_for_complete()
+
+
+async def test_narrow_escape_in_a_training_field_stays_in_training(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("v")
+        await pilot.pause()
+        assert app.focused.id == "dataset"  # v lands on the first training field, not on nothing
+        app.query_one("#cfg-lr").focus()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert visible(app, app.query_one("#training")) and visible(app, app.focused)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_v_reaches_the_training_fields_in_one_key(make_app, size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("v")
+        await pilot.pause()
+        assert app.focused.id == "dataset" and visible(app, app.focused)
+        await pilot.press("v")
+        await pilot.pause()
+        assert app.focused.id == "layers" and visible(app, app.focused)
+        for _ in range(12):  # tab never lands on something hidden
+            await pilot.press("tab")
+            await pilot.pause()
+            assert visible(app, app.focused), app.focused
+
+
+# --- 8. writing files ---------------------------------------------------------------------
+
+
+async def test_write_to_a_missing_folder_creates_nothing_and_says_what_to_do(make_app, tmp_path):
+    target = tmp_path / "nonexistent" / "dir" / "a.json"
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("w")
+        await accept_prompt(pilot, app, str(target))
+        assert not (tmp_path / "nonexistent").exists()
+        messages = notifications(app)
+        assert not any(m.startswith("wrote") for m in messages)
+        assert any("does not exist" in m and "create it first" in m for m in messages)
+
+
+async def test_write_asks_before_replacing_and_remembers_the_path(make_app, tmp_path):
+    target = tmp_path / "a.json"
+    target.write_text("keep me")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("w")
+        await accept_prompt(pilot, app, str(target))
+        assert app.screen.is_modal  # asks first
+        await pilot.press("n")
+        await pilot.pause()
+        assert target.read_text() == "keep me"
+        await pilot.press("w")
+        await wait_for(pilot, lambda: app.screen.is_modal, timeout=5)
+        assert app.screen.query_one("Input").value == str(target)  # the last path is offered
+        await pilot.press("enter", "y")
+        await pilot.pause()
+        assert json.loads(target.read_text())["layers"][0]["type"] == "conv2d"
+
+
+# --- 10. losing edits ---------------------------------------------------------------------
+
+
+async def test_delete_asks_and_undo_redo_bring_layers_back(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(LayerTable)
+        await pilot.press("d", "n")
+        await pilot.pause()
+        assert table.row_count == 12
+        await pilot.press("d", "y")
+        await pilot.pause()
+        assert table.row_count == 11 and app.editor.draft.layers[0]["type"] == "relu"
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert table.row_count == 12 and app.editor.draft.layers[0]["out_channels"] == 6
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        assert table.row_count == 11
+
+
+async def test_typing_in_a_field_is_one_undo_step(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter", "1", "6", "escape")
+        await pilot.pause()
+        assert app.editor.draft.layers[0]["out_channels"] == 16
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert app.editor.draft.layers[0]["out_channels"] == 6
+        assert cell(app.query_one(LayerTable), 0, 3) == "6×24×24"
+
+
+async def test_r_and_q_ask_when_there_are_unsaved_edits(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("q")  # nothing edited: quits at once
+        await pilot.pause()
+        assert not app.is_running
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c", "r")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmScreen"
+        await pilot.press("n", "q")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmScreen" and app.is_running
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and len(app.editor.draft.layers) == 13
+
+
+# --- 11. field editing --------------------------------------------------------------------
+
+
+async def test_enter_then_typing_replaces_the_value(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter", "3")  # out_channels 6 -> 3, not 36
+        await pilot.pause()
+        assert app.editor.draft.layers[0]["out_channels"] == 3
+
+
+async def test_an_emptied_required_field_does_not_show_its_old_value(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter", "backspace")
+        await pilot.pause()
+        table = app.query_one(LayerTable)
+        assert "invalid" in cell(table, 0, 3)
+        assert "6" not in cell(table, 0, 2) and "out_channels" in cell(table, 0, 2)
+
+
+# --- 12. words ----------------------------------------------------------------------------
+
+
+async def test_pause_message_and_singular_words(make_app):
+    app = make_app(config=small_config(epochs=1, train_size=3000))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.query_one("#progress-text").render().plain.startswith("epoch 1/1 · batch"))
+        await pilot.press("p", "t")
+        await pilot.pause()
+        assert "paused: p resumes, s stops" in notifications(app)[-1]
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not app.training)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        state = str(app.query_one("#state").render())
+        assert "1 epoch" in state and "1 epochs" not in state
+    app = make_app(arch=_one_linear(), arch_source="one.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        totals = str(app.query_one("#totals").render())
+        assert "1 layer " in totals and "1 layers" not in totals
+
+
+def _one_linear():
+    from cnn_tui.core.spec import Architecture
+
+    return Architecture.from_dict({"layers": [{"type": "flatten"}, {"type": "linear", "out_features": 10}]})
+
+
+async def test_a_batch_larger_than_the_data_is_said(make_app):
+    app = make_app(config=small_config(epochs=1, batch_size=5000))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await train_to_the_end(pilot, app)
+        assert any("batch size 5000 is more than the 600 training images" in n for n in notifications(app))
+
+
+async def test_help_hides_the_notices_and_the_state_line_never_wraps(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.notify("something went wrong " * 5, severity="error")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not app._notifications
+        await pilot.press("escape", "v")
+        app.pane.set_state("idle", "a very long reason " * 10, problem=True)
+        await pilot.pause()
+        assert app.query_one("#state").region.height == 1

@@ -35,13 +35,15 @@ class LayerTable(DataTable):
         for name in COLUMNS:
             self.add_column(name, key=name)
 
-    def show(self, layers: list[dict[str, Any]], summary: ArchitectureSummary, keep_row: int | None = None) -> None:
+    def show(self, layers: list[dict[str, Any]], summary: ArchitectureSummary, keep_row: int | None = None,
+             typed: dict[int, str] | None = None) -> None:
         """Redraw every row from the summary.
 
         With the same number of rows, cells are updated in place: the cursor stays and no
         row-highlight event fires, so the field being typed in keeps its focus.
         """
-        rows = [self._cells(index, raw, summary) for index, raw in enumerate(layers)]
+        typed = typed or {}
+        rows = [self._cells(index, raw, summary, typed.get(index)) for index, raw in enumerate(layers)]
         if len(rows) == self.row_count and keep_row in (None, self.cursor_row):
             for r, cells in enumerate(rows):
                 for c, value in enumerate(cells):
@@ -57,7 +59,9 @@ class LayerTable(DataTable):
             self.move_cursor(row=max(0, min(row, self.row_count - 1)), animate=False)
 
     @staticmethod
-    def _cells(index: int, raw: dict[str, Any], summary: ArchitectureSummary) -> list[Any]:
+    def _cells(index: int, raw: dict[str, Any], summary: ArchitectureSummary, typed: str | None = None) -> list[Any]:
+        """One row; `typed` replaces the settings of a row whose field holds text that is not
+        a value (the layer's last good value would be misleading there)."""
         error = summary.error
         info = summary.layers[index] if index < len(summary.layers) else None
         kind = str(raw.get("type", "?"))
@@ -75,8 +79,9 @@ class LayerTable(DataTable):
                 cells[3] = Text(f"✗ {cells[3]}", style="bold red")
             return cells
         if error is not None and error.index == index:
+            settings = Text(typed, style="red") if typed is not None else _settings(index, raw)
             return [Text(str(index), style="bold red"), Text(kind, style="bold red"),
-                    _settings(index, raw), Text("✗ invalid", style="bold red"), "", "", ""]
+                    settings, Text("✗ invalid", style="bold red"), "", "", ""]
         # below the error: unknown until it is fixed
         return [Text(str(index), style="dim"), Text(kind, style="dim"),
                 Text(_settings(index, raw), style="dim"), Text("?", style="dim"), "", "", ""]

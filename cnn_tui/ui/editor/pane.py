@@ -237,13 +237,23 @@ class EditorPane(Vertical):
                 field, reason = error.field, str(error)
         self.form.mark(field, reason)
 
+    def _typed_settings(self) -> dict[int, str]:
+        """The erroneous row's settings as typed, when a field holds text that is not a value."""
+        error = self.summary.error
+        if error is None or error.index is None or not error.field:
+            return {}
+        if self.draft.field_error(error.index, error.field) is None:
+            return {}
+        text = self.draft.field_text(error.index, error.field)
+        return {error.index: f"{error.field} = {text}" if text.strip() else f"{error.field} empty"}
+
     async def recompute(self, rebuild_form: bool = False, row: int | None = None) -> None:
         """Recompute every number and redraw. Cheap: ~1 ms for 100 layers."""
         self.summary = self.draft.summary(self.batch_size, self.num_classes, self.dataset)
         self.query_one("#editor-title", Static).update(Text(
             f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
         ))
-        self.table.show(self.draft.layers, self.summary, keep_row=row)
+        self.table.show(self.draft.layers, self.summary, keep_row=row, typed=self._typed_settings())
         error = error_text(self.summary.error)
         if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass
             self._shown_error = error.plain

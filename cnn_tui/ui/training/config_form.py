@@ -52,8 +52,7 @@ class ConfigForm(Widget):
         yield Checkbox("shuffle", c.shuffle, compact=True, id="shuffle")
         for key, (attr, _, _) in NUMBER_FIELDS.items():
             yield Label(key)
-            yield Input(f"{getattr(c, attr):g}" if attr == "lr" else str(getattr(c, attr)), compact=True, id=f"cfg-{key}",
-                        select_on_focus=False)
+            yield Input(f"{getattr(c, attr):g}" if attr == "lr" else str(getattr(c, attr)), compact=True, id=f"cfg-{key}")
 
     def load(self, config: TrainConfig) -> None:
         """Show another configuration (an opened session's)."""

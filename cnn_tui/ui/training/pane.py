@@ -12,6 +12,7 @@ from textual.widgets import Static
 from ...core.config import TrainConfig
 from ...core.events import BatchProgress, EpochStarted, TrainingEnded, TrainingStarted
 from ...render import human_bytes
+from ...words import count
 from .charts import MetricChart
 from .config_form import ConfigForm
 from .epoch_table import EpochTable
@@ -27,7 +28,7 @@ class TrainingPane(Vertical):
     DEFAULT_CSS = """
     TrainingPane { padding: 0 1; }
     TrainingPane #training-title { height: 1; text-style: bold; }
-    TrainingPane #state { height: auto; max-height: 3; }
+    TrainingPane #state { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     TrainingPane #charts { height: 1fr; min-height: 6; layout: vertical; }
     """
 
@@ -91,7 +92,7 @@ class TrainingPane(Vertical):
         self._append_charts(metrics)
 
     def ended(self, event: TrainingEnded) -> None:
-        detail = event.reason or f"{event.epochs_done} epochs"
+        detail = event.reason or count(event.epochs_done, "epoch")
         self.set_state(event.status, detail, problem=event.status == "failed")
         self.query_one(EpochProgress).show_text(
             f"{event.status} · {event.epochs_done}/{self.total_epochs} epochs done", done=event.status == "finished")
