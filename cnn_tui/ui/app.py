@@ -71,9 +71,9 @@ class ShownSession:
 
     def continues_with(self, arch: Architecture, config: TrainConfig) -> bool:
         """Does training `arch` with `config` continue this session (vs start a new one)?
-        Only the epoch target and the device may differ."""
+        Only the epoch target, the device and the thread count may differ."""
         def settings(c: TrainConfig) -> dict:
-            return {**c.to_json(), "epochs": None, "device": None}
+            return {**c.to_json(), "epochs": None, "device": None, "threads": None}
 
         return arch.layers == self.arch.layers and settings(config) == settings(self.config)
 

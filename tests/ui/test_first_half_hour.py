@@ -323,3 +323,22 @@ async def test_help_hides_the_notices_and_the_state_line_never_wraps(make_app):
         app.pane.set_state("idle", "a very long reason " * 10, problem=True)
         await pilot.pause()
         assert app.query_one("#state").region.height == 1
+
+
+# --- 13. threads --------------------------------------------------------------------------
+
+
+async def test_the_threads_field(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = app.query_one("#cfg-threads")
+        assert field.value == "" and app.config.threads is None  # empty: chosen from the free cores
+        field.value = "1"
+        await pilot.pause()
+        assert app.config.threads == 1
+        field.value = "0"
+        await pilot.pause()
+        assert "threads must be at least 1" in app.config_error
+        field.value = ""
+        await pilot.pause()
+        assert app.config_error is None and app.config.threads is None
