@@ -44,6 +44,8 @@ from .training.config_form import ConfigForm
 from .training.pane import TrainingPane
 
 NARROW_WIDTH = 110  # below this, one pane at a time (v switches)
+EDITOR_MIN_WIDTH = 56  # the editor's layer form needs this much
+TRAINING_MIN_WIDTH = 46  # the training pane's form, progress and epoch table fit in this
 QUIT_GRACE_SECONDS = 20  # how long quitting waits for the current batch before leaving anyway
 
 
@@ -169,7 +171,14 @@ class CnnTuiApp(App[int]):
         self._fit_layout(event.size.width)
 
     def _fit_layout(self, width: int) -> None:
-        self.screen.set_class(width < NARROW_WIDTH, "-narrow")
+        """Narrow: one pane at a time. Wide: the editor as wide as its table needs (within
+        what leaves the training pane usable); the training pane takes the rest."""
+        narrow = width < NARROW_WIDTH
+        self.screen.set_class(narrow, "-narrow")
+        editor = None if narrow else max(EDITOR_MIN_WIDTH, min(self.editor.wanted_width(), width - TRAINING_MIN_WIDTH))
+        current = self.editor.styles.width
+        if (current.value if current is not None else None) != editor:
+            self.editor.styles.width = editor  # None: the stylesheet's (narrow: the whole screen)
 
     def action_toggle_pane(self) -> None:
         """The other pane: its first control gets the focus (narrow: it is shown instead)."""
@@ -224,6 +233,7 @@ class CnnTuiApp(App[int]):
     async def on_editor_pane_architecture_changed(self, message: EditorPane.ArchitectureChanged) -> None:
         self.arch_error = None if message.summary.ok else str(message.summary.error)
         self._show_idle_state()
+        self._fit_layout(self.size.width)  # the table's needs may have changed
 
     async def on_config_form_changed(self, message: ConfigForm.Changed) -> None:
         self.config_error = message.error

@@ -77,7 +77,7 @@ async def test_train_two_epochs_shows_rows_charts_and_writes_a_session(make_app,
         await train_to_the_end(pilot, app)
         await pilot.pause()
         assert app.query_one(EpochTable).row_count == 2
-        assert len(app.query_one("#loss-chart", MetricChart).series["train"]) == 2
+        assert len(app.query_one("#loss-chart", MetricChart).series["test"]) == 2
         assert len(app.query_one("#acc-chart", MetricChart).series["test"]) == 2
         assert "finished" in str(app.query_one("#state").render())
     events = [m.event for m in messages if isinstance(m, TrainerUpdate)]

@@ -342,3 +342,46 @@ async def test_the_threads_field(make_app):
         field.value = ""
         await pilot.pause()
         assert app.config_error is None and app.config.threads is None
+
+
+# --- 5 and 6. one way to count epochs, one way to show the loss ---------------------------
+
+
+async def test_loss_is_the_mean_per_batch_drawn_live_and_epochs_count_from_one(make_app, tmp_path):
+    from cnn_tui.ui.training.charts import MetricChart
+
+    app = make_app(config=small_config(epochs=2, train_size=6000, batch_size=20))
+    async with app.run_test(size=(120, 40)) as pilot:
+        chart = app.query_one("#loss-chart", MetricChart)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: chart.series["train"])
+        assert app.query_one(EpochTable).row_count == 0  # drawn during the first epoch
+        x, y = chart.series["train"][0]
+        assert 0 < x <= 1 and 0 < y < 10  # a mean per batch, not a sum
+        await wait_for(pilot, lambda: not app.training, timeout=120)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.query_one(EpochTable)
+        rows, _ = SessionStore(tmp_path / "sessions").open(app.session_name).read_metrics()
+        assert [cell(table, r, 0) for r in range(2)] == ["1", "2"]
+        assert cell(table, 1, 2) == f"{rows[1]['total_loss'] / rows[1]['batches']:.4f}"
+        headers = [str(column.label) for column in table.ordered_columns]
+        assert any("train" in h and "accuracy" in h for h in headers)
+        assert any("test" in h and "accuracy" in h for h in headers)
+        assert chart.series["train"][-1] == (2, pytest.approx(rows[1]["total_loss"] / rows[1]["batches"], rel=1e-6))
+
+
+async def test_a_stop_is_told_in_epochs_counted_from_one(make_app):
+    app = make_app(config=small_config(epochs=30, train_size=3000))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.query_one(EpochTable).row_count >= 1)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.training)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        done = app.query_one(EpochTable).row_count
+        state = str(app.query_one("#state").render())
+        progress = str(app.query_one("#progress-text").render())
+        assert f"{done}/30" in progress
+        assert f"from epoch {done + 1}" in state, state

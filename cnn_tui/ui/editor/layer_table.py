@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
@@ -28,8 +29,20 @@ class LayerTable(DataTable):
     LayerTable { height: 1fr; min-height: 4; }
     """
 
+    BINDINGS = [  # home / end go to the first / last layer, never sideways (hiding # and the layer)
+        ("home", "first_row", "first"),
+        ("end", "last_row", "last"),
+    ]
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=2, **kwargs)
+        self.wanted_width = 0
+
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(row=max(0, self.row_count - 1), animate=False)
 
     def on_mount(self) -> None:
         for name in COLUMNS:
@@ -44,6 +57,7 @@ class LayerTable(DataTable):
         """
         typed = typed or {}
         rows = [self._cells(index, raw, summary, typed.get(index)) for index, raw in enumerate(layers)]
+        self.wanted_width = self._width_of(rows)
         if len(rows) == self.row_count and keep_row in (None, self.cursor_row):
             for r, cells in enumerate(rows):
                 for c, value in enumerate(cells):
@@ -53,10 +67,22 @@ class LayerTable(DataTable):
             return
         row = self.cursor_row if keep_row is None else keep_row
         self.clear()
+        for column in self.columns.values():  # clear() keeps the old widths: start from the headers
+            column.content_width = cell_len(str(column.label))
         for index, cells in enumerate(rows):
             self.add_row(*cells, key=str(index))
         if self.row_count:
             self.move_cursor(row=max(0, min(row, self.row_count - 1)), animate=False)
+
+    def _width_of(self, rows: list[list[Any]]) -> int:
+        """Columns this table needs to show every cell of `rows` whole."""
+        widths = [cell_len(name) for name in COLUMNS]
+        for cells in rows:
+            for c, value in enumerate(cells):
+                width = cell_len(value.plain if isinstance(value, Text) else str(value))
+                if width > widths[c]:
+                    widths[c] = width
+        return sum(widths) + 2 * self.cell_padding * len(COLUMNS)
 
     @staticmethod
     def _cells(index: int, raw: dict[str, Any], summary: ArchitectureSummary, typed: str | None = None) -> list[Any]:

@@ -101,6 +101,11 @@ class EditorPane(Vertical):
         self.mark_saved()
         return True
 
+    def wanted_width(self) -> int:
+        """Columns the pane needs to show its table whole: cells, scrollbar, padding, border."""
+        scrollbar = 2 if len(self.draft.layers) > max(1, self.table.size.height - 1) else 0
+        return self.table.wanted_width + scrollbar + 3
+
     def architecture(self) -> Architecture:
         return self.draft.to_architecture()
 

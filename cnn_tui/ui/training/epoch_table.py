@@ -1,4 +1,5 @@
-"""The per-epoch table: epoch, total_correct, loss, train and test accuracy, seconds."""
+"""The per-epoch table: epoch (from 1), correct count, mean loss per batch, train and test
+accuracy, seconds."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ from typing import Any
 
 from textual.widgets import DataTable
 
-# Short headers for a narrow pane: correct is the reference's total_correct, loss its total_loss.
+# Column keys and their two-line headers (the training pane can be 45 columns wide).
+# correct is the reference's total_correct; loss is the mean per batch (its total_loss divided
+# by the batches), the number the loss chart draws.
 COLUMNS = ("epoch", "correct", "loss", "train", "test", "sec")
+HEADERS = ("epoch", "train\ncorrect", "loss per\nbatch", "train\naccuracy", "test\naccuracy", "\nsec")
+
+
+def mean_batch_loss(row: dict[str, Any]) -> float:
+    """total_loss is a sum of per-batch means: its mean is comparable to the test loss."""
+    return row["total_loss"] / max(1, int(row.get("batches") or 1))
 
 
 class EpochTable(DataTable):
@@ -16,17 +25,17 @@ class EpochTable(DataTable):
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, header_height=2, **kwargs)
 
     def on_mount(self) -> None:
-        for name in COLUMNS:
-            self.add_column(name, key=name)
+        for key, header in zip(COLUMNS, HEADERS):
+            self.add_column(header, key=key)
 
     def add_epoch(self, m: dict[str, Any]) -> None:
         """Add an epoch's row; an epoch already shown (redone after a resume) is replaced."""
         key = str(m["epoch"])
         cells = (
-            str(m["epoch"]), f"{m['total_correct']:,}", f"{m['total_loss']:.4f}",
+            str(m["epoch"] + 1), f"{m['total_correct']:,}", f"{mean_batch_loss(m):.4f}",
             f"{m['train_accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['seconds']:.1f}",
         )
         if key in self.rows:
