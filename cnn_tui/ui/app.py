@@ -45,7 +45,7 @@ from .training.pane import TrainingPane
 
 NARROW_WIDTH = 110  # below this, one pane at a time (v switches)
 EDITOR_MIN_WIDTH = 56  # the editor's layer form needs this much
-TRAINING_MIN_WIDTH = 46  # the training pane's form, progress and epoch table fit in this
+TRAINING_MIN_WIDTH = 48  # the training pane's form, progress and epoch table fit in this
 QUIT_GRACE_SECONDS = 20  # how long quitting waits for the current batch before leaving anyway
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
@@ -26,12 +27,12 @@ class LayerTable(DataTable):
     """Rows mirror the draft; the editor pane calls `show()` after every change."""
 
     DEFAULT_CSS = """
-    LayerTable { height: 1fr; min-height: 4; }
+    LayerTable { height: 1fr; min-height: 4; scrollbar-size-vertical: 1; }
     """
 
     BINDINGS = [  # home / end go to the first / last layer, never sideways (hiding # and the layer)
-        ("home", "first_row", "first"),
-        ("end", "last_row", "last"),
+        Binding("home", "first_row", "first layer", show=False),
+        Binding("end", "last_row", "last layer", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:

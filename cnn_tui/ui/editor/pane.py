@@ -26,7 +26,7 @@ class EditorPane(Vertical):
     """Owns the draft. Parents set the dataset and batch size; it posts ArchitectureChanged."""
 
     DEFAULT_CSS = """
-    EditorPane { padding: 0 1; }
+    EditorPane { padding: 0 0 0 1; }
     EditorPane #editor-title { height: 1; text-style: bold; }
     EditorPane #editor-error { height: auto; max-height: 3; }
     """
@@ -103,8 +103,8 @@ class EditorPane(Vertical):
 
     def wanted_width(self) -> int:
         """Columns the pane needs to show its table whole: cells, scrollbar, padding, border."""
-        scrollbar = 2 if len(self.draft.layers) > max(1, self.table.size.height - 1) else 0
-        return self.table.wanted_width + scrollbar + 3
+        scrollbar = 1 if len(self.draft.layers) > max(1, self.table.size.height - 1) else 0
+        return self.table.wanted_width + scrollbar + 2
 
     def architecture(self) -> Architecture:
         return self.draft.to_architecture()

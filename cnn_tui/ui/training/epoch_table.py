@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 # correct is the reference's total_correct; loss is the mean per batch (its total_loss divided
 # by the batches), the number the loss chart draws.
 COLUMNS = ("epoch", "correct", "loss", "train", "test", "sec")
-HEADERS = ("epoch", "train\ncorrect", "loss per\nbatch", "train\naccuracy", "test\naccuracy", "\nsec")
+HEADERS = ("epoch", "train\ncorrect", "mean\nloss", "train\nacc.", "test\nacc.", "\nsec")
 
 
 def mean_batch_loss(row: dict[str, Any]) -> float:
@@ -21,7 +21,7 @@ def mean_batch_loss(row: dict[str, Any]) -> float:
 
 class EpochTable(DataTable):
     DEFAULT_CSS = """
-    EpochTable { height: auto; max-height: 12; min-height: 3; }
+    EpochTable { height: auto; max-height: 12; min-height: 3; scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, **kwargs) -> None:

@@ -26,7 +26,7 @@ class TrainingPane(Vertical):
     """A view: the app sets what it shows (attributes down); it holds no training logic."""
 
     DEFAULT_CSS = """
-    TrainingPane { padding: 0 1; }
+    TrainingPane { padding: 0 0 0 1; }
     TrainingPane #training-title { height: 1; text-style: bold; }
     TrainingPane #state { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     TrainingPane #charts { height: 1fr; min-height: 6; layout: vertical; }
