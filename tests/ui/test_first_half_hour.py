@@ -385,3 +385,41 @@ async def test_a_stop_is_told_in_epochs_counted_from_one(make_app):
         progress = str(app.query_one("#progress-text").render())
         assert f"{done}/30" in progress
         assert f"from epoch {done + 1}" in state, state
+
+
+# --- 2. every column visible -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_vgg_small_shows_every_column_whole(make_app, size):
+    app = make_app(arch=preset("vgg-small"), arch_source="preset vgg-small",
+                   config=small_config(input_shape=(3, 32, 32)))
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        table = app.query_one(LayerTable)
+        needed = sum(column.get_render_width(table) for column in table.ordered_columns)
+        assert table.scrollable_content_region.width >= needed
+        assert table.max_scroll_x == 0
+
+
+async def test_columns_shrink_back_and_end_keeps_the_layer_in_view(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(LayerTable)
+        before = [column.get_render_width(table) for column in table.ordered_columns]
+        await pilot.press("enter", "tab", "tab", "tab", "1", "2", "3", "4", "5", "6", "7")  # padding of layer 0
+        await pilot.pause()
+        assert table.ordered_columns[2].get_render_width(table) > before[2]
+        for _ in range(7):
+            await pilot.press("backspace")
+        await pilot.press("0", "escape")
+        await pilot.pause()
+        assert [column.get_render_width(table) for column in table.ordered_columns] == before
+        await pilot.press("enter", "tab", "tab", "tab", "1", "2", "3", "4", "5", "escape", "c")
+        await pilot.press("ctrl+z", "ctrl+z")  # the copy and the long padding undone: rows rebuilt
+        await pilot.pause()
+        assert app.editor.draft.layers[0].get("padding", 0) == 0 and table.row_count == 12
+        assert [column.get_render_width(table) for column in table.ordered_columns] == before
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_row == table.row_count - 1 and table.scroll_x == 0
