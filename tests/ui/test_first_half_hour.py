@@ -423,3 +423,24 @@ async def test_columns_shrink_back_and_end_keeps_the_layer_in_view(make_app):
         await pilot.press("end")
         await pilot.pause()
         assert table.cursor_row == table.row_count - 1 and table.scroll_x == 0
+
+
+# --- a very long architecture never holds the screen still ------------------------------------
+
+
+async def test_a_long_architecture_is_shown_a_chunk_at_a_time(make_app):
+    from cnn_tui.core.spec import Architecture
+    from cnn_tui.ui.editor.layer_table import CHUNK_ROWS
+
+    n = 3001
+    layers = [{"type": "flatten"}] + [{"type": "linear", "out_features": 10}] * (n - 1)
+    arch = Architecture.from_dict({"input": [1, 28, 28], "layers": layers})
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.editor.load(arch, "long.json")
+        table = app.query_one(LayerTable)
+        assert table.row_count == CHUNK_ROWS  # the first rows at once, the rest frame by frame
+        await wait_for(pilot, lambda: table.row_count == n, timeout=60)
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_row == n - 1 and cell(table, n - 1, 3) == "10"

@@ -14,6 +14,8 @@ from ...core.shapes import ArchitectureSummary
 from ...core.spec import ArchitectureError, format_shape, parse_layer
 
 COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF")
+CHUNK_ROWS = 300  # rows added per frame: measuring their widths stays well under a frame
+FILL_INTERVAL = 0.01
 
 
 def _settings(index: int, raw: dict[str, Any]) -> str:
@@ -38,6 +40,9 @@ class LayerTable(DataTable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=2, **kwargs)
         self.wanted_width = 0
+        self._rows: list[list[Any]] = []  # what the table shows, or will once filled
+        self._target_row = 0  # where the cursor goes once its row is added
+        self._filling = 0  # which rebuild is adding rows
 
     def action_first_row(self) -> None:
         self.move_cursor(row=0, animate=False)
@@ -53,27 +58,42 @@ class LayerTable(DataTable):
              typed: dict[int, str] | None = None) -> None:
         """Redraw every row from the summary.
 
-        With the same number of rows, cells are updated in place: the cursor stays and no
-        row-highlight event fires, so the field being typed in keeps its focus.
+        With the same number of rows, only the cells that changed are updated in place: the
+        cursor stays and no row-highlight event fires, so the field being typed in keeps its
+        focus. Otherwise the rows are rebuilt: the first CHUNK_ROWS at once, the rest a chunk
+        per frame, so a 40,000-layer file never holds the screen still.
         """
         typed = typed or {}
         rows = [self._cells(index, raw, summary, typed.get(index)) for index, raw in enumerate(layers)]
-        self.wanted_width = self._width_of(rows)
-        if len(rows) == self.row_count and keep_row in (None, self.cursor_row):
-            for r, cells in enumerate(rows):
-                for c, value in enumerate(cells):
-                    coordinate = Coordinate(r, c)
-                    if self.get_cell_at(coordinate) != value:
-                        self.update_cell_at(coordinate, value, update_width=True)
+        if len(rows) == len(self._rows) == self.row_count and keep_row in (None, self.cursor_row):
+            changed = [r for r, (new, old) in enumerate(zip(rows, self._rows)) if new != old]
+            for r in changed:
+                for c, (new, old) in enumerate(zip(rows[r], self._rows[r])):
+                    if new != old:
+                        self.update_cell_at(Coordinate(r, c), new, update_width=True)
+            self._rows = rows
+            if changed:
+                self.wanted_width = self._width_of(rows)
             return
-        row = self.cursor_row if keep_row is None else keep_row
+        self._rows = rows
+        self.wanted_width = self._width_of(rows)
+        self._target_row = self.cursor_row if keep_row is None else keep_row
+        self._filling += 1  # a fill still under way for older rows stops at its next chunk
         self.clear()
         for column in self.columns.values():  # clear() keeps the old widths: start from the headers
             column.content_width = cell_len(str(column.label))
-        for index, cells in enumerate(rows):
-            self.add_row(*cells, key=str(index))
-        if self.row_count:
-            self.move_cursor(row=max(0, min(row, self.row_count - 1)), animate=False)
+        self._add_rows(self._filling, 0)
+
+    def _add_rows(self, filling: int, start: int) -> None:
+        if filling != self._filling:
+            return
+        end = min(len(self._rows), start + CHUNK_ROWS)
+        for index in range(start, end):
+            self.add_row(*self._rows[index], key=str(index))
+        if start <= self._target_row < end or (end == len(self._rows) and self._target_row >= end):
+            self.move_cursor(row=max(0, min(self._target_row, self.row_count - 1)), animate=False)
+        if end < len(self._rows):
+            self.set_timer(FILL_INTERVAL, lambda: self._add_rows(filling, end))
 
     def _width_of(self, rows: list[list[Any]]) -> int:
         """Columns this table needs to show every cell of `rows` whole."""
