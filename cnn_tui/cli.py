@@ -164,11 +164,14 @@ def _train_parser(sub: Any) -> None:
                    help="continue --session NAME from its checkpoint until it has --epochs epochs")
     p.add_argument("--exact", action="store_true",
                    help="reference-compatible math (plain NCHW, default Adam): slower, bit-identical")
+    p.add_argument("--detach", action="store_true",
+                   help="train in a background process that outlives the terminal; prints how to watch it")
+    p.add_argument("--claimed-fd", type=int, help=argparse.SUPPRESS)  # a background run's inherited claim
     p.set_defaults(handler=cmd_train)
 
 
 def format_epoch_line(m: dict[str, Any]) -> str:
-    """The reference log's line, then more fields (SPEC §4)."""
+    """The reference log's line, then more fields."""
     return (
         f"epoch {m['epoch']} total_correct: {m['total_correct']} loss: {m['total_loss']:.4f} "
         f"test_accuracy: {m['test_accuracy']:.4f} seconds: {m['seconds']:.1f} "
@@ -177,57 +180,128 @@ def format_epoch_line(m: dict[str, Any]) -> str:
     )
 
 
+class TerminalOutput:
+    """Printing that never stops a run: a closed pipe (`| head`) or a terminal that hung up
+    (SIGHUP, then EIO on write) turns the rest of the output off instead of raising."""
+
+    def __init__(self) -> None:
+        self.lost = False
+
+    def print(self, text: str, err: bool = False) -> None:
+        if self.lost:
+            return
+        try:
+            print(text, file=sys.stderr if err else sys.stdout, flush=True)
+        except OSError:  # BrokenPipeError, EIO from a hung-up terminal, ...
+            self.lose()
+
+    def lose(self) -> None:
+        """From now on, stdin/stdout/stderr lead nowhere (so exit-time flushes cannot fail)."""
+        from .terminal import detach_from_terminal
+
+        self.lost = True
+        detach_from_terminal()
+
+
+def _sessions_dir_option(args: argparse.Namespace) -> str:
+    return f" --sessions-dir {args.sessions_dir}" if args.sessions_dir else ""
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import signal
 
-    from .core.events import (
-        FINISHED,
-        STOPPED,
-        EpochFinished,
-        TrainingControl,
-        TrainingStarted,
-    )
+    from .core.events import FINISHED, STOPPED, EpochFinished, TrainingControl, TrainingStarted
     from .core.sessions import SessionStore
 
     config = config_from_args(args)
     arch = None if args.resume and not args.arch and not args.preset else load_architecture(args)
+    store = SessionStore(args.sessions_dir)
+    if args.detach:
+        return _train_in_background(args, arch, config, store)
     from .core.trainer import TrainingRefused, train
 
     control = TrainingControl()
+    out = TerminalOutput()
     started: dict[str, str] = {}
 
     def on_sigint(signum: int, frame: Any) -> None:
         if control.stop_requested:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
-        print("stopping after this batch (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+        out.print("stopping after this batch (Ctrl-C again to abort)...", err=True)
         control.stop()
+
+    def on_sighup(signum: int, frame: Any) -> None:
+        """The terminal went away (SSH dropped, tmux killed): train on, silently."""
+        out.lose()
+        control.terminal_lost.set()
 
     def on_event(event: Any) -> None:
         if isinstance(event, TrainingStarted):
             started["session"] = event.session
-            print(f"session {event.session}: {event.train_samples} train / {event.test_samples} test images, "
-                  f"{event.total_params:,} params, {event.device_name} [{event.device}]"
-                  + (f", resuming at epoch {event.start_epoch}" if event.start_epoch else ""),
-                  file=sys.stderr, flush=True)
+            out.print(f"session {event.session}: {event.train_samples} train / {event.test_samples} test images, "
+                      f"{event.total_params:,} params, {event.device_name} [{event.device}]"
+                      + (f", resuming at epoch {event.start_epoch}" if event.start_epoch else ""), err=True)
         elif isinstance(event, EpochFinished):
-            print(format_epoch_line(event.metrics), flush=True)
+            out.print(format_epoch_line(event.metrics))
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_hup = signal.signal(signal.SIGHUP, on_sighup)
     try:
-        ended = train(arch, config, SessionStore(args.sessions_dir), args.session, args.resume,
-                      on_event, control, exact=args.exact)
+        ended = train(arch, config, store, args.session, args.resume, on_event, control,
+                      exact=args.exact, claim_fd=args.claimed_fd)
     except TrainingRefused as exc:
         raise UsageError(str(exc)) from None
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
     if ended.status == FINISHED:
         return 0
     if ended.status == STOPPED:
-        print(f"cnn-tui: {ended.reason}; continue with: cnn-tui train --session "
-              f"{started.get('session', args.session)} --resume --epochs {config.epochs}", file=sys.stderr)
+        out.print(f"cnn-tui: {ended.reason}; continue with: cnn-tui train --session "
+                  f"{started.get('session', args.session)} --resume --epochs {config.epochs}"
+                  + _sessions_dir_option(args), err=True)
         return 130
-    print(f"cnn-tui: error: {ended.reason}", file=sys.stderr)
+    out.print(f"cnn-tui: error: {ended.reason}", err=True)
     return EXIT_USAGE if ended.user_error else 1
+
+
+def _train_in_background(args: argparse.Namespace, arch: Any, config: Any, store: Any) -> int:
+    from .core.background import start_background
+    from .core.prepare import TrainingRefused
+
+    if args.resume or args.claimed_fd is not None:
+        raise UsageError("--detach starts a new run; resume a session in the background from the app, "
+                         "or in the foreground with --resume")
+    try:
+        run = start_background(arch, config, store, args.session, exact=args.exact)
+    except TrainingRefused as exc:
+        raise UsageError(str(exc)) from None
+    print(f"session {run.name}: training in the background (pid {run.pid}); it outlives this terminal")
+    print(f"  watch, pause or stop it:  cnn-tui watch {run.name}{_sessions_dir_option(args)}")
+    print(f"  its output:               {run.log}")
+    return 0
+
+
+# --- watch -----------------------------------------------------------------------------
+
+
+def _watch_parser(sub: Any) -> None:
+    p = sub.add_parser("watch", help="the live view of a session another process trains: progress, charts, p/s")
+    p.add_argument("name", metavar="NAME", help="the session (see cnn-tui sessions)")
+    p.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
+    p.set_defaults(handler=cmd_watch)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .core.sessions import SessionError, SessionStore
+
+    try:
+        SessionStore(args.sessions_dir).open(args.name)
+    except SessionError as exc:
+        raise UsageError(f"{exc} (see cnn-tui sessions{_sessions_dir_option(args)})") from None
+    from .ui.app import run_app
+
+    return run_app(session=args.name, sessions_dir=args.sessions_dir, watch=True)
 
 
 # --- sessions --------------------------------------------------------------------------
@@ -304,6 +378,7 @@ SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
     "summary": _summary_parser,
     "train": _train_parser,
     "sessions": _sessions_parser,
+    "watch": _watch_parser,
 }
 
 

@@ -81,10 +81,24 @@ def print_summary(summary: ArchitectureSummary, console: Console | None = None) 
 STATUS_STYLES = {"finished": "green", "running": "cyan", "stopped": "yellow", "interrupted": "yellow", "failed": "red"}
 
 
+def live_progress(progress: dict | None) -> str:
+    """A live run's place: `epoch 3/5 · batch 120/600 · 9,800 img/s` (epochs counted from 1)."""
+    if not progress:
+        return "starting"
+    try:
+        text = (f"epoch {int(progress['epoch']) + 1}/{int(progress.get('epochs') or 0) or '?'} · "
+                f"batch {int(progress['batch'])}/{int(progress['batches'])} · "
+                f"{float(progress['images_per_second']):,.0f} img/s")
+    except (KeyError, TypeError, ValueError):
+        return "?"
+    state = progress.get("state")
+    return f"{text} · {state}" if state in ("paused", "stopping") else text
+
+
 def sessions_table(infos: list[SessionInfo]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
     for name, justify in (("session", "left"), ("status", "left"), ("epochs", "right"),
-                          ("best acc", "right"), ("dataset", "left"), ("updated", "left")):
+                          ("best acc", "right"), ("dataset", "left"), ("updated", "left"), ("live", "left")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for info in infos:
         style = STATUS_STYLES.get(info.status, "")
@@ -95,5 +109,6 @@ def sessions_table(infos: list[SessionInfo]) -> Table:
             f"{info.best_test_accuracy:.4f}" if info.best_test_accuracy is not None else "–",
             info.dataset,
             info.updated.replace("T", " ")[5:16],  # MM-DD HH:MM
+            f"[cyan]● {live_progress(info.progress)}[/]" if info.live else "",
         )
     return table

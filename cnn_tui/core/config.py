@@ -81,9 +81,32 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TrainConfig":
-        """Rebuild from session.json; unknown keys (from newer versions) are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        """Rebuild from session.json; unknown keys (from newer versions) are ignored.
+        A value of the wrong type is a ValueError naming the field."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            expected = _JSON_TYPES.get(f.name, (object,))
+            if value is None and f.name in _OPTIONAL_FIELDS:
+                values[f.name] = None
+                continue
+            if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+                raise ValueError(f"{f.name} is {value!r:.40}, not {' or '.join(t.__name__ for t in expected)}")
+            values[f.name] = value
         if values.get("input_shape") is not None:
-            values["input_shape"] = tuple(values["input_shape"])
+            shape = values["input_shape"]
+            if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+                raise ValueError(f"input_shape is {shape!r:.40}, not three positive whole numbers")
+            values["input_shape"] = tuple(shape)
         return cls(**values)
+
+
+# The JSON types session.json may hold for each field (ints are accepted where floats are).
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (str,), "data_dir": (str,), "epochs": (int,), "batch_size": (int,), "lr": (float, int),
+    "optimizer": (str,), "momentum": (float, int), "seed": (int,), "shuffle": (bool,), "device": (str,),
+    "train_size": (int,), "test_size": (int,), "input_shape": (list, tuple), "threads": (int,),
+}
+_OPTIONAL_FIELDS = {"data_dir", "train_size", "test_size", "input_shape", "threads"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .config import TrainConfig
-from .datasets import DATASETS, DatasetInfo
+from .datasets import DATASETS, DatasetInfo, missing_files
 
 SYNTHETIC_TRAIN = 6_000
 SYNTHETIC_TEST = 1_000
@@ -62,18 +62,17 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
 
     cls = {"fashion-mnist": tvd.FashionMNIST, "mnist": tvd.MNIST, "kmnist": tvd.KMNIST,
            "cifar10": tvd.CIFAR10}[info.name]
-    try:
-        dataset = cls(str(root), train=train, download=False)
-    except RuntimeError:  # torchvision: "Dataset not found"
-        if not download:
-            raise DataError(_missing_message(info, root, "files missing")) from None
-        try:  # torchvision shows a progress bar on stderr while it downloads
-            dataset = cls(str(root), train=train, download=True)
-        except Exception as exc2:  # offline: URLError, RuntimeError, OSError ...
-            reason = str(exc2).strip().splitlines()[-1] if str(exc2).strip() else type(exc2).__name__
-            raise DataError(_missing_message(info, root, f"download failed: {reason[:120]}")) from None
-    except Exception as exc:  # a damaged file: wrong magic number, truncated ...
-        raise DataError(f"{info.name} in {root / info.folder} cannot be read: {exc}") from None
+    missing = missing_files(info, root)
+    if missing and not download:
+        raise DataError(_missing_message(info, root, "files missing"))
+    try:  # torchvision shows a progress bar on stderr while it downloads
+        dataset = cls(str(root), train=train, download=bool(missing))
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        if missing:  # offline: URLError, RuntimeError, OSError ...
+            raise DataError(_missing_message(info, root, f"download failed: {detail[:120]}")) from None
+        raise DataError(f"{info.name} in {root / info.folder} cannot be read ({detail[:160]}); "
+                        "replace the damaged files or delete them to download again") from None
     images = dataset.data
     if not isinstance(images, torch.Tensor):  # CIFAR: numpy (N, H, W, C)
         images = torch.from_numpy(images).permute(0, 3, 1, 2)
@@ -105,6 +104,17 @@ def synthetic_split(
     noise = 0.3 * torch.randn(n, c, h, w, generator=gen)
     images = ((images * brightness + noise).clamp(0, 1) * 255).round().to(torch.uint8)
     return Split(images.contiguous(), labels.to(torch.int64))
+
+
+def ensure_dataset(config: TrainConfig, download: bool = True) -> None:
+    """Checked before a session is written: the dataset's files are there, or are fetched
+    now (where the network allows); otherwise a DataError that says where and what."""
+    info = DATASETS[config.dataset]
+    root = config.resolved_data_dir()
+    if not missing_files(info, root):
+        return
+    for train in (True, False):
+        _torchvision_split(info, root, train, download)
 
 
 def load_data(config: TrainConfig, download: bool = True) -> tuple[Split, Split]:

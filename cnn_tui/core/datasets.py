@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 DEFAULT_DATASET = "fashion-mnist"
+
+
+def missing_files(info: DatasetInfo, root: Path) -> list[str]:
+    """The files an offline load needs that are not under `root` (none for synthetic)."""
+    return [f for f in info.files if not (root / info.folder / f).is_file()]
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -7,6 +7,7 @@ worker or a test can consume them without knowing anything about torch. Pure Pyt
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
@@ -48,6 +49,9 @@ class BatchProgress:
     eta_seconds: float  # for the rest of this epoch
     mean_loss: float  # mean of the per-batch losses so far this epoch
     gpu_memory_bytes: int | None = None  # allocated, under CUDA
+    state: str = "training"  # what the trainer acknowledges: training, paused or stopping
+    epochs: int = 0  # the run's epoch target
+    system: dict[str, Any] | None = None  # memory, CPU, GPUs (cnn_tui.core.system)
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,34 @@ EventSink = Callable[[TrainerEvent], None]
 
 
 class TrainingControl:
-    """Stop / pause / resume a run from any thread. The trainer checks it between batches."""
+    """Stop / pause / resume a run from any thread. The trainer checks it between batches.
+
+    Other sources of commands (a session's control channel, read by the trainer) register a
+    poller; `poll()` runs them at most every POLL_INTERVAL seconds, also while paused."""
+
+    POLL_INTERVAL = 0.1
 
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._running = threading.Event()  # set = not paused
         self._running.set()
+        self._pollers: list[Callable[["TrainingControl"], None]] = []
+        self._last_poll = 0.0
+        self.terminal_lost = threading.Event()  # the terminal that started the run hung up
+
+    def add_poller(self, poller: Callable[["TrainingControl"], None]) -> None:
+        self._pollers.append(poller)
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        if self._pollers and now - self._last_poll >= self.POLL_INTERVAL:
+            self._last_poll = now
+            for poller in self._pollers:
+                poller(self)
+
+    @property
+    def state(self) -> str:
+        return "stopping" if self.stop_requested else "paused" if self.paused else "training"
 
     def stop(self) -> None:
         self._stop.set()
@@ -115,3 +141,4 @@ class TrainingControl:
         while not self._running.wait(poll):
             if self._stop.is_set():
                 return
+            self.poll()

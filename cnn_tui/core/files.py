@@ -42,9 +42,10 @@ def temp_prefix(path: Path) -> str:
 
 
 @contextmanager
-def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO]:
+def atomic_writer(path: Path, mode: str = "w", durable: bool = True) -> Iterator[IO]:
     """Yield a file to write; on success it replaces `path` atomically, on failure it is gone.
 
+    `durable` fsyncs before the rename (skip it only for files rewritten every moment).
     The parent directory must exist: a path that names a missing folder is an error, never
     a reason to create folders."""
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
@@ -53,7 +54,8 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO]:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,20 +1,36 @@
-"""Sessions on disk (SPEC §6). This module owns the layout; nothing else writes it.
+"""Sessions on disk. This module owns the layout; nothing else opens these paths.
 
     <sessions-dir>/<name>/session.json    what the run is and where it stands (atomic rewrites)
     <sessions-dir>/<name>/metrics.jsonl   one line per finished epoch, appended and fsynced
     <sessions-dir>/<name>/checkpoint.pt   model + optimizer + RNG state (atomic, weights_only)
+    <sessions-dir>/<name>/progress.json   the current batch, rewritten a few times a second
+    <sessions-dir>/<name>/control/        commands from watchers (pause, resume, stop)
+    <sessions-dir>/<name>/train.log       a background run's output
+    <sessions-dir>/<name>/.lock           held (flock) by the one process that writes the session
+
+One writer: a run *claims* its folder by taking an exclusive `flock` on `.lock` and holds it
+for its whole life. The kernel drops the lock when the process dies, so a session that says
+"running" while nobody holds its lock was interrupted — no guessing from process ids. A
+`Session` opened without the claim is read-only: its only way to affect the run is
+`SessionStore.send_control`. Every session file is opened without following symbolic links.
 
 torch is imported only by the checkpoint methods, so listing sessions stays instant.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import io
 import json
 import os
 import platform
 import re
+import shutil
 import socket
-import tempfile
+import stat
+import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from .events import FAILED, FINISHED, RUNNING, STOPPED
-from .files import atomic_write_text
+from .files import TEMP_SUFFIX, atomic_writer
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -32,19 +48,31 @@ SCHEMA_VERSION = 1
 SESSION_FILE = "session.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
+PROGRESS_FILE = "progress.json"
+LOG_FILE = "train.log"
+LOCK_FILE = ".lock"
+CONTROL_DIR = "control"
+CONTROL_COMMANDS = ("pause", "resume", "stop")
 DEFAULT_SESSIONS_DIR = "sessions"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 INTERRUPTED = "interrupted"  # shown for a "running" session whose process is gone
+STATUSES = (RUNNING, FINISHED, STOPPED, FAILED)
+CLAIM_WAIT = 0.3  # seconds a claim retries while a reader briefly probes the lock
 
 METRIC_FIELDS = (
     "epoch", "total_loss", "total_correct", "samples", "train_accuracy", "test_loss",
     "test_correct", "test_samples", "test_accuracy", "seconds", "images_per_second", "lr",
-    "batches",  # beyond SPEC §6: lets a reader turn total_loss into a mean per batch
+    "batches",  # lets a reader turn total_loss into a mean per batch
 )
+OPTIONAL_METRIC_FIELDS = ("peak_memory_bytes",)
 
 
 class SessionError(Exception):
     """A session that cannot be used; the message names the file and what is wrong."""
+
+
+class SessionBusy(SessionError):
+    """Another process holds the session (it is training it, or creating it)."""
 
 
 def now() -> str:
@@ -52,10 +80,10 @@ def now() -> str:
 
 
 def check_name(name: str) -> str:
-    """Session names are [A-Za-z0-9._-] only, and never '.' or '..'."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or set(name) == {"."}:
+    """Session names are [A-Za-z0-9._-], 1-100 characters, and never start with a dot."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise SessionError(
-            f"invalid session name {name!r}: use 1-100 of A-Z a-z 0-9 . _ - (not just dots)"
+            f"invalid session name {name!r}: use 1-100 of A-Z a-z 0-9 . _ - (not starting with a dot)"
         )
     return name
 
@@ -72,6 +100,91 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+# --- files: never through a link, errors in words ---------------------------------------
+
+
+def _disk_error(exc: OSError, path: Path, doing: str) -> SessionError:
+    if exc.errno == errno.ENOSPC:
+        why = "no space left on device"
+    elif exc.errno == errno.ELOOP:
+        why = "it is a symbolic link; session files must be plain files (remove the link)"
+    else:
+        why = exc.strerror or str(exc)
+    return SessionError(f"{path}: cannot {doing} ({why})")
+
+
+def _open(path: Path, flags: int, doing: str) -> int:
+    """os.open that never follows a symbolic link and never opens anything but a file."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)  # mode less the umask
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _disk_error(exc, path, doing) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SessionError(f"{path}: cannot {doing} (not a plain file)")
+    return fd
+
+
+def _read_bytes(path: Path) -> bytes:
+    fd = _open(path, os.O_RDONLY, "read")
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise _disk_error(exc, path, "read") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read_bytes(path).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise SessionError(f"{path}: damaged ({str(exc)[:160]})") from None
+
+
+def _write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
+    try:
+        with atomic_writer(path, "wb", durable=durable) as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as exc:
+        raise _disk_error(exc, path, "write") from None
+
+
+# --- the claim: one writer per session --------------------------------------------------
+
+
+def _lock_state(folder: Path) -> bool | None:
+    """True while some process holds the folder's claim, False when nobody does, None when
+    the folder has no lock file (a session written before claims existed)."""
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's shared lock at once
+
+
+def _take_lock(folder: Path, name: str) -> int:
+    fd = _open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, "create the lock")
+    deadline = time.monotonic() + CLAIM_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise SessionBusy(f"session {name!r} is in use by another process (training or being created); "
+                                  "watch it with: cnn-tui watch " + name) from None
+            time.sleep(0.02)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -80,6 +193,60 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# --- session.json, checked field by field -----------------------------------------------
+
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "created": (str,), "updated": (str,), "status": (str,), "reason": (str, type(None)),
+    "dataset": (str,), "device": (str,), "exact": (bool,), "epochs_done": (int,), "summary": (dict,),
+    "versions": (dict,), "pid": (int, type(None)), "host": (str, type(None)), "detached": (bool,),
+    "terminal_lost": (str, type(None)), "architecture": (dict,), "config": (dict,), "started": (dict,),
+}
+_REQUIRED_META = ("architecture", "config", "status", "epochs_done")
+
+
+def _check_meta(meta: Any, file: Path) -> dict[str, Any]:
+    """Raise SessionError naming the field when session.json is not one of ours."""
+    if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
+        found = meta.get("schema_version") if isinstance(meta, dict) else None
+        raise SessionError(f"{file}: not a cnn-tui session (schema_version {found!r})")
+    for key in _REQUIRED_META:
+        if key not in meta:
+            raise SessionError(f"{file}: damaged (no {key})")
+    for key, types in _META_TYPES.items():
+        value = meta.get(key)
+        if key in meta and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise SessionError(f"{file}: damaged ({key} is {value!r:.40}, not {' or '.join(t.__name__ for t in types)})")
+    if meta["status"] not in STATUSES:
+        raise SessionError(f"{file}: damaged (status {meta['status']!r:.40} is none of {', '.join(STATUSES)})")
+    if meta["epochs_done"] < 0:
+        raise SessionError(f"{file}: damaged (epochs_done {meta['epochs_done']} is negative)")
+    from .config import TrainConfig
+    from .spec import Architecture, ArchitectureError
+
+    try:
+        TrainConfig.from_json(meta["config"]).validate()
+    except (ValueError, TypeError) as exc:
+        raise SessionError(f"{file}: damaged (config: {exc})") from None
+    try:
+        Architecture.from_dict(meta["architecture"])
+    except ArchitectureError as exc:
+        raise SessionError(f"{file}: damaged (architecture: {exc})") from None
+    return meta
+
+
+def _check_metrics_row(row: Any, expected_epoch: int) -> str | None:
+    """Why a metrics line is not the epoch that should come next, or None."""
+    if not isinstance(row, dict):
+        return "not an epoch record"
+    for key in METRIC_FIELDS:
+        value = row.get(key)
+        if key not in row or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{key} is missing or not a number"
+    if row["epoch"] != expected_epoch:
+        return f"epoch {row['epoch']!r} where epoch {expected_epoch} should come (two runs wrote this session?)"
+    return None
 
 
 @dataclass
@@ -94,15 +261,28 @@ class SessionInfo:
     epochs_target: int
     best_test_accuracy: float | None
     updated: str
+    live: bool = False
+    progress: dict[str, Any] | None = None  # a live run's current epoch, batch, images/s
     warnings: list[str] = field(default_factory=list)
 
 
 class Session:
-    """One session folder. Created by `SessionStore.create`, opened by `SessionStore.open`."""
+    """One session folder. `SessionStore.create` and `claim` give a writable one (the claim
+    is held until `release`); `SessionStore.open` gives a read-only one."""
 
-    def __init__(self, path: Path, meta: dict[str, Any]) -> None:
+    def __init__(self, path: Path, meta: dict[str, Any], claim_fd: int | None = None) -> None:
         self.path = path
         self.meta = meta
+        self._claim_fd = claim_fd
+
+    def __del__(self) -> None:
+        self.release()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     @property
     def name(self) -> str:
@@ -120,122 +300,300 @@ class Session:
     def checkpoint_file(self) -> Path:
         return self.path / CHECKPOINT_FILE
 
-    # --- session.json ---------------------------------------------------------------
+    @property
+    def progress_file(self) -> Path:
+        return self.path / PROGRESS_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / LOG_FILE
+
+    # --- the claim --------------------------------------------------------------------
+
+    @property
+    def writable(self) -> bool:
+        return self._claim_fd is not None
+
+    def release(self) -> None:
+        """Give up the claim (the kernel does this too when the process dies)."""
+        fd, self._claim_fd = getattr(self, "_claim_fd", None), None
+        if fd is not None:
+            os.close(fd)
+
+    def claim_fd(self) -> int:
+        """The claim's descriptor, for handing the claim to a child process."""
+        self._need_claim()
+        assert self._claim_fd is not None
+        return self._claim_fd
+
+    def _need_claim(self) -> None:
+        if self._claim_fd is None:
+            raise SessionError(f"session {self.name!r} is open read-only here; only its training process writes it")
+
+    @property
+    def live(self) -> bool:
+        """Is a process training this session right now?"""
+        if self._claim_fd is not None:
+            return True
+        held = _lock_state(self.path)
+        if held is not None:
+            return held
+        # A session from before claims: its pid is all there is.
+        pid = self.meta.get("pid")
+        return (self.meta.get("status") == RUNNING and self.meta.get("host") == socket.gethostname()
+                and isinstance(pid, int) and _pid_alive(pid))
+
+    # --- session.json -----------------------------------------------------------------
 
     def update(self, **changes: Any) -> None:
         """Change fields of session.json and rewrite it atomically."""
+        self._need_claim()
         self.meta.update(changes)
         self.meta["updated"] = now()
-        atomic_write_text(self.session_file, json.dumps(self.meta, indent=2) + "\n")
+        _write_atomic(self.session_file, json.dumps(self.meta, indent=2) + "\n")
 
     def set_status(self, status: str, reason: str | None = None) -> None:
         extra: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname()} if status == RUNNING else {}
         self.update(status=status, reason=reason, **extra)
 
+    def reload(self) -> None:
+        """Read session.json again (a reader following a live run)."""
+        self.meta = {**_check_meta(_read_json(self.session_file), self.session_file), "name": self.name}
+
     @property
     def status(self) -> str:
-        """The recorded status, or "interrupted" when it says running but its process is gone."""
+        """The recorded status, or "interrupted" when it says running but nobody trains it."""
         status = self.meta.get("status", "?")
-        if status == RUNNING and self.meta.get("host") == socket.gethostname():
-            pid = self.meta.get("pid")
-            if isinstance(pid, int) and pid != os.getpid() and not _pid_alive(pid):
-                return INTERRUPTED
+        if status == RUNNING and not self.live:
+            return INTERRUPTED
         return status
 
-    # --- metrics.jsonl --------------------------------------------------------------
+    @property
+    def reason(self) -> str | None:
+        return self.meta.get("reason")
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs whose checkpoint is safely on disk: what a resume continues from."""
+        return int(self.meta["epochs_done"])
+
+    @property
+    def config(self) -> "TrainConfig":
+        from .config import TrainConfig
+
+        return TrainConfig.from_json(self.meta["config"])
+
+    @property
+    def architecture(self) -> "Architecture":
+        from .spec import Architecture
+
+        return Architecture.from_dict(self.meta["architecture"])
+
+    # --- metrics.jsonl ----------------------------------------------------------------
 
     def append_metrics(self, metrics: dict[str, Any]) -> None:
         """Append one finished epoch and fsync, so a crash right after keeps it."""
-        line = json.dumps({key: metrics[key] for key in METRIC_FIELDS}) + "\n"
-        with open(self.metrics_file, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        self._need_claim()
+        row = {key: metrics[key] for key in METRIC_FIELDS}
+        row.update({key: metrics[key] for key in OPTIONAL_METRIC_FIELDS if key in metrics})
+        line = (json.dumps(row) + "\n").encode("utf-8")
+        fd = _open(self.metrics_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "append to")
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        except OSError as exc:
+            raise _disk_error(exc, self.metrics_file, "append to") from None
+        finally:
+            os.close(fd)
 
     def read_metrics(self) -> tuple[list[dict[str, Any]], list[str]]:
         """All finished epochs, and warnings. A torn last line (a crash mid-write) is
         skipped with a warning; a damaged line elsewhere is an error naming the file."""
         try:
-            text = self.metrics_file.read_text(encoding="utf-8")
+            text = _read_bytes(self.metrics_file).decode("utf-8")
         except FileNotFoundError:
             return [], []
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise SessionError(f"{self.metrics_file}: cannot read ({exc})") from None
-        rows: list[dict[str, Any]] = []
-        warnings: list[str] = []
-        lines = text.split("\n")
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
+        return parse_metrics(text, self.metrics_file)
+
+    def read_new_metrics(self, offset: int, next_epoch: int) -> tuple[list[dict[str, Any]], int] | None:
+        """For a reader following a live run: the complete epoch lines written after byte
+        `offset` (a half-written last line waits for its newline), and the offset to read
+        from next time. None when the file shrank (a resume rewrote it): read it all again."""
+        try:
+            fd = _open(self.metrics_file, os.O_RDONLY, "read")
+        except FileNotFoundError:
+            return ([], 0) if offset == 0 else None
+        try:
+            if os.fstat(fd).st_size < offset:
+                return None
+            os.lseek(fd, offset, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        complete = data[: data.rfind(b"\n") + 1]
+        rows = []
+        for number, line in enumerate(complete.decode("utf-8", "replace").splitlines(), 1):
             try:
                 row = json.loads(line)
-                if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
-                    raise ValueError("not an epoch record")
-            except ValueError as exc:
-                if all(not rest.strip() for rest in lines[number:]):  # the last line
-                    warnings.append(f"{self.metrics_file}: ignored a torn last line ({number})")
-                    continue
-                raise SessionError(f"{self.metrics_file}: line {number} is damaged ({exc})") from None
+                problem = _check_metrics_row(row, next_epoch + len(rows))
+            except (ValueError, RecursionError) as exc:
+                problem = str(exc)[:120]
+            if problem is not None:
+                raise SessionError(f"{self.metrics_file}: a new line is damaged ({problem})")
             rows.append(row)
-        return rows, warnings
+        return rows, offset + len(complete)
 
     def truncate_metrics(self, epochs: int) -> None:
         """Keep only epochs < `epochs` (used when resuming from an older checkpoint); a torn
         last line is dropped too, so the lines appended next do not follow it."""
+        self._need_claim()
         rows, torn = self.read_metrics()
         kept = [row for row in rows if row["epoch"] < epochs]
         if len(kept) != len(rows) or torn:
-            atomic_write_text(self.metrics_file, "".join(json.dumps(row) + "\n" for row in kept))
+            _write_atomic(self.metrics_file, "".join(json.dumps(row) + "\n" for row in kept))
 
-    # --- checkpoint.pt --------------------------------------------------------------
+    # --- checkpoint.pt ----------------------------------------------------------------
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        """torch.save to a temporary file, fsync, rename: never a half-written checkpoint."""
+        """Serialise in memory, then write a temporary file, fsync, rename: never a
+        half-written checkpoint, and a full disk is named as such."""
         import torch
 
-        fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=self.path)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(state, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.checkpoint_file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self._need_claim()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        _write_atomic(self.checkpoint_file, buffer.getbuffer())
 
     def load_checkpoint(self) -> dict[str, Any]:
-        """The checkpoint, loaded with weights_only=True; damage is named, not raised raw."""
+        """The checkpoint, loaded with weights_only=True; damage is named, not raised raw.
+        Its epoch count must agree with metrics.jsonl (which is written before it)."""
         import torch
 
-        if not self.checkpoint_file.exists():
-            raise SessionError(f"{self.checkpoint_file}: no checkpoint yet (no epoch has finished)")
         try:
-            state = torch.load(self.checkpoint_file, map_location="cpu", weights_only=True)
+            data = _read_bytes(self.checkpoint_file)
+        except FileNotFoundError:
+            raise SessionError(f"{self.checkpoint_file}: no checkpoint yet (no epoch has finished)") from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SessionError(f"{self.checkpoint_file}: not a cnn-tui checkpoint ({first[:160]})") from None
         expected = {"model", "optimizer", "epoch", "rng"}
         if not isinstance(state, dict) or not expected <= set(state):
-            raise SessionError(f"{self.checkpoint_file}: not a cnn-tui checkpoint (missing {sorted(expected - set(state) if isinstance(state, dict) else expected)})")
+            missing = sorted(expected - set(state) if isinstance(state, dict) else expected)
+            raise SessionError(f"{self.checkpoint_file}: not a cnn-tui checkpoint (missing {missing})")
+        epoch = state["epoch"]
+        rows, _ = self.read_metrics()
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= len(rows):
+            raise SessionError(f"{self.checkpoint_file}: damaged (it says {epoch!r:.40} epochs are done, "
+                               f"but {self.metrics_file.name} holds {len(rows)})")
         return state
+
+    def open_log(self) -> int:
+        """A background run's log (train.log), opened for appending: its stdout and stderr."""
+        self._need_claim()
+        return _open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "create the log")
+
+    # --- progress.json and the control channel -----------------------------------------
+
+    def write_progress(self, progress: dict[str, Any]) -> None:
+        """The current batch, for watchers: atomic, not fsynced (it is rewritten in a moment)."""
+        self._need_claim()
+        _write_atomic(self.progress_file, json.dumps({**progress, "time": time.time()}), durable=False)
+
+    def read_progress(self) -> dict[str, Any] | None:
+        """The last progress a live run wrote, or None (not written yet, or half-replaced)."""
+        try:
+            progress = json.loads(_read_bytes(self.progress_file).decode("utf-8"))
+        except (FileNotFoundError, SessionError, ValueError, UnicodeDecodeError):
+            return None
+        return progress if isinstance(progress, dict) else None
+
+    def take_commands(self) -> list[str]:
+        """The trainer's side of the control channel: commands sent since the last call,
+        oldest first; each is removed once taken."""
+        self._need_claim()
+        folder = self.path / CONTROL_DIR
+        try:
+            names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+        except OSError:
+            return []
+        commands = []
+        for name in names:
+            command = name.rsplit(".", 1)[-1]
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                continue
+            if command in CONTROL_COMMANDS:
+                commands.append(command)
+        return commands
+
+    def _prepare_for_writing(self) -> None:
+        """Fresh control folder; temporary files of a killed write are removed."""
+        for entry in os.scandir(self.path):
+            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+                Path(entry.path).unlink(missing_ok=True)
+        control = self.path / CONTROL_DIR
+        if control.is_symlink() or (control.exists() and not control.is_dir()):
+            control.unlink()
+        control.mkdir(exist_ok=True)
+        for stale in os.listdir(control):
+            (control / stale).unlink(missing_ok=True)
 
     # --- summary ----------------------------------------------------------------------
 
     def info(self) -> SessionInfo:
-        rows, warnings = self.read_metrics()
-        accuracies = [row["test_accuracy"] for row in rows if isinstance(row.get("test_accuracy"), (int, float))]
+        rows, warnings_ = self.read_metrics()
+        live = self.live
+        status = self.meta["status"] if live or self.meta["status"] != RUNNING else INTERRUPTED
+        done = len(rows) if live else min(len(rows), self.epochs_done)
+        accuracies = [row["test_accuracy"] for row in rows[:done]]
         return SessionInfo(
             name=self.name,
-            status=self.status,
-            reason=self.meta.get("reason"),
+            status=status,
+            reason=self.reason,
             dataset=str(self.meta.get("dataset", "?")),
-            epochs_done=len(rows),
-            epochs_target=int(self.meta.get("config", {}).get("epochs", 0) or 0),
+            epochs_done=done,
+            epochs_target=int(self.meta["config"].get("epochs") or 0),
             best_test_accuracy=max(accuracies) if accuracies else None,
             updated=str(self.meta.get("updated", "")),
-            warnings=warnings,
+            live=live,
+            progress=self.read_progress() if live else None,
+            warnings=warnings_,
         )
+
+
+def parse_metrics(text: str, file: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """metrics.jsonl's epochs, checked: consecutive from 0, every field a number. A torn
+    last line is skipped with a warning; damage before it is an error naming the line."""
+    rows: list[dict[str, Any]] = []
+    warnings_: list[str] = []
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            problem = _check_metrics_row(row, len(rows))
+        except (ValueError, RecursionError) as exc:
+            problem = str(exc)[:120]
+        if problem is not None:
+            if all(not rest.strip() for rest in lines[number:]) and not text.endswith("\n"):
+                warnings_.append(f"{file}: ignored a torn last line ({number})")
+                continue
+            raise SessionError(f"{file}: line {number} is damaged ({problem})")
+        rows.append(row)
+    return rows, warnings_
 
 
 def session_meta(arch: "Architecture", config: "TrainConfig", device: str, exact: bool = False) -> dict[str, Any]:
@@ -256,15 +614,15 @@ def session_meta(arch: "Architecture", config: "TrainConfig", device: str, exact
 
 
 class SessionStore:
-    """The sessions directory: create, open, list. Paths never leave it."""
+    """The sessions directory: create, claim, open, list, rename, delete. Paths never leave it."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root or DEFAULT_SESSIONS_DIR)
 
     def path(self, name: str) -> Path:
         path = self.root / check_name(name)
-        if path.resolve().parent != self.root.resolve():  # belt and braces over the pattern
-            raise SessionError(f"invalid session name {name!r}: it leaves {self.root}")
+        if path.resolve().parent != self.root.resolve():  # a folder that is a link elsewhere
+            raise SessionError(f"invalid session {name!r}: it leads outside {self.root}")
         return path
 
     def exists(self, name: str) -> bool:
@@ -279,45 +637,139 @@ class SessionStore:
             name = f"{base}-{n}"
         return name
 
-    def create(self, name: str, meta: dict[str, Any]) -> Session:
-        """A new session folder with its session.json; refuses to overwrite another."""
-        path = self.path(name)
-        if (path / SESSION_FILE).exists():
-            raise SessionError(
-                f"session {name!r} already exists in {self.root}; use --resume to continue it or pick another name"
-            )
-        path.mkdir(parents=True, exist_ok=True)
-        (path / METRICS_FILE).unlink(missing_ok=True)
-        (path / CHECKPOINT_FILE).unlink(missing_ok=True)
+    def _make_root(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise SessionError(f"sessions folder {self.root} is a file, not a folder; "
+                               "pick another with --sessions-dir") from None
+        except OSError as exc:
+            raise SessionError(f"cannot create the sessions folder {self.root} ({exc.strerror}); "
+                               "pick another with --sessions-dir") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise SessionError(f"cannot write in the sessions folder {self.root} (permission denied); "
+                               "pick another with --sessions-dir")
+
+    def create(self, name: str | None, meta: dict[str, Any]) -> Session:
+        """A new session, claimed: its folder and session.json, status running. Refuses a
+        name that exists; with no name, picks a fresh `run-...` one."""
+        self._make_root()
+        while True:
+            chosen = name or self.new_name()
+            path = self.path(chosen)
+            try:
+                path.mkdir(exist_ok=True)
+                fd = _take_lock(path, chosen)
+            except SessionBusy:
+                if name is None:
+                    continue
+                raise
+            except OSError as exc:
+                raise _disk_error(exc, path, "create the session folder") from None
+            if (path / SESSION_FILE).exists() or (path / SESSION_FILE).is_symlink():
+                os.close(fd)
+                if name is None:
+                    continue
+                raise SessionError(f"session {chosen!r} already exists in {self.root}; "
+                                   "resume it or pick another name")
+            break
         session = Session(path, {
-            "schema_version": SCHEMA_VERSION,
-            "name": name,
-            "created": now(),
-            "updated": now(),
-            "status": RUNNING,
-            "reason": None,
-            "versions": library_versions(),
-            **meta,
-        })
-        session.set_status(RUNNING)
+            "schema_version": SCHEMA_VERSION, "name": chosen, "created": now(), "updated": now(),
+            "status": RUNNING, "reason": None, "versions": library_versions(), **meta,
+        }, claim_fd=fd)
+        try:
+            for stale in (METRICS_FILE, CHECKPOINT_FILE, PROGRESS_FILE):  # a folder left by a failed create
+                (path / stale).unlink(missing_ok=True)
+            session._prepare_for_writing()
+            session.set_status(RUNNING)
+        except BaseException:
+            session.release()
+            raise
         return session
 
-    def open(self, name: str) -> Session:
+    def claim(self, name: str, claim_fd: int | None = None) -> Session:
+        """An existing session, claimed for writing (to resume it). `claim_fd` adopts a claim
+        that a parent process took and handed down (a background run)."""
         path = self.path(name)
-        file = path / SESSION_FILE
-        if not file.exists():
-            raise SessionError(f"no session {name!r} in {self.root} (no {file})")
+        if not (path / SESSION_FILE).exists():
+            raise SessionError(f"no session {name!r} in {self.root} (no {path / SESSION_FILE})")
+        if claim_fd is None:
+            fd = _take_lock(path, name)
+        else:
+            fd = self._adopt(path, name, claim_fd)
         try:
-            meta = json.loads(file.read_text(encoding="utf-8"))
-        except (ValueError, OSError, UnicodeDecodeError) as exc:
-            raise SessionError(f"{file}: damaged ({exc})") from None
-        if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
-            raise SessionError(f"{file}: not a cnn-tui session (schema_version {meta.get('schema_version') if isinstance(meta, dict) else None!r})")
-        for key in ("architecture", "config"):
-            if not isinstance(meta.get(key), dict):
-                raise SessionError(f"{file}: damaged (no {key})")
+            session = self._open(path, name, fd)
+            session._prepare_for_writing()
+        except BaseException:
+            os.close(fd)
+            raise
+        return session
+
+    @staticmethod
+    def _adopt(path: Path, name: str, fd: int) -> int:
+        try:
+            held, lock = os.fstat(fd), os.stat(path / LOCK_FILE, follow_symlinks=False)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours already: a no-op
+        except OSError:
+            raise SessionBusy(f"session {name!r}: the claim handed to this process is not held") from None
+        if (held.st_dev, held.st_ino) != (lock.st_dev, lock.st_ino):
+            raise SessionBusy(f"session {name!r}: the claim handed to this process is another session's")
+        os.set_inheritable(fd, False)
+        return fd
+
+    def open(self, name: str) -> Session:
+        """A session to read (never to write)."""
+        return self._open(self.path(name), name, None)
+
+    def _open(self, path: Path, name: str, fd: int | None) -> Session:
+        file = path / SESSION_FILE
+        try:
+            meta = _read_json(file)
+        except FileNotFoundError:
+            raise SessionError(f"no session {name!r} in {self.root} (no {file})") from None
+        meta = _check_meta(meta, file)
         meta["name"] = name
-        return Session(path, meta)
+        return Session(path, meta, claim_fd=fd)
+
+    def send_control(self, name: str, command: str) -> None:
+        """A watcher's one way to steer a run: pause, resume or stop. The trainer takes it
+        between batches and acknowledges it in progress.json."""
+        if command not in CONTROL_COMMANDS:
+            raise SessionError(f"unknown command {command!r}; use one of {', '.join(CONTROL_COMMANDS)}")
+        session = self.open(name)
+        if not session.live:
+            raise SessionError(f"session {name!r} is not training ({session.status}); nothing to {command}")
+        folder = session.path / CONTROL_DIR
+        base = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(3).hex()}.{command}"
+        try:
+            with atomic_writer(folder / base, "w", durable=False) as handle:
+                handle.write(f"{command} from {socket.gethostname()} pid {os.getpid()}\n")
+        except OSError as exc:
+            raise _disk_error(exc, folder, f"send {command}") from None
+
+    def rename(self, old: str, new: str) -> None:
+        """Rename a session that nobody is training."""
+        check_name(new)
+        source, target = self.path(old), self.path(new)
+        if target.exists() or target.is_symlink():
+            raise SessionError(f"session {new!r} already exists in {self.root}; pick another name")
+        with self.claim(old) as session:
+            try:
+                os.rename(source, target)
+            except OSError as exc:
+                raise _disk_error(exc, source, f"rename to {new}") from None
+            session.path = target
+            session.update(name=new)
+
+    def delete(self, name: str) -> None:
+        """Delete a session that nobody is training: its folder and everything in it."""
+        with self.claim(name) as session:
+            trash = session.path.with_name(f".deleting-{name}-{os.getpid()}")
+            try:
+                os.rename(session.path, trash)  # gone from listings at once, even if removal is slow
+                shutil.rmtree(trash)
+            except OSError as exc:
+                raise _disk_error(exc, session.path, "delete") from None
 
     def list(self) -> tuple[list[SessionInfo], list[str]]:
         """Every readable session (newest first), and one problem line per damaged one."""
@@ -326,7 +778,7 @@ class SessionStore:
         if not self.root.is_dir():
             return infos, problems
         for path in sorted(self.root.iterdir()):
-            if not path.is_dir() or not NAME_PATTERN.fullmatch(path.name) or path.name.startswith("."):
+            if not NAME_PATTERN.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
                 continue
             if not (path / SESSION_FILE).exists():
                 continue
@@ -334,11 +786,13 @@ class SessionStore:
                 infos.append(self.open(path.name).info())
             except SessionError as exc:
                 problems.append(str(exc))
+            except (OSError, ValueError, TypeError, KeyError) as exc:  # never let one folder hide the rest
+                problems.append(f"{path}: unreadable ({type(exc).__name__}: {str(exc)[:120]})")
         infos.sort(key=lambda info: info.updated, reverse=True)
         return infos, problems
 
 
 __all__ = [
-    "FAILED", "FINISHED", "RUNNING", "STOPPED", "INTERRUPTED", "Session", "SessionError",
+    "FAILED", "FINISHED", "RUNNING", "STOPPED", "INTERRUPTED", "Session", "SessionBusy", "SessionError",
     "SessionInfo", "SessionStore", "check_name",
 ]

@@ -20,7 +20,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ from .data import DataError, Split, load_data, scale
 from .events import (
     FAILED,
     FINISHED,
+    RUNNING,
     STOPPED,
     BatchProgress,
     EpochFinished,
@@ -42,17 +43,14 @@ from .events import (
     TrainingEnded,
     TrainingStarted,
 )
-from .sessions import Session, SessionError, SessionStore, session_meta
-from .shapes import check_classes, infer_shapes
+from .sessions import Session, SessionError, SessionStore, now, session_meta
+from .prepare import TrainingRefused, check_more_epochs, prepare
 from .spec import Architecture
+from .system import SystemMonitor
 from .threads import default_threads
 
 PROGRESS_INTERVAL = 0.25  # seconds between BatchProgress events (≤ 4 per second)
 EVAL_BATCH = 1000  # test-set evaluation batch; no gradients, so bigger is cheaper
-
-
-class TrainingRefused(Exception):
-    """The run cannot start: a bad architecture, option or session. Nothing was written."""
 
 
 # --- the machine ------------------------------------------------------------------------
@@ -122,6 +120,7 @@ class _Run:
     shuffle_gen: torch.Generator
     channels_last: bool
     start_epoch: int
+    monitor: SystemMonitor
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, exact: bool) -> torch.optim.Optimizer:
@@ -192,11 +191,17 @@ def _run_epoch(run: _Run, epoch: int, epochs: int, on_event: EventSink, control:
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     total_correct = torch.zeros((), dtype=torch.int64, device=device)
     start = last_report = time.perf_counter()
+    run.monitor.reset_peak()
+    progress = BatchProgress(epoch=epoch, batch=0, batches=batches, samples=0, images_per_second=0.0,
+                             eta_seconds=0.0, mean_loss=0.0, epochs=epochs)
     for batch in range(batches):
+        control.poll()  # commands from watchers, at most every POLL_INTERVAL
         if control.paused:
             paused_at = time.perf_counter()
+            on_event(replace(progress, state="paused", system=run.monitor.sample()))  # acknowledged
             control.wait_while_paused()
             start += time.perf_counter() - paused_at  # paused time is not training time
+            on_event(replace(progress, state=control.state, system=run.monitor.sample()))
         if control.stop_requested:
             return None
         lo, hi = batch * config.batch_size, min(n, (batch + 1) * config.batch_size)
@@ -222,13 +227,16 @@ def _run_epoch(run: _Run, epoch: int, epochs: int, on_event: EventSink, control:
             if not math.isfinite(loss_so_far):
                 raise _LossDiverged(f"loss became {loss_so_far} in epoch {epoch} (by batch {batch + 1} of {batches})")
             elapsed = max(now - start, 1e-9)
-            on_event(BatchProgress(
+            system = run.monitor.sample()
+            progress = BatchProgress(
                 epoch=epoch, batch=batch + 1, batches=batches, samples=hi,
                 images_per_second=hi / elapsed,
                 eta_seconds=elapsed / (batch + 1) * (batches - batch - 1),
                 mean_loss=loss_so_far / (batch + 1),
-                gpu_memory_bytes=torch.cuda.memory_allocated(device) if device.type == "cuda" else None,
-            ))
+                gpu_memory_bytes=system["cuda"]["allocated"] if "cuda" in system else None,
+                state=control.state, epochs=epochs, system=system,
+            )
+            on_event(progress)
     seconds = time.perf_counter() - start
     test_loss, test_correct = evaluate(run.model, run.test, run.channels_last)
     correct = int(total_correct)
@@ -246,6 +254,7 @@ def _run_epoch(run: _Run, epoch: int, epochs: int, on_event: EventSink, control:
         "images_per_second": n / seconds,
         "lr": run.optimizer.param_groups[0]["lr"],
         "batches": batches,
+        "peak_memory_bytes": run.monitor.peak_bytes(),
     }
 
 
@@ -254,53 +263,18 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return (bool(oom) and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
-def prepare(
-    arch: Architecture | None,
-    config: TrainConfig,
-    store: SessionStore,
-    name: str | None = None,
-    resume: bool = False,
-) -> tuple[Architecture, TrainConfig, Session | None]:
-    """Check everything that can be checked before any file is written.
-
-    Returns the architecture and configuration to train with (from the session when
-    resuming, with the new epoch target) and the session to resume, if any.
-    Raises TrainingRefused with one clear line.
-    """
+def _claim_session(store: SessionStore, name: str | None, resume: bool, claim_fd: int | None,
+                   meta: dict[str, Any]) -> Session:
+    """The session this run writes, claimed: new, or the existing one to resume."""
     try:
-        config.validate()
-    except ValueError as exc:
-        raise TrainingRefused(str(exc)) from None
-    session = None
-    try:
-        if resume:
-            if not name:
-                raise TrainingRefused("--resume needs --session NAME (see cnn-tui sessions)")
-            session = store.open(name)
-            if session.status == "running":
-                raise TrainingRefused(f"session {name!r} is being trained by process {session.meta.get('pid')}; stop it first")
-            stored = Architecture.from_dict(session.meta["architecture"])
-            if arch is not None and arch.layers != stored.layers:
-                raise TrainingRefused(f"session {name!r} has its own architecture; --resume trains that one (leave out ARCH.json)")
-            arch = stored
-            config = TrainConfig.from_json({**session.meta["config"], "epochs": config.epochs, "device": config.device})
-            done = int(session.meta.get("epochs_done") or 0)
-            if done >= config.epochs:
-                raise TrainingRefused(f"session {name!r} already has {done} epochs; ask for more with --epochs {done + 5}")
-        elif name is not None and store.exists(name):
-            raise TrainingRefused(f"session {name!r} already exists in {store.root}; add --resume to continue it, or pick another name")
-        elif name is not None:
-            store.path(name)  # validates the name
+        if not resume:
+            return store.create(name, meta)
+        assert name is not None
+        session = store.claim(name, claim_fd)
+        check_more_epochs(name, session.epochs_done, int(meta["config"]["epochs"]))
+        return session
     except SessionError as exc:
         raise TrainingRefused(str(exc)) from None
-    if arch is None:
-        raise TrainingRefused("no architecture given")
-    config = config.for_architecture(arch)
-    summary = infer_shapes(arch, config.input)
-    problem = check_classes(summary, config.classes, config.dataset)
-    if problem is not None:
-        raise TrainingRefused(str(problem))
-    return arch, config, session
 
 
 def train(
@@ -312,86 +286,150 @@ def train(
     on_event: EventSink = lambda event: None,
     control: TrainingControl | None = None,
     exact: bool = False,
+    claim_fd: int | None = None,
 ) -> TrainingEnded:
     """Train, writing the session as it goes. Returns (and emits) how the run ended.
 
     Raises TrainingRefused before anything is written when the run cannot start. Once the
-    session exists, every failure (missing data, NaN, out of memory, a bug) is recorded in
-    session.json and returned as TrainingEnded(FAILED, reason).
+    session exists, every failure (damaged data, NaN, out of memory, a bug) is recorded in
+    session.json and returned as TrainingEnded(FAILED, reason). The session is claimed for
+    the whole run; `claim_fd` adopts a claim handed down by a parent (a background run).
     """
     control = control or TrainingControl()
-    arch, config, session = prepare(arch, config, store, name, resume)
+    arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None)
     torch.set_num_threads(config.threads or default_threads())  # 1 on a busy 2-core box: see core/threads.py
     device = pick_device(config.device)
-    if session is None:
-        session = store.create(name or store.new_name(), session_meta(arch, config, str(device), exact))
-    else:
-        session.update(config=config.to_json(), device=str(device))
-        session.set_status("running")
-
-    def end(status: str, reason: str | None, epochs_done: int, user_error: bool = False) -> TrainingEnded:
-        session.update(epochs_done=epochs_done)
-        session.set_status(status, reason)
-        event = TrainingEnded(status, reason, epochs_done, user_error)
-        on_event(event)
-        return event
-
-    epochs_done = 0
+    session = _claim_session(store, name, resume, claim_fd, session_meta(arch, config, str(device), exact))
     try:
+        if resume:
+            session.update(config=config.to_json(), device=str(device))
+            session.set_status(RUNNING)
+        return _Training(session, arch, config, device, exact, on_event, control).run(resume)
+    finally:
+        session.release()
+
+
+class _Training:
+    """One claimed run, as short named steps: set up, the epochs, the end."""
+
+    def __init__(self, session: Session, arch: Architecture, config: TrainConfig, device: torch.device,
+                 exact: bool, on_event: EventSink, control: TrainingControl) -> None:
+        self.session, self.arch, self.config, self.device, self.exact = session, arch, config, device, exact
+        self.control = control
+        self.on_event = self._writing_progress(on_event)
+        self.epochs_done = 0
+        control.add_poller(self._take_commands)
+
+    def _writing_progress(self, on_event: EventSink) -> EventSink:
+        """Every event goes to the caller; progress also goes to progress.json for watchers."""
+        def emit(event: Any) -> None:
+            if isinstance(event, BatchProgress):
+                try:
+                    self.session.write_progress(asdict(event))
+                except SessionError:
+                    pass  # a watcher's view lags; the run itself is unharmed
+            on_event(event)
+
+        return emit
+
+    def _take_commands(self, control: TrainingControl) -> None:
+        """The control channel (watchers in other processes) and a lost terminal."""
+        try:
+            commands = self.session.take_commands()
+        except SessionError:
+            commands = []
+        for command in commands:
+            {"pause": control.pause, "resume": control.resume, "stop": control.stop}[command]()
+        if control.terminal_lost.is_set() and not self.session.meta.get("terminal_lost"):
+            self.session.update(terminal_lost=now())
+
+    def run(self, resume: bool) -> TrainingEnded:
+        config = self.config
+        try:
+            run = self._set_up(resume)
+            for epoch in range(run.start_epoch, config.epochs):
+                metrics = _run_epoch(run, epoch, config.epochs, self.on_event, self.control)
+                if metrics is None:
+                    return self._end(STOPPED, f"stopped during epoch {epoch}; resume continues from epoch {self.epochs_done}")
+                self._finish_epoch(run, epoch, metrics)
+                if self.control.stop_requested:
+                    return self._end(STOPPED, f"stopped after epoch {epoch}; resume continues from epoch {self.epochs_done}")
+            return self._end(FINISHED, None)
+        except (DataError, SessionError) as exc:
+            return self._end(FAILED, str(exc), user_error=True)
+        except _LossDiverged as exc:
+            return self._end(FAILED, f"{exc}; the learning rate {config.lr:g} is probably too high: try --lr {config.lr / 10:g}")
+        except KeyboardInterrupt:
+            self._end(STOPPED, "interrupted")
+            raise
+        except Exception as exc:  # recorded, never lost: the app and CLI show the reason
+            if _is_out_of_memory(exc):
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                return self._end(FAILED, f"{self.device.type} ran out of memory at batch size {config.batch_size}; "
+                                         f"try --batch-size {max(1, config.batch_size // 2)}")
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return self._end(FAILED, f"{type(exc).__name__}: {first[:300]}")
+
+    def _set_up(self, resume: bool) -> _Run:
+        """Data on the device, the model, the optimizer; the checkpoint when resuming."""
+        config, device, exact = self.config, self.device, self.exact
         tune_allocator()
         train_split, test_split = load_data(config)
         channels_last = not exact and device.type != "mps"
         torch.manual_seed(config.seed)  # the initial weights: the same seed, the same net
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = not exact
-        model = build_model(arch, config.input)
+        model = build_model(self.arch, config.input)
         model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
         run = _Run(
-            session=session, config=config, model=model,
+            session=self.session, config=config, model=model,
             optimizer=make_optimizer(model, config, exact), device=device,
             train=train_split.to(device), test=test_split.to(device),
             shuffle_gen=torch.Generator().manual_seed(config.seed),
             channels_last=channels_last, start_epoch=0,
+            monitor=SystemMonitor(device.type, device.index, torch.get_num_threads()),
         )
-        if resume and session.checkpoint_file.exists():
-            state = session.load_checkpoint()
+        if resume and self.session.checkpoint_file.exists():
+            state = self.session.load_checkpoint()
             _restore(run, state)
             run.start_epoch = int(state["epoch"])
-        session.truncate_metrics(run.start_epoch)  # epochs after the checkpoint are redone
-        epochs_done = run.start_epoch
-        on_event(TrainingStarted(
-            session=session.name, device=str(device), device_name=device_name(device),
+        elif resume and self.session.epochs_done:
+            raise SessionError(f"{self.session.checkpoint_file}: missing, but {self.session.session_file.name} "
+                               f"says {self.session.epochs_done} epochs are done")
+        self.session.truncate_metrics(run.start_epoch)  # epochs after the checkpoint are redone
+        self.epochs_done = run.start_epoch
+        if self.session.epochs_done != run.start_epoch:
+            self.session.update(epochs_done=run.start_epoch)
+        started = TrainingStarted(
+            session=self.session.name, device=str(device), device_name=device_name(device),
             start_epoch=run.start_epoch, epochs=config.epochs, train_samples=len(run.train),
             test_samples=len(run.test), batches_per_epoch=math.ceil(len(run.train) / config.batch_size),
             total_params=sum(p.numel() for p in model.parameters()),
-        ))
-        for epoch in range(run.start_epoch, config.epochs):
-            metrics = _run_epoch(run, epoch, config.epochs, on_event, control)
-            if metrics is None:
-                return end(STOPPED, f"stopped during epoch {epoch}; resume continues from epoch {epochs_done}", epochs_done)
-            if not math.isfinite(metrics["total_loss"]):
-                raise _LossDiverged(f"loss became {metrics['total_loss']} in epoch {epoch}")
-            session.append_metrics(metrics)  # first: a crash now keeps the epoch's numbers
-            session.save_checkpoint(_checkpoint_state(run, epoch + 1))
-            epochs_done = epoch + 1
-            session.update(epochs_done=epochs_done)
-            on_event(EpochFinished(metrics))
-            if control.stop_requested:
-                return end(STOPPED, f"stopped after epoch {epoch}; resume continues from epoch {epochs_done}", epochs_done)
-        return end(FINISHED, None, epochs_done)
-    except DataError as exc:
-        return end(FAILED, str(exc), epochs_done, user_error=True)
-    except SessionError as exc:
-        return end(FAILED, str(exc), epochs_done, user_error=True)
-    except _LossDiverged as exc:
-        return end(FAILED, f"{exc}; the learning rate {config.lr:g} is probably too high: try --lr {config.lr / 10:g}", epochs_done)
-    except KeyboardInterrupt:
-        end(STOPPED, "interrupted", epochs_done)
-        raise
-    except Exception as exc:  # recorded, never lost: the app and CLI show the reason
-        if _is_out_of_memory(exc):
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            return end(FAILED, f"{device.type} ran out of memory at batch size {config.batch_size}; try --batch-size {max(1, config.batch_size // 2)}", epochs_done)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return end(FAILED, f"{type(exc).__name__}: {first[:300]}", epochs_done)
+        )
+        self.session.update(started=asdict(started))  # what a watcher shows before the first batch
+        self.on_event(started)
+        return run
+
+    def _finish_epoch(self, run: _Run, epoch: int, metrics: dict[str, Any]) -> None:
+        """Metrics first (a crash now keeps the numbers), then the checkpoint, then the count."""
+        if not math.isfinite(metrics["total_loss"]):
+            raise _LossDiverged(f"loss became {metrics['total_loss']} in epoch {epoch}")
+        self.session.append_metrics(metrics)
+        self.session.save_checkpoint(_checkpoint_state(run, epoch + 1))
+        self.epochs_done = epoch + 1
+        self.session.update(epochs_done=self.epochs_done)
+        self.on_event(EpochFinished(metrics))
+
+    def _end(self, status: str, reason: str | None, user_error: bool = False) -> TrainingEnded:
+        """Record how the run ended (if the disk lets us) and tell the caller."""
+        try:
+            self._take_commands(self.control)  # a terminal lost at the very end is recorded too
+            self.session.update(epochs_done=self.epochs_done)
+            self.session.set_status(status, reason)
+        except SessionError as exc:
+            reason = f"{reason}; and the session could not record it: {exc}" if reason else str(exc)
+            status = FAILED if status == FINISHED else status
+        event = TrainingEnded(status, reason, self.epochs_done, user_error)
+        self.on_event(event)
+        return event

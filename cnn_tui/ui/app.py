@@ -8,6 +8,8 @@ widgets are touched on the event loop, in the handlers below.
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,11 @@ from ..core.events import (
     TrainingEnded,
     TrainingStarted,
 )
+from ..core.follow import EpochsReplaced, SessionFollower
 from ..core.presets import DEFAULT_PRESET, PRESET_NAMES, preset
 from ..core.sessions import STOPPED, SessionError, SessionStore, session_meta
 from ..core.spec import LAYER_TYPES, Architecture, ArchitectureError
+from ..terminal import detach_from_terminal
 from ..words import count
 from .editor.pane import EditorPane
 from .screens.help import HelpScreen
@@ -95,6 +99,7 @@ class CnnTuiApp(App[int]):
     """
     BINDINGS = [
         Binding("t", "train", "train"),
+        Binding("b", "train_background", "background"),
         Binding("p", "pause", "pause"),
         Binding("s", "stop", "stop"),
         Binding("a", "add_layer", "add"),
@@ -124,6 +129,7 @@ class CnnTuiApp(App[int]):
         sessions_dir: str | None = None,
         arch_source: str | None = None,
         probe_device: bool = True,
+        watch: bool = False,
     ) -> None:
         super().__init__()
         self.initial_arch = arch or preset(DEFAULT_PRESET)
@@ -140,6 +146,10 @@ class CnnTuiApp(App[int]):
         self.shown: ShownSession | None = None  # the session the training pane shows
         self._run: tuple[Architecture, TrainConfig] | None = None  # what the worker is training
         self.last_path = "architecture.json"  # what l and w offer: the last file named
+        self.watch_initial = watch  # `cnn-tui watch NAME`: follow the session even if it has ended
+        self.follower: SessionFollower | None = None  # a run in another process, followed
+        self._follow_timer: Any = None
+        self.terminal_lost = False
 
     # --- layout ---------------------------------------------------------------------
 
@@ -160,6 +170,8 @@ class CnnTuiApp(App[int]):
         return self.query_one(TrainingPane)
 
     async def on_mount(self) -> None:
+        if hasattr(signal, "SIGHUP"):
+            self._previous_hup = signal.signal(signal.SIGHUP, self._on_hangup)
         self.query_one("#layers").focus()
         self._fit_layout(self.size.width)
         if self.initial_session:
@@ -458,13 +470,111 @@ class CnnTuiApp(App[int]):
         self.pane.show_epochs(rows)
         self.pane.set_title(f"Training · session {name} ({session.status})")
         self.pane.set_device(f"last run on {session.meta.get('device', '?')}")
+        self._stop_following()
+        if session.live or self.watch_initial:
+            self.watch_initial = False
+            self._follow(name)
+            return
         self._show_idle_state()
         if session.meta.get("reason"):
             self.notify(session.meta["reason"], title=f"session {name}: {session.status}", markup=False)
 
+    # --- following a run in another process -------------------------------------------
+
+    FOLLOW_INTERVAL = 0.25  # seconds between looks at the session's files
+
+    @property
+    def following(self) -> bool:
+        """Is the training pane showing a run that another process is training right now?"""
+        return self.follower is not None and self.follower.ended is None
+
+    def _follow(self, name: str) -> None:
+        """Feed the training pane from the session's files as they grow."""
+        try:
+            follower = SessionFollower(self.store, name)
+            self.pane.show_epochs(follower.catch_up())
+        except SessionError as exc:
+            self.notify(str(exc), title=f"cannot watch {name}", severity="error", markup=False)
+            return
+        self.follower = follower
+        if follower.live:
+            self.pane.config_form.set_disabled(True)
+            self.pane.set_state("starting", "watching a run in another process: p pauses, s stops")
+        self._poll_follower()
+        if follower.ended is None:
+            self._follow_timer = self.set_interval(self.FOLLOW_INTERVAL, self._poll_follower)
+
+    def _poll_follower(self) -> None:
+        if self.follower is None:
+            return
+        for event in self.follower.poll():
+            self.post_message(TrainerUpdate(event))
+        if self.follower.ended is not None and self._follow_timer is not None:
+            self._follow_timer.stop()
+            self._follow_timer = None
+            self.pane.config_form.set_disabled(False)
+
+    def _stop_following(self) -> None:
+        if self._follow_timer is not None:
+            self._follow_timer.stop()
+            self._follow_timer = None
+        if self.follower is not None:
+            self.follower = None
+            self.pane.config_form.set_disabled(False)
+
+    def _send_to_followed(self, command: str) -> None:
+        assert self.follower is not None
+        try:
+            self.store.send_control(self.follower.name, command)
+        except SessionError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            return
+        self.pane.set_state(self.pane.acknowledged, f"{command} sent; waiting for the trainer to confirm")
+
+    def action_train_background(self) -> None:
+        """Train the editor's network and configuration in a background process that
+        outlives this terminal, and watch it here."""
+        if self.training or self.following:
+            self.notify("a run is already shown here: s stops it", severity="warning", markup=False)
+            return
+        problem = self.arch_error or self.config_error
+        if problem:
+            self.notify(problem, title="cannot train", severity="error", timeout=8, markup=False)
+            return
+        self.pane.set_state("starting", "starting a background run")
+        self.start_background_run(self.editor.architecture(), self.config)
+
+    @work(thread=True, exclusive=True, group="background", exit_on_error=False, description="start background run")
+    def start_background_run(self, arch: Architecture, config: TrainConfig) -> None:
+        from ..core.background import start_background
+        from ..core.prepare import TrainingRefused
+
+        try:
+            run = start_background(arch, config, self.store)
+        except TrainingRefused as exc:
+            self.call_from_thread(self._background_refused, str(exc))
+            return
+        self.call_from_thread(self._background_started, run.name, run.pid)
+
+    def _background_refused(self, reason: str) -> None:
+        self.pane.set_state("idle", reason, problem=True)
+        self.notify(reason, title="cannot train", severity="error", timeout=8, markup=False)
+
+    async def _background_started(self, name: str, pid: int) -> None:
+        self.notify(f"session {name} trains in the background (pid {pid}); it goes on if this terminal closes. "
+                    f"Watch it from any login: cnn-tui watch {name}", timeout=10, markup=False)
+        self.pane.show_epochs([])
+        await self.load_session(name)
+        if self.follower is None:  # it ended before we looked: show how
+            self._follow(name)
+
     # --- training ---------------------------------------------------------------------
 
     def action_train(self) -> None:
+        if self.following:
+            self.notify("this session is training in another process: s stops it, o opens another",
+                        severity="warning", markup=False)
+            return
         if self.training:
             if self.control is not None and self.control.paused:
                 self.notify("paused: p resumes, s stops", severity="warning", markup=False)
@@ -487,6 +597,7 @@ class CnnTuiApp(App[int]):
                 self.notify(f"network or settings differ from session {self.shown.name}: training a new session",
                             markup=False)
             self.pane.show_epochs([])
+        self._stop_following()
         self._run = (arch, self.config)
         self.editor.mark_saved()  # the session keeps the architecture
         self.control = TrainingControl()
@@ -512,7 +623,9 @@ class CnnTuiApp(App[int]):
 
     def on_trainer_update(self, message: TrainerUpdate) -> None:
         event = message.event
-        if isinstance(event, BatchProgress):
+        if isinstance(event, EpochsReplaced):
+            self.pane.show_epochs(event.rows)
+        elif isinstance(event, BatchProgress):
             self.pane.progress(event)
         elif isinstance(event, EpochStarted):
             self.pane.epoch_started(event)
@@ -521,13 +634,18 @@ class CnnTuiApp(App[int]):
             if self.shown is not None:
                 self.shown.epochs_done = event.epoch + 1
         elif isinstance(event, TrainingStarted):
-            assert self._run is not None
-            self.shown = ShownSession(event.session, *self._run, event.start_epoch)
+            if self._run is not None and not self.following:
+                self.shown = ShownSession(event.session, *self._run, event.start_epoch)
             self.pane.started(event)
-            batch = self._run[1].batch_size
-            if batch > event.train_samples:
-                self.notify(f"batch size {batch} is more than the {event.train_samples:,} training images: "
-                            "each epoch is one batch of them all", severity="warning", timeout=8, markup=False)
+            if self._run is not None and not self.following and self._run[1].batch_size > event.train_samples:
+                self.notify(f"batch size {self._run[1].batch_size} is more than the {event.train_samples:,} "
+                            "training images: each epoch is one batch of them all",
+                            severity="warning", timeout=8, markup=False)
+        elif isinstance(event, TrainingEnded) and self.follower is not None and not self.training:
+            self.pane.ended(event)
+            if event.status in (FAILED, "interrupted"):
+                self.notify(event.reason or "", title=f"session {self.follower.name}: {event.status}",
+                            severity="error", timeout=15, markup=False)
         elif isinstance(event, TrainingEnded):
             self._training_over()
             if event.status == "refused":
@@ -555,6 +673,9 @@ class CnnTuiApp(App[int]):
         self.pane.config_form.set_disabled(False)
 
     def action_pause(self) -> None:
+        if self.following:
+            self._send_to_followed("resume" if self.pane.acknowledged == "paused" else "pause")
+            return
         if not self.training or self.control is None:
             self.notify("not training", severity="warning", markup=False)
             return
@@ -562,6 +683,9 @@ class CnnTuiApp(App[int]):
         self.pane.set_state("paused" if paused else "training", "p resumes" if paused else "")
 
     def action_stop(self) -> None:
+        if self.following:
+            self._send_to_followed("stop")
+            return
         if not self.training or self.control is None:
             self.notify("not training", severity="warning", markup=False)
             return
@@ -590,8 +714,22 @@ class CnnTuiApp(App[int]):
         self.exit(0)
 
     def on_unmount(self) -> None:
-        if self.control is not None:  # never leave a training thread running behind
+        if self.control is not None and not self.terminal_lost:  # never leave a training thread behind
             self.control.stop()
+        if hasattr(self, "_previous_hup"):
+            signal.signal(signal.SIGHUP, self._previous_hup)
+
+    # --- a terminal that goes away (SSH dropped, tmux killed) --------------------------
+
+    def _on_hangup(self, signum: int, frame: Any) -> None:
+        """The terminal hung up. A run in this process trains on to its end, silently: the
+        screen goes, the worker stays (run_app returns once it is done); the session
+        records that its terminal was lost. A run in another process was never at risk."""
+        self.terminal_lost = True
+        detach_from_terminal()
+        if self.training and self.control is not None:
+            self.control.terminal_lost.set()
+        self.exit(0)
 
     @on(DataTable.RowSelected, "#layers")
     def on_layer_selected(self, event: DataTable.RowSelected) -> None:
@@ -611,10 +749,10 @@ def describe_write_error(path: str, exc: OSError) -> str:
 
 
 def run_app(arch: Architecture | None = None, config: TrainConfig | None = None, session: str | None = None,
-            sessions_dir: str | None = None, arch_source: str | None = None) -> int:
+            sessions_dir: str | None = None, arch_source: str | None = None, watch: bool = False) -> int:
     """Run the app; its exit status: 0 when the person quit, 1 when it died of an error
     (Textual has printed the traceback by then)."""
-    app = CnnTuiApp(arch, config, session, sessions_dir, arch_source)
+    app = CnnTuiApp(arch, config, session, sessions_dir, arch_source, watch=watch)
     result = app.run()
     if app.return_code:
         return app.return_code

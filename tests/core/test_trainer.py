@@ -22,7 +22,7 @@ from cnn_tui.core.spec import Architecture
 from cnn_tui.core.trainer import TrainingRefused, train
 
 SMALL = dict(dataset="synthetic", train_size=600, test_size=200, batch_size=50)
-VARYING = ("seconds", "images_per_second")  # wall-clock fields; everything else must be equal
+VARYING = ("seconds", "images_per_second", "peak_memory_bytes")  # measured, not computed; everything else must be equal
 
 
 def run(tmp_path, name="s", arch=None, events=None, control=None, resume=False, exact=False, **config):
@@ -53,7 +53,8 @@ def test_a_run_emits_events_and_writes_the_session(tmp_path):
     assert session.status == "finished" and session.meta["epochs_done"] == 2
     rows, _ = session.read_metrics()
     assert [row["epoch"] for row in rows] == [0, 1]
-    assert set(rows[0]) == set(METRIC_FIELDS)
+    assert set(rows[0]) == set(METRIC_FIELDS) | {"peak_memory_bytes"}
+    assert rows[0]["peak_memory_bytes"] > 10_000_000  # the process holds torch and the data at least
     assert rows[0]["samples"] == 600 and rows[0]["test_samples"] == 200
     assert rows[0]["train_accuracy"] == rows[0]["total_correct"] / 600
     state = session.load_checkpoint()
@@ -199,11 +200,22 @@ def test_existing_session_needs_resume(tmp_path):
         run(tmp_path, "nope", resume=True, epochs=1)
 
 
-def test_missing_data_is_recorded_as_a_user_error(tmp_path):
-    ended, store = run(tmp_path, "nodata", dataset="fashion-mnist", data_dir=str(tmp_path / "none"), epochs=1)
-    assert ended.status == "failed" and ended.user_error
-    assert "--dataset synthetic" in ended.reason
-    assert store.open("nodata").meta["status"] == "failed"
+def test_missing_data_is_refused_before_a_session_exists(tmp_path):
+    with pytest.raises(TrainingRefused, match="--dataset synthetic") as refused:
+        run(tmp_path, "nodata", dataset="fashion-mnist", data_dir=str(tmp_path / "none"), epochs=1)
+    assert str(tmp_path / "none" / "FashionMNIST") in str(refused.value)
+    assert not (tmp_path / "sessions").exists()  # a typo leaves no failed session behind
+
+
+def test_damaged_data_is_recorded_as_a_user_error(tmp_path):
+    from ..conftest import write_idx_dataset
+
+    write_idx_dataset(tmp_path / "data")
+    images = tmp_path / "data" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])  # truncated: present, but unreadable
+    ended, store = run(tmp_path, "bad", dataset="fashion-mnist", data_dir=str(tmp_path / "data"), epochs=1)
+    assert ended.status == "failed" and ended.user_error and "cannot be read" in ended.reason
+    assert store.open("bad").meta["status"] == "failed"
 
 
 def test_bad_config_is_refused(tmp_path):

@@ -202,11 +202,10 @@ async def test_missing_dataset_is_a_notice_and_the_app_stays_usable(make_app, tm
         await wait_for(pilot, lambda: not app.training)
         await pilot.pause()
         assert any("--dataset synthetic" in n for n in notifications(app))
-        assert "failed" in str(app.query_one("#state").render())
+        assert "not found" in str(app.query_one("#state").render())
         await pilot.press("down")  # still alive and editable
         assert app.query_one(LayerTable).cursor_row == 1
-    infos, _ = SessionStore(tmp_path / "sessions").list()
-    assert infos[0].status == "failed" and "not found" in infos[0].reason
+    assert SessionStore(tmp_path / "sessions").list() == ([], [])  # refused: no failed session left behind
 
 
 async def test_save_session_and_write_architecture(make_app, tmp_path):

@@ -11,12 +11,12 @@ from textual.widgets import Static
 
 from ...core.config import TrainConfig
 from ...core.events import BatchProgress, EpochStarted, TrainingEnded, TrainingStarted
-from ...render import human_bytes
 from ...words import count
 from .charts import MetricChart
 from .config_form import ConfigForm
 from .epoch_table import EpochTable, mean_batch_loss
 from .progress import EpochProgress
+from .system_panel import SystemPanel
 
 STATE_STYLES = {"idle": "dim", "training": "bold cyan", "paused": "bold yellow", "finished": "bold green",
                 "stopped": "bold yellow", "failed": "bold red", "starting": "cyan", "stopping": "yellow"}
@@ -38,12 +38,14 @@ class TrainingPane(Vertical):
         self.total_epochs = config.epochs
         self.device_text = "device: auto (resolved when training starts)"
         self.gpu_total: int | None = None
+        self.acknowledged = "training"  # the state the trainer last reported
 
     def compose(self) -> ComposeResult:
         yield Static("Training", id="training-title")
         yield ConfigForm(self.initial_config, id="config")
         yield Static(id="state")
         yield EpochProgress(id="progress")
+        yield SystemPanel(id="system")
         with Container(id="charts"):
             yield MetricChart("loss (mean per batch)", ("train", "test"), ("cyan", "orange"), id="loss-chart")
             yield MetricChart("accuracy", ("train", "test"), ("cyan", "orange"), id="acc-chart")
@@ -71,6 +73,7 @@ class TrainingPane(Vertical):
 
     def started(self, event: TrainingStarted) -> None:
         self.total_epochs = event.epochs
+        self.acknowledged = "training"
         self.set_device(f"{event.device} · {event.device_name}", self.gpu_total)
         self.set_title(f"Training · session {event.session}")
         self.set_state("training", f"{event.train_samples:,} train / {event.test_samples:,} test images")
@@ -82,12 +85,15 @@ class TrainingPane(Vertical):
             f"epoch {event.epoch + 1}/{event.epochs} · {event.batches} batches", done=False)
 
     def progress(self, event: BatchProgress) -> None:
-        self.query_one(EpochProgress).show(event, self.total_epochs)
+        self.query_one(EpochProgress).show(event, event.epochs or self.total_epochs)
         # The running mean of this epoch's batch losses, drawn as it grows.
         self.query_one("#loss-chart", MetricChart).append("train", event.epoch + event.batch / event.batches, event.mean_loss)
-        if event.gpu_memory_bytes is not None:
-            total = f" of {human_bytes(self.gpu_total)}" if self.gpu_total else ""
-            self.set_state("training", f"GPU memory {human_bytes(event.gpu_memory_bytes)}{total}")
+        if event.system is not None:
+            self.query_one(SystemPanel).show(event.system)
+        if event.state != self.acknowledged:  # the trainer confirms a pause, resume or stop
+            self.acknowledged = event.state
+            detail = {"paused": "p resumes", "stopping": "after the current batch"}.get(event.state, "")
+            self.set_state(event.state, detail)
 
     def epoch_finished(self, metrics: dict[str, Any]) -> None:
         self.query_one(EpochTable).add_epoch(metrics)

@@ -1,0 +1,61 @@
+"""Background runs: training in a process of its own that outlives the terminal.
+
+`start_background` makes every check `cnn-tui train` makes (one clear line on a mistake),
+creates and claims the session in the foreground, then hands the claim to a detached
+`cnn-tui train --resume` process — its own process session, no terminal, its output in the
+session's train.log — and returns at once. The claim (a flock) passes to the child with
+its file descriptor, so there is no moment at which the session is unclaimed. Imports no
+torch unless an accelerator is asked for by name (to check it is there).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .config import TrainConfig
+from .prepare import TrainingRefused, prepare
+from .sessions import SessionError, SessionStore, session_meta
+from .spec import Architecture
+
+CLAIMED_FD_OPTION = "--claimed-fd"  # how the child is told which descriptor holds its claim
+
+
+@dataclass(frozen=True)
+class BackgroundRun:
+    name: str
+    pid: int
+    log: str
+
+
+def start_background(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None = None,
+                     exact: bool = False) -> BackgroundRun:
+    """Start a background run. Raises TrainingRefused (nothing written) when it cannot start."""
+    arch, config = prepare(arch, config, store, name)
+    if config.device in ("cuda", "mps"):
+        from .trainer import pick_device  # torch: only to check the accelerator asked for
+
+        pick_device(config.device)
+    try:
+        session = store.create(name, {**session_meta(arch, config, config.device, exact), "detached": True})
+    except SessionError as exc:
+        raise TrainingRefused(str(exc)) from None
+    try:
+        log = session.open_log()
+        claim = session.claim_fd()
+        command = [sys.executable, "-m", "cnn_tui", "train", "--session", session.name,
+                   "--sessions-dir", str(store.root), "--resume", "--epochs", str(config.epochs),
+                   "--device", config.device, CLAIMED_FD_OPTION, str(claim)] + (["--exact"] if exact else [])
+        try:
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     start_new_session=True, pass_fds=(claim,))
+        finally:
+            os.close(log)
+    except (OSError, SessionError) as exc:
+        session.set_status("failed", f"could not start the background process: {exc}")
+        raise TrainingRefused(f"could not start the background process: {exc}") from None
+    finally:
+        session.release()  # the child holds the claim now
+    return BackgroundRun(session.name, child.pid, str(session.log_file))

@@ -1,0 +1,52 @@
+"""The system panel: what the machine gives the run (device, memory, CPU, each GPU).
+
+It formats the plain numbers the trainer samples (cnn_tui.core.system) — for a run in the
+app, in the background, or watched from another login alike. No tensor work here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.filesize import decimal
+from rich.text import Text
+from textual.widgets import Static
+
+
+def system_lines(system: dict[str, Any] | None) -> list[str]:
+    """One line for the process, one for CUDA memory, one per GPU (when NVML is there)."""
+    if not system:
+        return []
+    parts = [str(system.get("device", "?"))]
+    if system.get("threads"):
+        threads = int(system["threads"])
+        parts.append(f"{threads} thread{'s' if threads != 1 else ''}")
+    if system.get("cpu_percent") is not None:
+        parts.append(f"CPU {float(system['cpu_percent']):.0f}%")
+    if system.get("rss_bytes"):
+        total = f" of {decimal(system['memory_total'])}" if system.get("memory_total") else ""
+        parts.append(f"RAM {decimal(system['rss_bytes'])}{total}")
+    lines = [" · ".join(parts)]
+    cuda = system.get("cuda")
+    if isinstance(cuda, dict):
+        lines.append(f"GPU memory {decimal(cuda.get('allocated', 0))} allocated · "
+                     f"{decimal(cuda.get('reserved', 0))} reserved · peak {decimal(cuda.get('peak', 0))} · "
+                     f"of {decimal(cuda.get('total', 0))}")
+    for gpu in system.get("gpus") or []:
+        lines.append(f"GPU{gpu.get('index')} {gpu.get('utilization', 0)}% busy · "
+                     f"{decimal(gpu.get('memory_used', 0))} of {decimal(gpu.get('memory_total', 0))} · "
+                     f"{gpu.get('temperature', 0)}°C · {float(gpu.get('power_watts', 0)):.0f} W")
+    return lines
+
+
+class SystemPanel(Static):
+    """A few dim lines under the progress bar; empty until the first sample arrives."""
+
+    DEFAULT_CSS = """
+    SystemPanel { height: auto; max-height: 4; color: $text-muted; }
+    """
+
+    def show(self, system: dict[str, Any] | None) -> None:
+        lines = system_lines(system)
+        self.display = bool(lines)
+        self.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
