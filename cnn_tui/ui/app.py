@@ -43,6 +43,7 @@ from .editor.pane import EditorPane
 from .screens.help import HelpScreen
 from .screens.confirm import ConfirmScreen
 from .screens.prompt import TextPrompt
+from .screens.sessions import SessionsScreen
 from .screens.pick import PickScreen
 from .training.config_form import ConfigForm
 from .training.pane import TrainingPane
@@ -442,11 +443,54 @@ class CnnTuiApp(App[int]):
         ]
         notes = [f"skipped: {p}" for p in problems]
 
-        async def open_it(name: str | None) -> None:
-            if name:
-                await self.load_session(name)
+        async def act(choice: str | None) -> None:
+            if not choice:
+                return
+            action, name = choice.split(":", 1)
+            if action == "open":
+                self._confirm_replacing(f"open session {name} in place of the network?",
+                                        lambda yes=True: self._open_chosen(name) if yes else None)
+            elif action == "rename":
+                self.push_screen(TextPrompt(f"rename session {name} to", name, "letters, digits, . _ - only"),
+                                 lambda new: self._rename_session(name, new))
+            elif action == "delete":
+                self.push_screen(ConfirmScreen(f"delete session {name} and everything in it?",
+                                               "its metrics and checkpoint go too; this cannot be undone"),
+                                 lambda yes: self._delete_session(name) if yes else None)
 
-        self.push_screen(PickScreen(f"open a session from {self.store.root}", options, notes), open_it)
+        self.push_screen(SessionsScreen(f"sessions in {self.store.root}", options, notes), act)
+
+    def _open_chosen(self, name: str) -> None:
+        self.run_worker(self.load_session(name), group="open", exclusive=True, exit_on_error=False)
+
+    def _rename_session(self, old: str, new: str | None) -> None:
+        if not new or new == old:
+            return
+        try:
+            self.store.rename(old, new)
+        except (SessionError, OSError) as exc:
+            self.notify(str(exc), title=f"cannot rename {old}", severity="error", timeout=10, markup=False)
+            return
+        if self.shown is not None and self.shown.name == old:
+            self.shown.name = new
+            self.pane.set_title(f"Training · session {new}")
+            self._show_idle_state()
+        self.notify(f"renamed session {old} to {new}", markup=False)
+        self.list_sessions()  # back to the list, showing the new name
+
+    def _delete_session(self, name: str) -> None:
+        try:
+            self.store.delete(name)
+        except (SessionError, OSError) as exc:
+            self.notify(str(exc), title=f"cannot delete {name}", severity="error", timeout=10, markup=False)
+            return
+        if self.shown is not None and self.shown.name == name:
+            self.shown = None
+            self.pane.show_epochs([])
+            self.pane.set_title("Training")
+            self._show_idle_state()
+        self.notify(f"deleted session {name}", markup=False)
+        self.list_sessions()
 
     async def load_session(self, name: str) -> None:
         """Show a saved session: its architecture, configuration, table and charts."""

@@ -366,8 +366,8 @@ async def test_loss_is_the_mean_per_batch_drawn_live_and_epochs_count_from_one(m
         assert [cell(table, r, 0) for r in range(2)] == ["1", "2"]
         assert cell(table, 1, 2) == f"{rows[1]['total_loss'] / rows[1]['batches']:.4f}"
         headers = [str(column.label) for column in table.ordered_columns]
-        assert any("train" in h and "accuracy" in h for h in headers)
-        assert any("test" in h and "accuracy" in h for h in headers)
+        assert any("train" in h and "acc" in h for h in headers)
+        assert any("test" in h and "acc" in h for h in headers)
         assert chart.series["train"][-1] == (2, pytest.approx(rows[1]["total_loss"] / rows[1]["batches"], rel=1e-6))
 
 
@@ -444,3 +444,30 @@ async def test_a_long_architecture_is_shown_a_chunk_at_a_time(make_app):
         await pilot.press("end")
         await pilot.pause()
         assert table.cursor_row == n - 1 and cell(table, n - 1, 3) == "10"
+
+
+# --- 9. sessions: rename and delete from the app ------------------------------------------------
+
+
+async def test_rename_and_delete_a_session_from_the_list(make_app, tmp_path):
+    from cnn_tui.core.config import TrainConfig
+    from cnn_tui.core.sessions import session_meta
+
+    store = SessionStore(tmp_path / "sessions")
+    store.create("draft-a", session_meta(preset("seed"), TrainConfig(), "cpu"))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SessionsScreen", timeout=10)
+        await pilot.press("n")
+        await accept_prompt(pilot, app, "baseline")
+        assert [info.name for info in store.list()[0]] == ["baseline"]
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SessionsScreen", timeout=10)
+        await pilot.press("x", "n")  # asked, and declined
+        await pilot.pause()
+        assert store.exists("baseline")
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SessionsScreen", timeout=10)
+        await pilot.press("x", "y")
+        await pilot.pause()
+        assert not store.exists("baseline") and any("deleted session baseline" in n for n in notifications(app))
