@@ -283,8 +283,8 @@ async def test_pause_message_and_singular_words(make_app):
     app = make_app(config=small_config(epochs=1, train_size=3000))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("t")
-        await wait_for(pilot, lambda: app.query_one("#progress-text").render().plain.startswith("epoch 1/1 · batch"))
-        await pilot.press("p", "t")
+        await wait_for(pilot, lambda: app.training and app.control is not None)
+        await pilot.press("p", "t")  # paused (before or during its first batch), then t again
         await pilot.pause()
         assert "paused: p resumes, s stops" in notifications(app)[-1]
         await pilot.press("p")
