@@ -25,8 +25,24 @@ class UsageError(Exception):
     """A mistake by the person at the keyboard: printed as one line, exit code 2."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, where it has one worth printing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "%(default)" in text or default is None or default is False or default == argparse.SUPPRESS \
+                or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but an error is one line (no usage dump) and exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
@@ -43,24 +59,26 @@ def _shape(text: str) -> tuple[int, int, int]:
 
 
 def add_architecture_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("arch", nargs="?", metavar="ARCH.json", help="architecture file (SPEC §2)")
-    parser.add_argument("--preset", choices=PRESET_NAMES, help=f"start from a preset (default {DEFAULT_PRESET})")
+    parser.add_argument("arch", nargs="?", metavar="ARCH.json", help="architecture JSON file")
+    parser.add_argument("--preset", choices=PRESET_NAMES, help=f"start from a preset (without a file: {DEFAULT_PRESET})")
     parser.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape (overrides the file's)")
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """The training options, defined once for `train` and the app (SPEC §4)."""
+    """The training options, defined once for `train` and the app."""
     d = TrainConfig()
     group = parser.add_argument_group("training")
-    group.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET)
+    group.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET, help="images to train on")
     group.add_argument("--data-dir", help="dataset root (default: $CNN_TUI_DATA, else ./data)")
-    group.add_argument("--epochs", type=int, default=d.epochs)
-    group.add_argument("--batch-size", type=int, default=d.batch_size)
-    group.add_argument("--lr", type=float, default=d.lr)
-    group.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    group.add_argument("--seed", type=int, default=d.seed)
+    group.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training set")
+    group.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
+    group.add_argument("--lr", type=float, default=d.lr, help="learning rate")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimizer")
+    group.add_argument("--seed", type=int, default=d.seed, help="initial weights and shuffling")
     group.add_argument("--no-shuffle", action="store_true", help="the reference order, batch after batch")
-    group.add_argument("--device", choices=DEVICES, default=d.device)
+    group.add_argument("--device", choices=DEVICES, default=d.device, help="auto: CUDA, else MPS, else CPU")
+    group.add_argument("--threads", type=int, metavar="N",
+                       help="CPU threads for torch (default: chosen from the free cores; 1 on a busy machine)")
     group.add_argument("--train-size", type=int, help="use the first N training images")
     group.add_argument("--test-size", type=int, help="use the first N test images")
     group.add_argument("--session", metavar="NAME", help="session name ([A-Za-z0-9._-])")
@@ -80,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         shuffle=not args.no_shuffle,
         device=args.device,
+        threads=args.threads,
         train_size=args.train_size,
         test_size=args.test_size,
         input_shape=getattr(args, "input", None) if args.dataset == "synthetic" else None,
@@ -112,7 +131,7 @@ def _summary_parser(sub: Any) -> None:
     p.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET,
                    help="input shape when the file gives none")
     p.add_argument("--batch-size", type=int, default=100, help="for activation memory")
-    p.add_argument("--json", action="store_true", help="print SPEC §3's JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(handler=cmd_summary)
 
 
@@ -312,9 +331,15 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         return 0
     from rich.console import Console
 
+    from rich.measure import Measurement
+
     from .render import sessions_table
 
-    Console().print(sessions_table(infos))
+    table = sessions_table(infos)
+    console = Console()
+    if not console.is_terminal:  # piped: whole names, however wide (they are copied for --resume)
+        console = Console(width=max(80, Measurement.get(console, console.options.update(max_width=10_000), table).maximum))
+    console.print(table)
     return 0
 
 
@@ -357,7 +382,20 @@ SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
 }
 
 
+def _suggest_command(word: str) -> None:
+    """`cnn-tui trian`: not a file, close to a subcommand: say which one was meant."""
+    import difflib
+
+    if word in SUBCOMMANDS or word.startswith("-") or Path(word).exists():
+        return
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.6)
+    if close:
+        raise UsageError(f"{word}: no such command or file; did you mean `cnn-tui {close[0]}`?")
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
+    if argv:
+        _suggest_command(argv[0])
     if argv and argv[0] in SUBCOMMANDS:
         parser = _Parser(prog="cnn-tui")
         sub = parser.add_subparsers(parser_class=_Parser)

@@ -28,6 +28,7 @@ class TrainConfig:
     seed: int = 0
     shuffle: bool = True
     device: str = "auto"
+    threads: int | None = None  # CPU threads for torch; None: cnn_tui.core.threads picks
     train_size: int | None = None  # None: the whole training set (synthetic: 6,000)
     test_size: int | None = None  # None: the whole test set (synthetic: 1,000)
     input_shape: tuple[int, int, int] | None = None  # synthetic only: C, H, W
@@ -43,7 +44,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("train_size", "test_size"):
+        for name in ("train_size", "test_size", "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

@@ -8,6 +8,7 @@ its field with the reason, the layers above keep their numbers, and nothing ente
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from .shapes import ArchitectureSummary, analyze, check_classes
@@ -27,6 +28,57 @@ NEW_LAYER_FIELDS: dict[str, dict[str, Any]] = {
     "adaptiveavgpool2d": {"output_size": 1},
     "linear": {"out_features": 10},
 }
+
+
+@dataclass(frozen=True)
+class DraftState:
+    """A draft's content at one moment, for undo."""
+
+    layers: list[dict[str, Any]]
+    bad_text: dict[tuple[int, str], tuple[str, str]]
+
+
+class DraftHistory:
+    """Undo and redo of a draft's edits.
+
+    `record(state, group)` is called before each edit with the state it replaces. Edits with
+    the same non-None `group` in a row (keystrokes in one field) make one undo step.
+    """
+
+    LIMIT = 200
+
+    def __init__(self) -> None:
+        self._undo: list[DraftState] = []
+        self._redo: list[DraftState] = []
+        self._group: object = None
+
+    def record(self, before: DraftState, group: object = None) -> None:
+        self._redo.clear()
+        if group is not None and group == self._group and self._undo:
+            return  # the same field again: the step already holds the state before it
+        self._group = group
+        self._undo.append(before)
+        del self._undo[: -self.LIMIT]
+
+    def undo(self, current: DraftState) -> DraftState | None:
+        """The state to go back to (None: nothing to undo); `current` becomes redoable."""
+        if not self._undo:
+            return None
+        self._group = None
+        self._redo.append(current)
+        return self._undo.pop()
+
+    def redo(self, current: DraftState) -> DraftState | None:
+        if not self._redo:
+            return None
+        self._group = None
+        self._undo.append(current)
+        return self._redo.pop()
+
+    def clear(self) -> None:
+        self._undo.clear()
+        self._redo.clear()
+        self._group = None
 
 
 class ArchitectureDraft:
@@ -133,6 +185,16 @@ class ArchitectureDraft:
             swapped[(row, name)] = bad
         self._bad_text = swapped
         return target
+
+    # --- undo -----------------------------------------------------------------------
+
+    def snapshot(self) -> "DraftState":
+        """The layers and typed-but-bad texts as they are now (a copy)."""
+        return DraftState(copy.deepcopy(self.layers), dict(self._bad_text))
+
+    def restore(self, state: "DraftState") -> None:
+        self.layers = copy.deepcopy(state.layers)
+        self._bad_text = dict(state.bad_text)
 
     def _shift_bad_text(self, start: int, by: int) -> None:
         self._bad_text = {((row + by) if row >= start else row, name): bad for (row, name), bad in self._bad_text.items()}

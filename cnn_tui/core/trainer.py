@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..words import count
 from .build import build_model
 from .config import TrainConfig
 from .data import DataError, Split, load_data, scale
@@ -46,6 +47,7 @@ from .sessions import Session, SessionError, SessionStore, now, session_meta
 from .prepare import TrainingRefused, check_more_epochs, prepare
 from .spec import Architecture
 from .system import SystemMonitor
+from .threads import default_threads
 
 PROGRESS_INTERVAL = 0.25  # seconds between BatchProgress events (≤ 4 per second)
 EVAL_BATCH = 1000  # test-set evaluation batch; no gradients, so bigger is cheaper
@@ -95,10 +97,10 @@ def device_name(device: torch.device) -> str:
     try:
         for line in open("/proc/cpuinfo", encoding="utf-8"):
             if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+                return f"{line.split(':', 1)[1].strip()} ({count(torch.get_num_threads(), 'thread')})"
     except OSError:
         pass
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    return f"{platform.processor() or platform.machine()} ({count(torch.get_num_threads(), 'thread')})"
 
 
 # --- one run ----------------------------------------------------------------------------
@@ -295,6 +297,7 @@ def train(
     """
     control = control or TrainingControl()
     arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None)
+    torch.set_num_threads(config.threads or default_threads())  # 1 on a busy 2-core box: see core/threads.py
     device = pick_device(config.device)
     session = _claim_session(store, name, resume, claim_fd, session_meta(arch, config, str(device), exact))
     try:

@@ -38,14 +38,19 @@ from ..core.presets import DEFAULT_PRESET, PRESET_NAMES, preset
 from ..core.sessions import STOPPED, SessionError, SessionStore, session_meta
 from ..core.spec import LAYER_TYPES, Architecture, ArchitectureError
 from ..terminal import detach_from_terminal
+from ..words import count
 from .editor.pane import EditorPane
 from .screens.help import HelpScreen
-from .screens.path_prompt import PathPrompt
+from .screens.confirm import ConfirmScreen
+from .screens.prompt import TextPrompt
+from .screens.sessions import SessionsScreen
 from .screens.pick import PickScreen
 from .training.config_form import ConfigForm
 from .training.pane import TrainingPane
 
 NARROW_WIDTH = 110  # below this, one pane at a time (v switches)
+EDITOR_MIN_WIDTH = 56  # the editor's layer form needs this much
+TRAINING_MIN_WIDTH = 48  # the training pane's form, progress and epoch table fit in this
 QUIT_GRACE_SECONDS = 20  # how long quitting waits for the current batch before leaving anyway
 
 
@@ -73,9 +78,9 @@ class ShownSession:
 
     def continues_with(self, arch: Architecture, config: TrainConfig) -> bool:
         """Does training `arch` with `config` continue this session (vs start a new one)?
-        Only the epoch target and the device may differ."""
+        Only the epoch target, the device and the thread count may differ."""
         def settings(c: TrainConfig) -> dict:
-            return {**c.to_json(), "epochs": None, "device": None}
+            return {**c.to_json(), "epochs": None, "device": None, "threads": None}
 
         return arch.layers == self.arch.layers and settings(config) == settings(self.config)
 
@@ -103,13 +108,15 @@ class CnnTuiApp(App[int]):
         Binding("left_square_bracket", "move_layer(-1)", "up", show=False),
         Binding("right_square_bracket", "move_layer(1)", "down", show=False),
         Binding("c", "duplicate_layer", "copy", show=False),
+        Binding("ctrl+z", "undo", "undo", show=False),
+        Binding("ctrl+y", "redo", "redo", show=False),
         Binding("r", "preset", "preset", show=False),
         Binding("ctrl+s", "save_session", "save"),
         Binding("o", "open_session", "open"),
         Binding("l", "load_architecture", "load", show=False),
         Binding("w", "write_architecture", "write", show=False),
-        Binding("v", "toggle_pane", "view"),
-        Binding("escape", "focus_layers", "layers"),
+        Binding("v", "toggle_pane", "pane"),
+        Binding("escape", "focus_layers", "back", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+q", "quit", "quit", show=False, priority=True),
@@ -139,6 +146,7 @@ class CnnTuiApp(App[int]):
         self.config_error: str | None = None
         self.shown: ShownSession | None = None  # the session the training pane shows
         self._run: tuple[Architecture, TrainConfig] | None = None  # what the worker is training
+        self.last_path = "architecture.json"  # what l and w offer: the last file named
         self.watch_initial = watch  # `cnn-tui watch NAME`: follow the session even if it has ended
         self.follower: SessionFollower | None = None  # a run in another process, followed
         self._follow_timer: Any = None
@@ -149,7 +157,8 @@ class CnnTuiApp(App[int]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
             yield EditorPane(self.initial_arch, self.config.input,
-                             self.config.classes, self.config.dataset, self.config.batch_size, id="editor")
+                             self.config.classes, self.config.dataset, self.config.batch_size,
+                             source=self.arch_source, id="editor")
             yield TrainingPane(self.config, id="training")
         yield Footer()
 
@@ -164,7 +173,6 @@ class CnnTuiApp(App[int]):
     async def on_mount(self) -> None:
         if hasattr(signal, "SIGHUP"):
             self._previous_hup = signal.signal(signal.SIGHUP, self._on_hangup)
-        self.editor.source = self.arch_source
         self.query_one("#layers").focus()
         self._fit_layout(self.size.width)
         if self.initial_session:
@@ -176,17 +184,42 @@ class CnnTuiApp(App[int]):
         self._fit_layout(event.size.width)
 
     def _fit_layout(self, width: int) -> None:
-        self.screen.set_class(width < NARROW_WIDTH, "-narrow")
+        """Narrow: one pane at a time. Wide: the editor as wide as its table needs (within
+        what leaves the training pane usable); the training pane takes the rest."""
+        narrow = width < NARROW_WIDTH
+        self.screen.set_class(narrow, "-narrow")
+        editor = None if narrow else max(EDITOR_MIN_WIDTH, min(self.editor.wanted_width(), width - TRAINING_MIN_WIDTH))
+        current = self.editor.styles.width
+        if (current.value if current is not None else None) != editor:
+            self.editor.styles.width = editor  # None: the stylesheet's (narrow: the whole screen)
 
     def action_toggle_pane(self) -> None:
-        self.screen.toggle_class("-show-training")
+        """The other pane: its first control gets the focus (narrow: it is shown instead)."""
+        if self.pane in self.focused_ancestors():
+            self.show_editor()
+        else:
+            self.show_training(focus="#dataset")
+
+    def focused_ancestors(self) -> list:
+        return list(self.focused.ancestors_with_self) if self.focused is not None else []
+
+    def show_training(self, focus: str) -> None:
+        self.screen.add_class("-show-training")
+        self.query_one(focus).focus()
 
     def action_focus_layers(self) -> None:
-        if self.screen.has_class("-show-training") and self.screen.has_class("-narrow"):
-            self.screen.remove_class("-show-training")
+        """escape: out of a training field to the epoch table; otherwise to the layers."""
+        if self.pane in self.focused_ancestors() and self.focused is not self.query_one("#epochs"):
+            self.query_one("#epochs").focus()
+            return
+        self.show_editor()
+
+    def show_editor(self) -> None:
+        self.screen.remove_class("-show-training")
         self.query_one("#layers").focus()
 
     def action_help(self) -> None:
+        self.clear_notifications()  # a notice would cover the help text
         self.push_screen(HelpScreen())
 
     # --- the device (probed in a thread; the trainer reports what it really used) -----
@@ -201,7 +234,7 @@ class CnnTuiApp(App[int]):
         elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             self.post_message(DeviceProbed("auto → mps", None))
         else:
-            self.post_message(DeviceProbed(f"auto → cpu · {torch.get_num_threads()} threads", None))
+            self.post_message(DeviceProbed(f"auto → cpu · {count(torch.get_num_threads(), 'thread')}", None))
 
     def on_device_probed(self, message: DeviceProbed) -> None:
         if not self.training:
@@ -213,6 +246,7 @@ class CnnTuiApp(App[int]):
     async def on_editor_pane_architecture_changed(self, message: EditorPane.ArchitectureChanged) -> None:
         self.arch_error = None if message.summary.ok else str(message.summary.error)
         self._show_idle_state()
+        self._fit_layout(self.size.width)  # the table's needs may have changed
 
     async def on_config_form_changed(self, message: ConfigForm.Changed) -> None:
         self.config_error = message.error
@@ -237,7 +271,7 @@ class CnnTuiApp(App[int]):
         elif self.config_error:
             self.pane.set_state("idle", f"cannot train: {self.config_error}", problem=True)
         elif self.shown:
-            self.pane.set_state("idle", f"session {self.shown.name}: {self.shown.epochs_done} epochs · t trains")
+            self.pane.set_state("idle", f"session {self.shown.name}: {count(self.shown.epochs_done, 'epoch')} · t trains")
         else:
             self.pane.set_state("idle", "press t to train")
 
@@ -253,8 +287,18 @@ class CnnTuiApp(App[int]):
 
         self.push_screen(PickScreen("add which layer below the selected one?", options), add)
 
-    async def action_delete_layer(self) -> None:
-        await self.editor.delete_layer()
+    def action_delete_layer(self) -> None:
+        index = self.editor.selected
+        if index is None:
+            self.notify("no layer to delete", severity="warning", markup=False)
+            return
+        layer_type = self.editor.draft.layers[index]["type"]
+
+        async def delete(yes: bool | None) -> None:
+            if yes:
+                await self.editor.delete_layer()
+
+        self.push_screen(ConfirmScreen(f"delete layer {index} ({layer_type})?", "ctrl+z brings it back"), delete)
 
     async def action_move_layer(self, delta: int) -> None:
         await self.editor.move_layer(delta)
@@ -262,26 +306,54 @@ class CnnTuiApp(App[int]):
     async def action_duplicate_layer(self) -> None:
         await self.editor.duplicate_layer()
 
+    async def action_undo(self) -> None:
+        if not await self.editor.undo():
+            self.notify("nothing to undo", severity="warning", markup=False)
+
+    async def action_redo(self) -> None:
+        if not await self.editor.redo():
+            self.notify("nothing to redo", severity="warning", markup=False)
+
     def action_preset(self) -> None:
         async def load(name: str | None) -> None:
             if name:
                 await self.editor.load(preset(name), f"preset {name}")
 
-        self.push_screen(PickScreen("replace the architecture with a preset", [(n, n) for n in PRESET_NAMES]), load)
+        def pick(yes: bool | None = True) -> None:
+            if yes:
+                self.push_screen(PickScreen("replace the architecture with a preset", [(n, n) for n in PRESET_NAMES]), load)
+
+        self._confirm_replacing("replace the whole network with a preset?", pick)
+
+    def _confirm_replacing(self, question: str, then: Any) -> None:
+        """Run `then(True)` at once when nothing is lost, else after the person says yes."""
+        if self.editor.unsaved:
+            self.push_screen(ConfirmScreen(question, "the network has unsaved edits (ctrl+z undoes a replace)"), then)
+        else:
+            then(True)
 
     def action_load_architecture(self) -> None:
         async def load(path: str | None) -> None:
             if not path:
                 return
+            self.last_path = path
             try:
                 arch = Architecture.load(path)
             except ArchitectureError as exc:
                 self.notify(str(exc), title="cannot load", severity="error", markup=False)
                 return
-            await self.editor.load(arch, Path(path).name)
-            self.notify(f"loaded {path}", markup=False)
+            except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep to read: a notice, never an exit
+                self.notify(f"{path}: {type(exc).__name__}: {str(exc)[:200]}", title="cannot load",
+                            severity="error", markup=False)
+                return
+            if await self.editor.load(arch, Path(path).name):
+                self.notify(f"loaded {path}", markup=False)
 
-        self.push_screen(PathPrompt("load an architecture JSON file", "architecture.json"), load)
+        def ask(yes: bool | None = True) -> None:
+            if yes:
+                self.push_screen(TextPrompt("load an architecture JSON file", self.last_path), load)
+
+        self._confirm_replacing("load a file in place of the network?", ask)
 
     def action_write_architecture(self) -> None:
         try:
@@ -290,17 +362,31 @@ class CnnTuiApp(App[int]):
             self.notify(str(exc), title="fix this first", severity="error", markup=False)
             return
 
-        def write(path: str | None) -> None:
-            if not path:
-                return
+        def write_to(path: str) -> None:
             try:
                 arch.save(path)
             except OSError as exc:
-                self.notify(f"{path}: {exc.strerror or exc}", title="cannot write", severity="error", markup=False)
+                self.notify(describe_write_error(path, exc), title="cannot write", severity="error", markup=False)
                 return
+            self.editor.mark_saved()
             self.notify(f"wrote {path}", markup=False)
 
-        self.push_screen(PathPrompt("write the architecture to", "architecture.json"), write)
+        def confirmed(path: str, yes: bool | None) -> None:
+            if yes:
+                write_to(path)
+
+        def ask(path: str | None) -> None:
+            if not path:
+                return
+            self.last_path = path
+            if Path(path).is_dir():
+                self.notify(f"{path} is a folder; give a file name in it", title="cannot write", severity="error", markup=False)
+            elif Path(path).exists():
+                self.push_screen(ConfirmScreen(f"{path} exists. Replace it?"), lambda yes: confirmed(path, yes))
+            else:
+                write_to(path)
+
+        self.push_screen(TextPrompt("write the architecture to", self.last_path), ask)
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -317,18 +403,26 @@ class CnnTuiApp(App[int]):
         if problem:
             self.notify(problem, title="cannot save", severity="error", markup=False)
             return
-        arch = self.editor.architecture()
-        try:
-            name = self.store.new_name("draft")
-            session = self.store.create(name, session_meta(arch, self.config, self.config.device))
-            session.set_status(STOPPED, "saved from the editor; not trained yet")
-        except (SessionError, OSError) as exc:
-            self.notify(str(exc), title="cannot save", severity="error", markup=False)
-            return
-        self.shown = ShownSession(name, arch, self.config, 0)
-        self.pane.set_title(f"Training · session {name}")
-        self._show_idle_state()
-        self.notify(f"saved session {name} in {self.store.root}", markup=False)
+        arch, config = self.editor.architecture(), self.config
+
+        def save(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                session = self.store.create(name, session_meta(arch, config, config.device))
+                session.set_status(STOPPED, "saved from the editor; not trained yet")
+            except (SessionError, OSError) as exc:
+                self.notify(str(exc), title="cannot save", severity="error", markup=False)
+                return
+            self.shown = ShownSession(name, arch, config, 0)
+            self.pane.show_epochs([])  # the saved session has no epochs yet
+            self.pane.set_title(f"Training · session {name}")
+            self.editor.mark_saved()
+            self._show_idle_state()
+            self.notify(f"saved session {name} in {self.store.root}", markup=False)
+
+        self.push_screen(TextPrompt("save as a session named", self.store.new_name("draft"),
+                                    "letters, digits, . _ - only"), save)
 
     def action_open_session(self) -> None:
         if self.training:
@@ -354,11 +448,54 @@ class CnnTuiApp(App[int]):
         ]
         notes = [f"skipped: {p}" for p in problems]
 
-        async def open_it(name: str | None) -> None:
-            if name:
-                await self.load_session(name)
+        async def act(choice: str | None) -> None:
+            if not choice:
+                return
+            action, name = choice.split(":", 1)
+            if action == "open":
+                self._confirm_replacing(f"open session {name} in place of the network?",
+                                        lambda yes=True: self._open_chosen(name) if yes else None)
+            elif action == "rename":
+                self.push_screen(TextPrompt(f"rename session {name} to", name, "letters, digits, . _ - only"),
+                                 lambda new: self._rename_session(name, new))
+            elif action == "delete":
+                self.push_screen(ConfirmScreen(f"delete session {name} and everything in it?",
+                                               "its metrics and checkpoint go too; this cannot be undone"),
+                                 lambda yes: self._delete_session(name) if yes else None)
 
-        self.push_screen(PickScreen(f"open a session from {self.store.root}", options, notes), open_it)
+        self.push_screen(SessionsScreen(f"sessions in {self.store.root}", options, notes), act)
+
+    def _open_chosen(self, name: str) -> None:
+        self.run_worker(self.load_session(name), group="open", exclusive=True, exit_on_error=False)
+
+    def _rename_session(self, old: str, new: str | None) -> None:
+        if not new or new == old:
+            return
+        try:
+            self.store.rename(old, new)
+        except (SessionError, OSError) as exc:
+            self.notify(str(exc), title=f"cannot rename {old}", severity="error", timeout=10, markup=False)
+            return
+        if self.shown is not None and self.shown.name == old:
+            self.shown.name = new
+            self.pane.set_title(f"Training · session {new}")
+            self._show_idle_state()
+        self.notify(f"renamed session {old} to {new}", markup=False)
+        self.list_sessions()  # back to the list, showing the new name
+
+    def _delete_session(self, name: str) -> None:
+        try:
+            self.store.delete(name)
+        except (SessionError, OSError) as exc:
+            self.notify(str(exc), title=f"cannot delete {name}", severity="error", timeout=10, markup=False)
+            return
+        if self.shown is not None and self.shown.name == name:
+            self.shown = None
+            self.pane.show_epochs([])
+            self.pane.set_title("Training")
+            self._show_idle_state()
+        self.notify(f"deleted session {name}", markup=False)
+        self.list_sessions()
 
     async def load_session(self, name: str) -> None:
         """Show a saved session: its architecture, configuration, table and charts."""
@@ -488,7 +625,10 @@ class CnnTuiApp(App[int]):
                         severity="warning", markup=False)
             return
         if self.training:
-            self.notify("already training: p pauses, s stops", severity="warning", markup=False)
+            if self.control is not None and self.control.paused:
+                self.notify("paused: p resumes, s stops", severity="warning", markup=False)
+            else:
+                self.notify("already training: p pauses, s stops", severity="warning", markup=False)
             return
         problem = self.arch_error or self.config_error
         if problem:
@@ -508,10 +648,13 @@ class CnnTuiApp(App[int]):
             self.pane.show_epochs([])
         self._stop_following()
         self._run = (arch, self.config)
+        self.editor.mark_saved()  # the session keeps the architecture
         self.control = TrainingControl()
         self.training = True
         self.pane.config_form.set_disabled(True)
         self.pane.set_state("starting", "loading data and building the model")
+        if self.screen.has_class("-narrow") and self.pane not in self.focused_ancestors():
+            self.show_training(focus="#epochs")  # what t starts is what you see
         self.run_training(arch, self.config, name, resume, self.control)
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False, description="training")
@@ -543,6 +686,10 @@ class CnnTuiApp(App[int]):
             if self._run is not None and not self.following:
                 self.shown = ShownSession(event.session, *self._run, event.start_epoch)
             self.pane.started(event)
+            if self._run is not None and not self.following and self._run[1].batch_size > event.train_samples:
+                self.notify(f"batch size {self._run[1].batch_size} is more than the {event.train_samples:,} "
+                            "training images: each epoch is one batch of them all",
+                            severity="warning", timeout=8, markup=False)
         elif isinstance(event, TrainingEnded) and self.follower is not None and not self.training:
             self.pane.ended(event)
             if event.status in (FAILED, "interrupted"):
@@ -605,6 +752,14 @@ class CnnTuiApp(App[int]):
             self.pane.set_state("stopping", "quitting after the current batch (q again to leave now)")
             self.set_timer(QUIT_GRACE_SECONDS, lambda: self.exit(0))
             return
+        if self.editor.unsaved:
+            def leave(yes: bool | None) -> None:
+                if yes:
+                    self.exit(0)
+
+            self.push_screen(ConfirmScreen("quit and lose the unsaved edits to the network?",
+                                           "ctrl+s saves a session, w writes a JSON file"), leave)
+            return
         self.exit(0)
 
     def on_unmount(self) -> None:
@@ -632,11 +787,27 @@ class CnnTuiApp(App[int]):
         self.editor.form.focus_first()
 
 
+def describe_write_error(path: str, exc: OSError) -> str:
+    """What went wrong writing `path`, and what to do about it."""
+    folder = Path(path).parent
+    if isinstance(exc, FileNotFoundError) and not folder.is_dir():
+        return f"{path}: the folder {folder} does not exist; create it first or choose another path"
+    if isinstance(exc, PermissionError):
+        return f"{path}: no permission to write there; choose another folder"
+    return f"{path}: {exc.strerror or exc}"
+
+
 def run_app(arch: Architecture | None = None, config: TrainConfig | None = None, session: str | None = None,
             sessions_dir: str | None = None, arch_source: str | None = None, watch: bool = False) -> int:
+    """Run the app; its exit status: 0 when the person quit, 1 when it died of an error
+    (Textual has printed the traceback by then)."""
     from ..terminal import end_detached_input
 
+    app = CnnTuiApp(arch, config, session, sessions_dir, arch_source, watch=watch)
     try:
-        return CnnTuiApp(arch, config, session, sessions_dir, arch_source, watch=watch).run() or 0
+        result = app.run()
     finally:
         end_detached_input()  # after a hang-up: let the input thread finish
+    if app.return_code:
+        return app.return_code
+    return result or 0

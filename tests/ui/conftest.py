@@ -22,13 +22,23 @@ def make_app(tmp_path):
         kwargs.setdefault("config", small_config())
         kwargs.setdefault("sessions_dir", str(tmp_path / "sessions"))
         kwargs.setdefault("probe_device", False)
-        return CnnTuiApp(**kwargs)
+        app = CnnTuiApp(**kwargs)
+        app.notices = []  # every notice shown, including those already timed out
+        shown = app.notify
+
+        def notify(message, *args, **kw):
+            app.notices.append(message)
+            return shown(message, *args, **kw)
+
+        app.notify = notify
+        return app
 
     return make
 
 
 def notifications(app: CnnTuiApp) -> list[str]:
-    return [n.message for n in app._notifications]
+    """Every notice the app has shown (a slow machine can outlast a notice's timeout)."""
+    return list(getattr(app, "notices", [n.message for n in app._notifications]))
 
 
 async def wait_for(pilot, condition, timeout: float = 60.0) -> None:

@@ -62,3 +62,40 @@ def test_opened_session_at_120x40(snap_compare, tmp_path):
     session.set_status("finished")
     session.release()  # the writer lets go, as a finished run does
     assert snap_compare(app(tmp_path, session="demo"), terminal_size=(120, 40))
+
+
+SIZES = [(80, 24), (120, 40), (200, 60)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_vgg_small_editor(snap_compare, tmp_path, size):
+    """Every column of vgg-small's table whole, at every size."""
+    config = TrainConfig(dataset="synthetic", input_shape=(3, 32, 32))
+    assert snap_compare(app(tmp_path, arch=preset("vgg-small"), arch_source="preset vgg-small", config=config),
+                        terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_training_mid_epoch(snap_compare, tmp_path, size):
+    """Half-way through the second epoch: the whole progress line, live loss, every column."""
+    from cnn_tui.core.events import BatchProgress, EpochFinished, EpochStarted, TrainingStarted
+    from cnn_tui.ui.app import TrainerUpdate
+
+    async def run_before(pilot) -> None:
+        the_app = pilot.app
+        the_app._run = (preset("seed"), the_app.config)
+        the_app.training = True
+        events = [TrainingStarted("run-demo", "cpu", "AMD EPYC (1 thread)", 0, 3, 60000, 10000, 600, 32998),
+                  EpochStarted(0, 3, 600)]
+        for batch in (100, 200, 300, 400, 500, 600):
+            events.append(BatchProgress(0, batch, 600, batch * 100, 24000.0, (600 - batch) / 240, 0.9 - batch / 2000))
+        events += [EpochFinished(DEMO_ROWS[0]), EpochStarted(1, 3, 600)]
+        for batch in (100, 200, 300):
+            events.append(BatchProgress(1, batch, 600, batch * 100, 23456.0, 1.3, 0.45 - batch / 10000))
+        for event in events:
+            the_app.on_trainer_update(TrainerUpdate(event))
+        if size[0] < 110:
+            await pilot.press("v")
+        await pilot.pause()
+
+    assert snap_compare(app(tmp_path), terminal_size=size, run_before=run_before)

@@ -81,7 +81,7 @@ class LayerForm(Widget):
             for slot in range(SLOTS):
                 with HorizontalGroup(classes="field", id=f"slot-{slot}"):
                     yield Label("", id=f"label-{slot}")
-                    yield FieldInput(id=f"input-{slot}", compact=True, select_on_focus=False)
+                    yield FieldInput(id=f"input-{slot}", compact=True)  # focus selects the value: typing replaces it
 
     def show(self, index: int | None, layer_type: str | None, texts: dict[str, str]) -> None:
         """Fill the slots with layer `index`'s fields (None: no layer selected)."""

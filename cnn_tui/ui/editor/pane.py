@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,9 +12,9 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
-from ...core.draft import ArchitectureDraft
+from ...core.draft import ArchitectureDraft, DraftHistory, DraftState
 from ...core.shapes import ArchitectureSummary
-from ...core.spec import Architecture, format_shape
+from ...core.spec import Architecture, ArchitectureError, format_shape
 from .layer_form import LayerForm
 from .layer_table import LayerTable, error_text
 from .totals import Totals
@@ -25,7 +26,7 @@ class EditorPane(Vertical):
     """Owns the draft. Parents set the dataset and batch size; it posts ArchitectureChanged."""
 
     DEFAULT_CSS = """
-    EditorPane { padding: 0 1; }
+    EditorPane { padding: 0 0 0 1; }
     EditorPane #editor-title { height: 1; text-style: bold; }
     EditorPane #editor-error { height: auto; max-height: 3; }
     """
@@ -37,12 +38,14 @@ class EditorPane(Vertical):
         summary: ArchitectureSummary
 
     def __init__(self, arch: Architecture, input_shape: tuple[int, int, int], classes: int, dataset: str,
-                 batch_size: int, **kwargs) -> None:
+                 batch_size: int, source: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.draft = ArchitectureDraft(arch, input_shape)
         self.num_classes, self.dataset, self.batch_size = classes, dataset, batch_size
         self.summary: ArchitectureSummary = self.draft.summary(batch_size, classes, dataset)
-        self.source = "preset seed"
+        self.source = source
+        self.history = DraftHistory()
+        self._saved_layers = [dict(layer) for layer in self.draft.layers]
         self._shown_error: str | None = None
         self._form_timer: Timer | None = None
 
@@ -54,7 +57,8 @@ class EditorPane(Vertical):
         yield Totals(id="totals")
 
     async def on_mount(self) -> None:
-        await self.recompute(rebuild_form=True)
+        await self._recompute_or_revert(None)
+        self._show_form(self.selected)
 
     @property
     def table(self) -> LayerTable:
@@ -74,54 +78,127 @@ class EditorPane(Vertical):
 
     async def set_dataset(self, input_shape: tuple[int, int, int], classes: int, dataset: str) -> None:
         self.draft.input_shape, self.num_classes, self.dataset = input_shape, classes, dataset
-        await self.recompute()
+        await self._recompute_or_revert(None)
 
     async def set_batch_size(self, batch_size: int) -> None:
         self.batch_size = batch_size
-        await self.recompute()
+        await self._recompute_or_revert(None)
 
-    async def load(self, arch: Architecture, source: str) -> None:
-        """Replace the draft (a preset, a file or a session's architecture)."""
+    async def load(self, arch: Architecture, source: str) -> bool:
+        """Replace the draft (a preset, a file or a session's architecture); False if it
+        could not be shown (a notice says why) and the draft is unchanged."""
+        before, before_source = self.draft, self.source
         self.draft = ArchitectureDraft(arch, self.draft.input_shape)
         self.source = source
-        await self.recompute(rebuild_form=True, row=0)
+        try:
+            await self.recompute(rebuild_form=True, row=0)
+        except Exception as exc:  # noqa: BLE001 - any failure: say so, keep the old draft
+            self.draft, self.source = before, before_source
+            await self.recompute(rebuild_form=True)
+            self._report(exc, f"cannot show {source}")
+            return False
+        self.history.record(before.snapshot())
+        self.mark_saved()
+        return True
+
+    def wanted_width(self) -> int:
+        """Columns the pane needs to show its table whole: cells, scrollbar, padding, border."""
+        scrollbar = 1 if len(self.draft.layers) > max(1, self.table.size.height - 1) else 0
+        return self.table.wanted_width + scrollbar + 2
 
     def architecture(self) -> Architecture:
         return self.draft.to_architecture()
 
+    def mark_saved(self) -> None:
+        """What the editor shows now is saved (in a file or a session): no unsaved edits."""
+        self._saved_layers = [dict(layer) for layer in self.draft.layers]
+
+    @property
+    def unsaved(self) -> bool:
+        """Has the network been edited since it was loaded or saved?"""
+        return self.draft.layers != self._saved_layers or bool(self.draft.snapshot().bad_text)
+
     # --- editing --------------------------------------------------------------------
+
+    async def _edit(self, change: Callable[[], int | None], group: object = None, rebuild_form: bool = True) -> None:
+        """Apply one edit to the draft and redraw; on any failure, put the draft back and
+        say why (an edit can never take the app down). Each edit is one undo step."""
+        before = self.draft.snapshot()
+        try:
+            row = change()
+            await self.recompute(rebuild_form=rebuild_form, row=row)
+        except Exception as exc:  # noqa: BLE001
+            self.draft.restore(before)
+            await self.recompute(rebuild_form=True)
+            self._report(exc, "that edit was undone")
+            return
+        self.history.record(before, group)
+
+    async def _recompute_or_revert(self, row: int | None) -> None:
+        try:
+            await self.recompute(row=row)
+        except Exception as exc:  # noqa: BLE001
+            self._report(exc, "cannot compute the layers")
+
+    def _report(self, exc: Exception, title: str) -> None:
+        reason = str(exc) if isinstance(exc, ArchitectureError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+        self.notify(reason, title=title, severity="error", timeout=10, markup=False)
 
     async def insert_layer(self, layer_type: str) -> None:
         at = (self.selected + 1) if self.selected is not None else 0
-        row = self.draft.insert(at, layer_type)
-        await self.recompute(rebuild_form=True, row=row)
+        await self._edit(lambda: self.draft.insert(at, layer_type))
 
     async def delete_layer(self) -> None:
         if self.selected is None:
             return
         row = self.selected
-        self.draft.delete(row)
-        await self.recompute(rebuild_form=True, row=min(row, len(self.draft.layers) - 1))
+
+        def delete() -> int:
+            self.draft.delete(row)
+            return min(row, len(self.draft.layers) - 1)
+
+        await self._edit(delete)
 
     async def move_layer(self, delta: int) -> None:
         if self.selected is None:
             return
-        row = self.draft.move(self.selected, delta)
-        await self.recompute(rebuild_form=True, row=row)
+        row = self.selected
+        await self._edit(lambda: self.draft.move(row, delta))
 
     async def duplicate_layer(self) -> None:
         if self.selected is None:
             return
-        row = self.draft.duplicate(self.selected)
-        await self.recompute(rebuild_form=True, row=row)
+        row = self.selected
+        await self._edit(lambda: self.draft.duplicate(row))
+
+    async def undo(self) -> bool:
+        return await self._travel(self.history.undo)
+
+    async def redo(self) -> bool:
+        return await self._travel(self.history.redo)
+
+    async def _travel(self, step: Callable[[DraftState], DraftState | None]) -> bool:
+        state = step(self.draft.snapshot())
+        if state is None:
+            return False
+        row = self.selected
+        self.draft.restore(state)
+        await self._recompute_or_revert(None)
+        self.table.move_cursor(row=max(0, min(row or 0, len(self.draft.layers) - 1)), animate=False)
+        self._show_form(self.selected)
+        return True
 
     async def on_layer_form_field_edited(self, event: LayerForm.FieldEdited) -> None:
         event.stop()
         stale = event.index >= len(self.draft.layers) or self.draft.layers[event.index]["type"] != event.layer_type
         if stale or event.text == self.draft.field_text(event.index, event.field):
             return  # from a form that has since been rebuilt, or no change at all
-        self.draft.set_field_text(event.index, event.field, event.text)
-        await self.recompute(row=event.index)
+
+        def set_text() -> int:
+            self.draft.set_field_text(event.index, event.field, event.text)
+            return event.index
+
+        await self._edit(set_text, group=(event.index, event.field), rebuild_form=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """The cursor moved: the row shows it at once; the form follows once the cursor rests
@@ -165,13 +242,23 @@ class EditorPane(Vertical):
                 field, reason = error.field, str(error)
         self.form.mark(field, reason)
 
+    def _typed_settings(self) -> dict[int, str]:
+        """The erroneous row's settings as typed, when a field holds text that is not a value."""
+        error = self.summary.error
+        if error is None or error.index is None or not error.field:
+            return {}
+        if self.draft.field_error(error.index, error.field) is None:
+            return {}
+        text = self.draft.field_text(error.index, error.field)
+        return {error.index: f"{error.field} = {text}" if text.strip() else f"{error.field} empty"}
+
     async def recompute(self, rebuild_form: bool = False, row: int | None = None) -> None:
         """Recompute every number and redraw. Cheap: ~1 ms for 100 layers."""
         self.summary = self.draft.summary(self.batch_size, self.num_classes, self.dataset)
         self.query_one("#editor-title", Static).update(Text(
             f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
         ))
-        self.table.show(self.draft.layers, self.summary, keep_row=row)
+        self.table.show(self.draft.layers, self.summary, keep_row=row, typed=self._typed_settings())
         error = error_text(self.summary.error)
         if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass
             self._shown_error = error.plain

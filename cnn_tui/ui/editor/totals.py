@@ -21,7 +21,8 @@ class Totals(Static):
         text.append("params ").append(f"{summary.total_params:,}", style="bold")
         text.append(f" ({human_bytes(summary.param_bytes)}; {human_bytes(summary.train_state_bytes)} with Adam)")
         text.append(" · MACs ").append(f"{summary.total_macs:,}", style="bold")
-        text.append(" · ").append(str(summary.counted_layers), style="bold").append(" layers")
+        text.append(" · ").append(str(summary.counted_layers), style="bold")
+        text.append(" layer" if summary.counted_layers == 1 else " layers")
         text.append(f" · activations {human_bytes(summary.activation_bytes)} per batch of {summary.batch_size}")
         if text.plain != self._shown:  # unchanged: skip the repaint and layout pass
             self._shown = text.plain

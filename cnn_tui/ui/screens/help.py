@@ -14,20 +14,23 @@ HELP = """\
 | key | does |
 |---|---|
 | `t` | train (continues an opened session when its architecture is unchanged) |
-| `p` | pause / resume training |
+| `b` | train in the background: a process of its own that goes on if this terminal closes; watched here |
+| `p` | pause / resume training (also a run watched from another process) |
 | `s` | stop training after the current batch (the session stays resumable) |
 | `a` | add a layer below the selected one |
-| `d` | delete the selected layer |
+| `d` | delete the selected layer (asks first) |
 | `[` / `]` | move the selected layer up / down |
 | `c` | duplicate the selected layer |
-| `r` | replace the architecture with a preset |
-| `ctrl+s` | save the editor's architecture and configuration as a session |
-| `o` | open a saved session (its architecture, charts and table) |
-| `l` / `w` | load / write an architecture JSON file |
-| `v` | switch between editor and training (narrow terminals) |
-| `tab` / `escape` | next field / back to the layer table |
+| `ctrl+z` / `ctrl+y` | undo / redo an edit to the network |
+| `home` / `end` | first / last layer |
+| `r` | replace the network with a preset (asks first when it has unsaved edits) |
+| `ctrl+s` | save the network and configuration as a session (asks for its name) |
+| `o` | the saved sessions: `enter` opens (a live one is watched), `n` renames, `x` deletes |
+| `l` / `w` | load / write an architecture JSON file (`w` asks before replacing a file) |
+| `v` | the other pane: its first field (narrow terminals: shows it) |
+| `enter` / `tab` / `escape` | edit the layer's fields / next field / leave the field |
 | `?` | this help |
-| `q` | quit (stops training first; the session stays resumable) |
+| `q` | quit (stops training first; asks when the network has unsaved edits) |
 
 **Fields** take an integer (`5`), a pair (`3x5` or `3×5`), `same` / `valid` for conv
 padding, `true` / `false`, or a number for `p` and `negative_slope`. An empty field means
@@ -36,6 +39,15 @@ and field with the reason, and training waits until it is fixed.
 
 **Numbers**: output shape as PyTorch produces it; params; MACs (conv and linear, bias
 excluded); RF is the receptive field in input pixels. Only conv and linear count as layers.
+
+**Training**: epochs are counted from 1. *loss* is the mean loss per batch: the chart draws
+it as the epoch runs, the table shows each epoch's; *train acc.* and *test acc.* are
+accuracies, *train correct* the images classified right while training. *threads* empty
+lets the trainer choose: one per free core, 1 on a busy two-core machine.
+
+**Runs outlive the terminal**: if the connection drops while a run trains here, it trains on
+to its end and its session records that the terminal was lost. From any login,
+`cnn-tui watch NAME` shows a running session and steers it with `p` and `s`.
 """
 
 

@@ -12,12 +12,24 @@ from textual.widgets import Checkbox, Input, Label, Select
 from ...core.config import DEVICES, OPTIMIZERS, TrainConfig
 from ...core.datasets import DATASETS
 
+def _threads(text: str) -> int | None:
+    """Empty means: let the trainer choose from the free cores."""
+    return int(text) if text else None
+
+
 NUMBER_FIELDS = {  # input id -> (config attribute, parser, what it must be)
     "lr": ("lr", float, "a positive number"),
     "batch": ("batch_size", int, "a whole number ≥ 1"),
     "epochs": ("epochs", int, "a whole number ≥ 1"),
     "seed": ("seed", int, "a whole number"),
+    "threads": ("threads", _threads, "a whole number ≥ 1, or empty to choose from the free cores"),
 }
+
+
+def _shown(attr: str, value: object) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}" if attr == "lr" else str(value)
 
 
 class ConfigForm(Widget):
@@ -52,8 +64,8 @@ class ConfigForm(Widget):
         yield Checkbox("shuffle", c.shuffle, compact=True, id="shuffle")
         for key, (attr, _, _) in NUMBER_FIELDS.items():
             yield Label(key)
-            yield Input(f"{getattr(c, attr):g}" if attr == "lr" else str(getattr(c, attr)), compact=True, id=f"cfg-{key}",
-                        select_on_focus=False)
+            yield Input(_shown(attr, getattr(c, attr)), compact=True, id=f"cfg-{key}",
+                        placeholder="auto" if attr == "threads" else "")
 
     def load(self, config: TrainConfig) -> None:
         """Show another configuration (an opened session's)."""
@@ -63,8 +75,7 @@ class ConfigForm(Widget):
         self.query_one("#optimizer", Select).value = config.optimizer
         self.query_one("#shuffle", Checkbox).value = config.shuffle
         for key, (attr, _, _) in NUMBER_FIELDS.items():
-            value = getattr(config, attr)
-            self.query_one(f"#cfg-{key}", Input).value = f"{value:g}" if attr == "lr" else str(value)
+            self.query_one(f"#cfg-{key}", Input).value = _shown(attr, getattr(config, attr))
         self._rebuild()
 
     def set_disabled(self, disabled: bool) -> None:

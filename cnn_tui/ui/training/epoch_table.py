@@ -1,4 +1,5 @@
-"""The per-epoch table: epoch, total_correct, loss, train and test accuracy, seconds."""
+"""The per-epoch table: epoch (from 1), correct count, mean loss per batch, train and test
+accuracy, seconds."""
 
 from __future__ import annotations
 
@@ -6,28 +7,42 @@ from typing import Any
 
 from textual.widgets import DataTable
 
-# Short headers for a narrow pane: correct is the reference's total_correct, loss its total_loss.
+# Column keys and their two-line headers (the training pane can be 45 columns wide).
+# correct is the reference's total_correct; loss is the mean per batch (its total_loss divided
+# by the batches), the number the loss chart draws.
 COLUMNS = ("epoch", "correct", "loss", "train", "test", "sec")
+HEADERS = ("epoch", "train\ncorrect", "mean\nloss", "train\nacc.", "test\nacc.", "\nsec")
+
+
+def mean_batch_loss(row: dict[str, Any]) -> float:
+    """total_loss is a sum of per-batch means: its mean is comparable to the test loss."""
+    return row["total_loss"] / max(1, int(row.get("batches") or 1))
 
 
 class EpochTable(DataTable):
     DEFAULT_CSS = """
-    EpochTable { height: auto; max-height: 12; min-height: 3; }
+    EpochTable { height: auto; max-height: 12; min-height: 3; scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, header_height=2, **kwargs)
 
     def on_mount(self) -> None:
-        for name in COLUMNS:
-            self.add_column(name, key=name)
+        for key, header in zip(COLUMNS, HEADERS):
+            self.add_column(header, key=key)
 
     def add_epoch(self, m: dict[str, Any]) -> None:
-        self.add_row(
-            str(m["epoch"]), f"{m['total_correct']:,}", f"{m['total_loss']:.4f}",
+        """Add an epoch's row; an epoch already shown (redone after a resume) is replaced."""
+        key = str(m["epoch"])
+        cells = (
+            str(m["epoch"] + 1), f"{m['total_correct']:,}", f"{mean_batch_loss(m):.4f}",
             f"{m['train_accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['seconds']:.1f}",
-            key=str(m["epoch"]),
         )
+        if key in self.rows:
+            for column, value in zip(COLUMNS, cells):
+                self.update_cell(key, column, value)
+        else:
+            self.add_row(*cells, key=key)
         self.move_cursor(row=self.row_count - 1, animate=False)
 
     def set_epochs(self, rows: list[dict[str, Any]]) -> None:

@@ -12,9 +12,10 @@ from textual.widgets import Static
 
 from ...core.config import TrainConfig
 from ...core.events import BatchProgress, EpochStarted, TrainingEnded, TrainingStarted
+from ...words import count
 from .charts import MetricChart
 from .config_form import ConfigForm
-from .epoch_table import EpochTable
+from .epoch_table import EpochTable, mean_batch_loss
 from .progress import EpochProgress
 from .system_panel import SystemPanel
 
@@ -29,9 +30,9 @@ class TrainingPane(Vertical):
     """A view: the app sets what it shows (attributes down); it holds no training logic."""
 
     DEFAULT_CSS = """
-    TrainingPane { padding: 0 1; }
+    TrainingPane { padding: 0 0 0 1; }
     TrainingPane #training-title { height: 1; text-style: bold; }
-    TrainingPane #state { height: auto; max-height: 3; }
+    TrainingPane #state { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     TrainingPane #charts { height: 1fr; min-height: 6; layout: vertical; }
     """
 
@@ -51,7 +52,7 @@ class TrainingPane(Vertical):
         yield EpochProgress(id="progress")
         yield SystemPanel(id="system")
         with Container(id="charts"):
-            yield MetricChart("loss / batch", ("train", "test"), ("cyan", "orange"), id="loss-chart")
+            yield MetricChart("loss (mean per batch)", ("train", "test"), ("cyan", "orange"), id="loss-chart")
             yield MetricChart("accuracy", ("train", "test"), ("cyan", "orange"), id="acc-chart")
         yield EpochTable(id="epochs")
 
@@ -97,6 +98,8 @@ class TrainingPane(Vertical):
             return
         self._progress_shown = now
         self.query_one(EpochProgress).show(event, event.epochs or self.total_epochs)
+        # The running mean of this epoch's batch losses, drawn as it grows.
+        self.query_one("#loss-chart", MetricChart).append("train", event.epoch + event.batch / event.batches, event.mean_loss)
         if event.system is not None and now - self._system_shown >= 1 / SYSTEM_HZ:
             self._system_shown = now
             self.query_one(SystemPanel).show(event.system)
@@ -110,7 +113,10 @@ class TrainingPane(Vertical):
         self._append_charts(metrics)
 
     def ended(self, event: TrainingEnded) -> None:
-        detail = event.reason or f"{event.epochs_done} epochs"
+        if event.status == "stopped":  # in the app's words: epochs counted from 1, as everywhere here
+            detail = f"{count(event.epochs_done, 'epoch')} done; t continues from epoch {event.epochs_done + 1}"
+        else:
+            detail = event.reason or count(event.epochs_done, "epoch")
         self.set_state(event.status, detail, problem=event.status == "failed")
         self.query_one(EpochProgress).show_text(
             f"{event.status} · {event.epochs_done}/{self.total_epochs} epochs done", done=event.status == "finished")
@@ -118,22 +124,24 @@ class TrainingPane(Vertical):
     def show_epochs(self, rows: list[dict[str, Any]]) -> None:
         """Replace the table and charts with a session's finished epochs."""
         self.query_one(EpochTable).set_epochs(rows)
-        first = rows[0]["epoch"] if rows else 0
         self.query_one("#loss-chart", MetricChart).set_data(
-            {"train": [_mean_batch_loss(r) for r in rows],
-             "test": [r["test_loss"] for r in rows]}, first)
+            {"train": [(r["epoch"] + 1, mean_batch_loss(r)) for r in rows],
+             "test": [(r["epoch"] + 1, r["test_loss"]) for r in rows]})
         self.query_one("#acc-chart", MetricChart).set_data(
-            {"train": [r["train_accuracy"] for r in rows], "test": [r["test_accuracy"] for r in rows]}, first)
+            {"train": [(r["epoch"] + 1, r["train_accuracy"]) for r in rows],
+             "test": [(r["epoch"] + 1, r["test_accuracy"]) for r in rows]})
 
     def _append_charts(self, m: dict[str, Any]) -> None:
-        self.query_one("#loss-chart", MetricChart).append({"train": _mean_batch_loss(m), "test": m["test_loss"]})
-        self.query_one("#acc-chart", MetricChart).append({"train": m["train_accuracy"], "test": m["test_accuracy"]})
+        x = m["epoch"] + 1  # epochs counted from 1: epoch 0 ends at x = 1
+        loss = self.query_one("#loss-chart", MetricChart)
+        if not loss.series["train"] or loss.series["train"][-1][0] != x:  # no live point at its end
+            loss.append("train", x, mean_batch_loss(m))
+        loss.append("test", x, m["test_loss"])
+        acc = self.query_one("#acc-chart", MetricChart)
+        acc.append("train", x, m["train_accuracy"])
+        acc.append("test", x, m["test_accuracy"])
 
     @property
     def config_form(self) -> ConfigForm:
         return self.query_one(ConfigForm)
 
-
-def _mean_batch_loss(row: dict[str, Any]) -> float:
-    """total_loss is a sum of per-batch means; the chart shows the mean, comparable to test loss."""
-    return row["total_loss"] / max(1, int(row.get("batches") or 1))

@@ -1,9 +1,9 @@
-"""The current epoch's progress: a bar and a line of batches, images/s and ETA."""
+"""The current epoch's progress: a bar, then a line of batches, images/s, ETA and running loss."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import HorizontalGroup
+from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from ...core.events import BatchProgress
@@ -14,12 +14,14 @@ def format_eta(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class EpochProgress(HorizontalGroup):
+class EpochProgress(Vertical):
+    """Two rows so that the whole line shows in a 45-column pane; the text wraps, never cuts."""
+
     DEFAULT_CSS = """
-    EpochProgress { height: 1; }
-    EpochProgress ProgressBar { width: 24; }
-    EpochProgress ProgressBar Bar { width: 18; }
-    EpochProgress #progress-text { width: 1fr; color: $text-muted; }
+    EpochProgress { height: auto; }
+    EpochProgress ProgressBar { width: 1fr; }
+    EpochProgress ProgressBar Bar { width: 1fr; }
+    EpochProgress #progress-text { height: auto; color: $text-muted; }
     """
 
     def compose(self) -> ComposeResult:
@@ -31,8 +33,7 @@ class EpochProgress(HorizontalGroup):
         bar.update(total=event.batches, progress=event.batch)
         self.query_one("#progress-text", Static).update(
             f"epoch {event.epoch + 1}/{epochs} · batch {event.batch}/{event.batches} · "
-            f"{event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · loss {event.mean_loss:.4f}",
-            layout=False,  # one fixed-size line: a repaint, never a layout pass
+            f"{event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · loss {event.mean_loss:.4f}"
         )
 
     def show_text(self, text: str, done: bool | None = None) -> None:

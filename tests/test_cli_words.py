@@ -1,0 +1,49 @@
+"""The command line's words: defaults in --help, a mistyped command, full session names."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cnn_tui.cli import main
+from cnn_tui.core.config import TrainConfig
+from cnn_tui.core.presets import preset
+from cnn_tui.core.sessions import SessionStore, session_meta
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"]])
+def test_help_shows_the_defaults(capsys, argv):
+    with pytest.raises(SystemExit):
+        main(argv)
+    out = " ".join(capsys.readouterr().out.split())
+    for option, default in (("--epochs", "5"), ("--batch-size", "100"), ("--lr", "0.01"), ("--dataset", "fashion-mnist")):
+        assert option in out and f"(default: {default})" in out
+    assert "SPEC" not in out
+
+
+@pytest.mark.parametrize("typo, command", [("trian", "train"), ("summry", "summary"), ("session", "sessions")])
+def test_a_mistyped_command_suggests_the_command(capsys, tmp_path, monkeypatch, typo, command):
+    monkeypatch.chdir(tmp_path)
+    assert main([typo]) == 2
+    err = capsys.readouterr().err
+    assert f"did you mean `cnn-tui {command}`" in err and "no such file" not in err
+
+
+def test_sessions_piped_shows_whole_names(tmp_path):
+    store = SessionStore(tmp_path)
+    names = ["draft-2026-11-28-with-a-long-descriptive-name-for-the-experiment-a",
+             "draft-2026-11-28-with-a-long-descriptive-name-for-the-experiment-b"]
+    for name in names:
+        store.create(name, session_meta(preset("seed"), TrainConfig(), "cpu"))
+    result = subprocess.run([sys.executable, "-m", "cnn_tui", "sessions", "--sessions-dir", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for name in names:
+        assert name in result.stdout
+
+
+def test_threads_option(capsys, tmp_path):
+    assert main(["train", "--dataset", "synthetic", "--threads", "0", "--sessions-dir", str(tmp_path)]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
