@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
-from .core.config import DEVICES, OPTIMIZERS, TrainConfig
+from .core.config import DEVICES, MAX_BATCH, OPTIMIZERS, TrainConfig
 from .core.datasets import DATASETS, DEFAULT_DATASET
 from .core.presets import DEFAULT_PRESET, PRESET_NAMES
 
@@ -33,13 +33,30 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _shape(text: str) -> tuple[int, int, int]:
+    from .core.spec import ArchitectureError, parse_input
+
     try:
         parts = tuple(int(p) for p in text.replace("×", ",").replace("x", ",").split(","))
-    except ValueError:
+    except ValueError:  # not numbers, or more than 4,300 digits
         parts = ()
     if len(parts) != 3 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"expected C,H,W with three positive integers, got {text!r}")
-    return parts  # type: ignore[return-value]
+        raise argparse.ArgumentTypeError(f"expected C,H,W with three positive integers, got {text[:40]!r}")
+    try:
+        return parse_input(list(parts))
+    except ArchitectureError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _whole(text: str) -> int:
+    """argparse's int, but a number too long to be meant is refused in a short line
+    (Python itself refuses to read one of more than 4,300 digits)."""
+    digits = text.strip().lstrip("+-")
+    if len(digits) > 30:
+        raise argparse.ArgumentTypeError(f"{text.strip()[:20]}… ({len(digits)} digits) is too large")
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
 
 
 def add_architecture_options(parser: argparse.ArgumentParser) -> None:
@@ -54,15 +71,15 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET)
     group.add_argument("--data-dir", help="dataset root (default: $CNN_TUI_DATA, else ./data)")
-    group.add_argument("--epochs", type=int, default=d.epochs)
-    group.add_argument("--batch-size", type=int, default=d.batch_size)
+    group.add_argument("--epochs", type=_whole, default=d.epochs)
+    group.add_argument("--batch-size", type=_whole, default=d.batch_size)
     group.add_argument("--lr", type=float, default=d.lr)
     group.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    group.add_argument("--seed", type=int, default=d.seed)
+    group.add_argument("--seed", type=_whole, default=d.seed)
     group.add_argument("--no-shuffle", action="store_true", help="the reference order, batch after batch")
     group.add_argument("--device", choices=DEVICES, default=d.device)
-    group.add_argument("--train-size", type=int, help="use the first N training images")
-    group.add_argument("--test-size", type=int, help="use the first N test images")
+    group.add_argument("--train-size", type=_whole, help="use the first N training images")
+    group.add_argument("--test-size", type=_whole, help="use the first N test images")
     group.add_argument("--session", metavar="NAME", help="session name ([A-Za-z0-9._-])")
     group.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
 
@@ -111,7 +128,7 @@ def _summary_parser(sub: Any) -> None:
     add_architecture_options(p)
     p.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET,
                    help="input shape when the file gives none")
-    p.add_argument("--batch-size", type=int, default=100, help="for activation memory")
+    p.add_argument("--batch-size", type=_whole, default=100, help="for activation memory")
     p.add_argument("--json", action="store_true", help="print SPEC §3's JSON object")
     p.set_defaults(handler=cmd_summary)
 
@@ -120,8 +137,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .core.shapes import infer_shapes
 
     arch = load_architecture(args)
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not 1 <= args.batch_size <= MAX_BATCH:
+        raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {args.batch_size}")
     shape = args.input or arch.input or DATASETS[args.dataset].input_shape
     summary = infer_shapes(arch, shape, batch_size=args.batch_size)
     summary.raise_for_error()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -12,6 +13,23 @@ from .datasets import DATASETS, DEFAULT_DATASET
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATA_DIR_ENV = "CNN_TUI_DATA"
+
+# torch seeds a generator with a 64-bit unsigned integer, and synthetic data derives its
+# test split's seed as 2·seed + 2: this bound keeps both in range.
+MAX_SEED = 2**63 - 2
+# CUDA kernels index a batch with 32-bit integers, and no machine holds a batch of
+# two billion images; the bound also keeps every memory figure a printable number.
+MAX_BATCH = 2**31 - 1
+# At least 784 GB of uint8 even at 1×28×28: past this no machine holds the dataset, and
+# generating synthetic images would die in the allocator rather than say so.
+MAX_IMAGES = 10**9
+
+
+def _brief(value: int) -> str:
+    """An int for a message; str() refuses past 4,300 digits, and 30 are plenty."""
+    if abs(value) < 10**30:
+        return str(value)
+    return f"{'-' if value < 0 else ''}a {int(abs(value).bit_length() * 0.30103)}-digit number"
 
 
 @dataclass
@@ -40,15 +58,32 @@ class TrainConfig:
             raise ValueError(f'unknown optimizer "{self.optimizer}"; choose adam or sgd')
         if self.device not in DEVICES:
             raise ValueError(f'unknown device "{self.device}"; choose one of {", ".join(DEVICES)}')
+        for name in ("epochs", "batch_size", "seed", "train_size", "test_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"--{name.replace('_', '-')} must be a whole number, got {value!r}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {_brief(getattr(self, name))}")
+        if self.batch_size > MAX_BATCH:
+            raise ValueError(f"--batch-size must be at most {MAX_BATCH:,}, got {_brief(self.batch_size)}")
         for name in ("train_size", "test_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {_brief(value)}")
+            if value is not None and value > MAX_IMAGES:
+                raise ValueError(f"--{name.replace('_', '-')} {_brief(value)} is too many images "
+                                 f"(at most {MAX_IMAGES:,}); ask for fewer")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {_brief(self.seed)}")
+        for name in ("lr", "momentum"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"--{name} must be a number, got {value!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"--lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be at least 0 and below 1, got {self.momentum}")
         if self.input_shape is not None and self.dataset != "synthetic":
             raise ValueError("--input sets the shape of --dataset synthetic only; real datasets have their own")
 
