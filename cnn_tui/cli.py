@@ -162,6 +162,8 @@ def _train_parser(sub: Any) -> None:
                    help="continue --session NAME from its checkpoint until it has --epochs epochs")
     p.add_argument("--exact", action="store_true",
                    help="reference-compatible math (plain NCHW, default Adam): slower, bit-identical")
+    p.add_argument("--force", action="store_true",
+                   help="train even when the memory estimate says the run will not fit")
     p.set_defaults(handler=cmd_train)
 
 
@@ -213,7 +215,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         ended = train(arch, config, SessionStore(args.sessions_dir), args.session, args.resume,
-                      on_event, control, exact=args.exact)
+                      on_event, control, exact=args.exact, force=args.force)
     except TrainingRefused as exc:
         raise UsageError(str(exc)) from None
     finally:

@@ -92,3 +92,13 @@ def test_summary_table_of_40000_layers_is_quick(tmp_path):
     assert sum(" conv2d 4@3×3 s1 p1 " in line for line in lines) == 10_000
     assert any("39999   dropout2d p=0.1" in line for line in lines)
     assert "total: 10000 layers" in out.getvalue()
+
+
+def test_a_network_that_cannot_fit_is_refused_before_any_session(tmp_path):
+    path = tmp_path / "giant.json"
+    path.write_text(json.dumps({"layers": [{"type": "flatten"}, {"type": "linear", "out_features": 10**9},
+                                           {"type": "linear", "out_features": 10}]}))
+    result = cli("train", str(path), "--dataset", "synthetic", "--sessions-dir", str(tmp_path / "s"), "--session", "g")
+    assert_one_line_exit_2(result, "training needs about ")
+    assert "use fewer channels or features, or pass --force to try anyway" in result.stderr
+    assert not (tmp_path / "s").exists()

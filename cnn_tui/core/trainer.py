@@ -42,6 +42,7 @@ from .events import (
     TrainingStarted,
 )
 from .sessions import Session, SessionError, SessionStore, session_meta
+from .resources import check_training_memory
 from .shapes import check_classes, infer_shapes
 from .spec import Architecture
 
@@ -247,9 +248,15 @@ def _run_epoch(run: _Run, epoch: int, epochs: int, on_event: EventSink, control:
     }
 
 
+# What allocators say when memory runs out: CUDA, and the CPU's ("DefaultCPUAllocator:
+# can't allocate memory: you tried to allocate ...", "Cannot allocate memory").
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     oom = getattr(torch.cuda, "OutOfMemoryError", ())
-    return (bool(oom) and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or (bool(oom) and isinstance(exc, oom)) or any(s in text for s in _OUT_OF_MEMORY)
 
 
 def prepare(
@@ -258,6 +265,7 @@ def prepare(
     store: SessionStore,
     name: str | None = None,
     resume: bool = False,
+    force: bool = False,
 ) -> tuple[Architecture, TrainConfig, Session | None]:
     """Check everything that can be checked before any file is written.
 
@@ -298,6 +306,12 @@ def prepare(
     problem = check_classes(summary, config.classes, config.dataset)
     if problem is not None:
         raise TrainingRefused(str(problem))
+    cuda = config.device in ("auto", "cuda") and torch.cuda.is_available()
+    memory = None if force else check_training_memory(  # --force: the person knows better
+        [info.output_shape for info in summary.layers], summary.total_params, config,
+        torch.cuda.get_device_properties(0).total_memory if cuda else None)
+    if memory is not None:
+        raise TrainingRefused(memory)
     return arch, config, session
 
 
@@ -310,6 +324,7 @@ def train(
     on_event: EventSink = lambda event: None,
     control: TrainingControl | None = None,
     exact: bool = False,
+    force: bool = False,
 ) -> TrainingEnded:
     """Train, writing the session as it goes. Returns (and emits) how the run ended.
 
@@ -318,7 +333,7 @@ def train(
     session.json and returned as TrainingEnded(FAILED, reason).
     """
     control = control or TrainingControl()
-    arch, config, session = prepare(arch, config, store, name, resume)
+    arch, config, session = prepare(arch, config, store, name, resume, force)
     device = pick_device(config.device)
     if session is None:
         session = store.create(name or store.new_name(), session_meta(arch, config, str(device), exact))
