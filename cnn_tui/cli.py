@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
-from .core.config import DEVICES, MAX_BATCH, OPTIMIZERS, TrainConfig
+from .core.config import DEVICES, INPUT_RULE, MAX_BATCH, OPTIMIZERS, TrainConfig, resolve_input
 from .core.datasets import DATASETS, DEFAULT_DATASET
 from .core.presets import DEFAULT_PRESET, PRESET_NAMES
 
@@ -60,9 +60,9 @@ def _whole(text: str) -> int:
 
 
 def add_architecture_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("arch", nargs="?", metavar="ARCH.json", help="architecture file (SPEC §2)")
+    parser.add_argument("arch", nargs="?", metavar="ARCH.json", help="architecture file (JSON)")
     parser.add_argument("--preset", choices=PRESET_NAMES, help=f"start from a preset (default {DEFAULT_PRESET})")
-    parser.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape (overrides the file's)")
+    parser.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape. " + INPUT_RULE)
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -85,8 +85,6 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    if getattr(args, "input", None) and args.dataset != "synthetic":
-        raise UsageError("--input sets the image shape of --dataset synthetic; real datasets have their own")
     config = TrainConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -99,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         device=args.device,
         train_size=args.train_size,
         test_size=args.test_size,
-        input_shape=getattr(args, "input", None) if args.dataset == "synthetic" else None,
+        input_shape=getattr(args, "input", None),
     )
     try:
         config.validate()
@@ -117,7 +115,9 @@ def load_architecture(args: argparse.Namespace) -> Any:
         raise UsageError("give an architecture file or --preset, not both")
     if args.arch:
         return Architecture.load(args.arch)
-    return preset(args.preset or DEFAULT_PRESET)
+    if args.preset:
+        return preset(args.preset)
+    return preset(DEFAULT_PRESET).with_input(None)  # the default network follows the dataset
 
 
 # --- summary ---------------------------------------------------------------------------
@@ -126,10 +126,10 @@ def load_architecture(args: argparse.Namespace) -> Any:
 def _summary_parser(sub: Any) -> None:
     p = sub.add_parser("summary", help="per-layer shapes, params, MACs and receptive field")
     add_architecture_options(p)
-    p.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET,
-                   help="input shape when the file gives none")
+    p.add_argument("--dataset", choices=list(DATASETS),
+                   help="the images the network is for: gives the input shape and checks it")
     p.add_argument("--batch-size", type=_whole, default=100, help="for activation memory")
-    p.add_argument("--json", action="store_true", help="print SPEC §3's JSON object")
+    p.add_argument("--json", action="store_true", help="print every number as one JSON object")
     p.set_defaults(handler=cmd_summary)
 
 
@@ -139,7 +139,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     arch = load_architecture(args)
     if not 1 <= args.batch_size <= MAX_BATCH:
         raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {args.batch_size}")
-    shape = args.input or arch.input or DATASETS[args.dataset].input_shape
+    try:
+        shape = resolve_input(args.input, arch.input, args.dataset)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     summary = infer_shapes(arch, shape, batch_size=args.batch_size)
     summary.raise_for_error()
     if args.json:
@@ -282,6 +285,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     arch = None if args.session else load_architecture(args)
     if arch is not None and args.input:
         arch = arch.with_input(args.input)
+    try:  # the same input rule as summary and train, checked before the screen is taken
+        config = config.for_architecture(arch) if arch is not None else config
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     source = Path(args.arch).name if args.arch else f"preset {args.preset or DEFAULT_PRESET}"
     if args.session:
         from .core.sessions import SessionError, SessionStore

@@ -25,6 +25,41 @@ MAX_BATCH = 2**31 - 1
 MAX_IMAGES = 10**9
 
 
+INPUT_RULE = (
+    "The input shape is --input when given, else the architecture's \"input\", else the "
+    "dataset's image shape (fashion-mnist's 1×28×28 when no dataset is named; the default "
+    "network, with no file and no --preset, always follows the dataset). Images from a real "
+    "dataset must have that shape: a mismatch is an error. Synthetic images take any shape."
+)
+
+
+def _fmt(shape: Any) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def resolve_input(
+    explicit: tuple[int, int, int] | None,
+    arch_input: tuple[int, int, int] | None,
+    dataset: str | None,
+) -> tuple[int, int, int]:
+    """The one rule for the C, H, W a run's network sees (INPUT_RULE says it in words).
+
+    `dataset` is None where no images are involved (`cnn-tui summary` without --dataset).
+    Raises ValueError when the chosen shape cannot be the images of a real dataset.
+    """
+    info = DATASETS[dataset or DEFAULT_DATASET]
+    shape = tuple(explicit or arch_input or info.input_shape)
+    if dataset is None or dataset == "synthetic" or shape == info.input_shape:
+        return shape  # type: ignore[return-value]
+    others = [name for name, other in DATASETS.items() if other.input_shape == shape and name != "synthetic"]
+    datasets = " or ".join(f"--dataset {name}" for name in [*others, "synthetic"])
+    if explicit:
+        raise ValueError(f"--input {','.join(map(str, shape))} does not match {dataset}'s {_fmt(info.input_shape)} "
+                         f"images; leave --input out, or use {datasets}")
+    raise ValueError(f"the architecture's input is {_fmt(shape)} but {dataset} images are {_fmt(info.input_shape)}; "
+                     f"use {datasets}, or pass --input {','.join(map(str, info.input_shape))} to build it for {dataset}")
+
+
 def _brief(value: int) -> str:
     """An int for a message; str() refuses past 4,300 digits, and 30 are plenty."""
     if abs(value) < 10**30:
@@ -48,7 +83,7 @@ class TrainConfig:
     device: str = "auto"
     train_size: int | None = None  # None: the whole training set (synthetic: 6,000)
     test_size: int | None = None  # None: the whole test set (synthetic: 1,000)
-    input_shape: tuple[int, int, int] | None = None  # synthetic only: C, H, W
+    input_shape: tuple[int, int, int] | None = None  # --input; kept for synthetic data only
 
     def validate(self) -> None:
         """Raise ValueError naming the option that is wrong and what it accepts."""
@@ -84,14 +119,13 @@ class TrainConfig:
             raise ValueError(f"--lr must be a positive number, got {self.lr}")
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum must be at least 0 and below 1, got {self.momentum}")
-        if self.input_shape is not None and self.dataset != "synthetic":
-            raise ValueError("--input sets the shape of --dataset synthetic only; real datasets have their own")
+        resolve_input(self.input_shape, None, self.dataset)
 
     def for_architecture(self, arch: Any) -> "TrainConfig":
-        """Synthetic data takes the architecture's input shape when none was asked for."""
-        if self.dataset == "synthetic" and self.input_shape is None and getattr(arch, "input", None):
-            return replace(self, input_shape=tuple(arch.input))
-        return self
+        """This configuration with the input shape settled for `arch` by `resolve_input`
+        (kept in `input_shape` for synthetic data only). Raises ValueError on a mismatch."""
+        shape = resolve_input(self.input_shape, getattr(arch, "input", None), self.dataset)
+        return replace(self, input_shape=shape if self.dataset == "synthetic" else None)
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir or os.environ.get(DATA_DIR_ENV) or "data")

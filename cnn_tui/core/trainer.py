@@ -301,7 +301,10 @@ def prepare(
         raise TrainingRefused(str(exc)) from None
     if arch is None:
         raise TrainingRefused("no architecture given")
-    config = config.for_architecture(arch)
+    try:
+        config = config.for_architecture(arch)
+    except ValueError as exc:
+        raise TrainingRefused(str(exc)) from None
     summary = infer_shapes(arch, config.input)
     problem = check_classes(summary, config.classes, config.dataset)
     if problem is not None:
