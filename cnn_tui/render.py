@@ -111,6 +111,7 @@ class SummaryTable:
             ]
         yield []
         yield [(" " + " " * index_width + _GAP + footer[1].ljust(layer_width) + numbers(footer[2:]), "bold")]
+        yield []
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
         styles = {"": Style.null(), "bold": Style(bold=True), "dim": Style(dim=True)}
