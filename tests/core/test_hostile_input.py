@@ -127,3 +127,39 @@ def test_numbers_take_no_longer_for_huge_sizes(output_size):
         summary = analyze(data)
     assert time.perf_counter() - start < 1.0
     assert summary.ok and summary.layers[0].receptive_field is not None
+
+
+def test_what_validation_accepts_torch_builds_and_runs():
+    """The extremes the validation lets through are ones PyTorch takes (torch is the oracle)."""
+    import torch
+
+    from cnn_tui.core.build import build_model
+
+    arch = Architecture.from_dict({"input": [2, 9, 9], "layers": [
+        {"type": "leakyrelu", "negative_slope": 1000}, {"type": "leakyrelu", "negative_slope": -1000},
+        {"type": "dropout", "p": 0.999}, {"type": "dropout2d", "p": 0}, {"type": "adaptiveavgpool2d", "output_size": [40, 1]},
+        {"type": "flatten"}, {"type": "linear", "out_features": 3}]})
+    out = build_model(arch)(torch.rand(4, 2, 9, 9))
+    assert out.shape == (4, 3)
+
+
+def test_what_torch_refuses_validation_refuses_first():
+    import torch
+
+    with pytest.raises(RuntimeError):  # beyond float32: torch cannot use the slope
+        torch.nn.LeakyReLU(1e308)(torch.tensor([-1.0]))
+    with pytest.raises(ArchitectureError):
+        Architecture.from_dict({"layers": [{"type": "leakyrelu", "negative_slope": 1e308}]})
+
+
+def test_the_largest_seed_seeds_torch_and_synthetic_data():
+    import torch
+
+    from cnn_tui.core.config import MAX_SEED, TrainConfig
+    from cnn_tui.core.data import synthetic_split
+
+    torch.manual_seed(MAX_SEED)
+    assert len(synthetic_split(5, (1, 4, 4), 10, MAX_SEED, train=False)) == 5  # seeds 2·seed + 2
+    TrainConfig(seed=MAX_SEED).validate()
+    with pytest.raises(ValueError, match="--seed must be between 0 and"):
+        TrainConfig(seed=MAX_SEED + 1).validate()
