@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
-from .core.config import DEVICES, OPTIMIZERS, TrainConfig
+from .core.config import DEVICES, INPUT_RULE, MAX_BATCH, OPTIMIZERS, TrainConfig, resolve_input
 from .core.datasets import DATASETS, DEFAULT_DATASET
 from .core.presets import DEFAULT_PRESET, PRESET_NAMES
 
@@ -49,19 +49,36 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _shape(text: str) -> tuple[int, int, int]:
+    from .core.spec import ArchitectureError, parse_input
+
     try:
         parts = tuple(int(p) for p in text.replace("×", ",").replace("x", ",").split(","))
-    except ValueError:
+    except ValueError:  # not numbers, or more than 4,300 digits
         parts = ()
     if len(parts) != 3 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"expected C,H,W with three positive integers, got {text!r}")
-    return parts  # type: ignore[return-value]
+        raise argparse.ArgumentTypeError(f"expected C,H,W with three positive integers, got {text[:40]!r}")
+    try:
+        return parse_input(list(parts))
+    except ArchitectureError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _whole(text: str) -> int:
+    """argparse's int, but a number too long to be meant is refused in a short line
+    (Python itself refuses to read one of more than 4,300 digits)."""
+    digits = text.strip().lstrip("+-")
+    if len(digits) > 30:
+        raise argparse.ArgumentTypeError(f"{text.strip()[:20]}… ({len(digits)} digits) is too large")
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
 
 
 def add_architecture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("arch", nargs="?", metavar="ARCH.json", help="architecture JSON file")
     parser.add_argument("--preset", choices=PRESET_NAMES, help=f"start from a preset (without a file: {DEFAULT_PRESET})")
-    parser.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape (overrides the file's)")
+    parser.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape. " + INPUT_RULE)
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -70,24 +87,22 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET, help="images to train on")
     group.add_argument("--data-dir", help="dataset root (default: $CNN_TUI_DATA, else ./data)")
-    group.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training set")
-    group.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
+    group.add_argument("--epochs", type=_whole, default=d.epochs, help="passes over the training set")
+    group.add_argument("--batch-size", type=_whole, default=d.batch_size, help="images per step")
     group.add_argument("--lr", type=float, default=d.lr, help="learning rate")
     group.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimizer")
-    group.add_argument("--seed", type=int, default=d.seed, help="initial weights and shuffling")
+    group.add_argument("--seed", type=_whole, default=d.seed, help="initial weights and shuffling")
     group.add_argument("--no-shuffle", action="store_true", help="the reference order, batch after batch")
     group.add_argument("--device", choices=DEVICES, default=d.device, help="auto: CUDA, else MPS, else CPU")
-    group.add_argument("--threads", type=int, metavar="N",
+    group.add_argument("--threads", type=_whole, metavar="N",
                        help="CPU threads for torch (default: chosen from the free cores; 1 on a busy machine)")
-    group.add_argument("--train-size", type=int, help="use the first N training images")
-    group.add_argument("--test-size", type=int, help="use the first N test images")
+    group.add_argument("--train-size", type=_whole, help="use the first N training images")
+    group.add_argument("--test-size", type=_whole, help="use the first N test images")
     group.add_argument("--session", metavar="NAME", help="session name ([A-Za-z0-9._-])")
     group.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    if getattr(args, "input", None) and args.dataset != "synthetic":
-        raise UsageError("--input sets the image shape of --dataset synthetic; real datasets have their own")
     config = TrainConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -101,7 +116,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         threads=args.threads,
         train_size=args.train_size,
         test_size=args.test_size,
-        input_shape=getattr(args, "input", None) if args.dataset == "synthetic" else None,
+        input_shape=getattr(args, "input", None),
     )
     try:
         config.validate()
@@ -119,7 +134,9 @@ def load_architecture(args: argparse.Namespace) -> Any:
         raise UsageError("give an architecture file or --preset, not both")
     if args.arch:
         return Architecture.load(args.arch)
-    return preset(args.preset or DEFAULT_PRESET)
+    if args.preset:
+        return preset(args.preset)
+    return preset(DEFAULT_PRESET).with_input(None)  # the default network follows the dataset
 
 
 # --- summary ---------------------------------------------------------------------------
@@ -128,10 +145,10 @@ def load_architecture(args: argparse.Namespace) -> Any:
 def _summary_parser(sub: Any) -> None:
     p = sub.add_parser("summary", help="per-layer shapes, params, MACs and receptive field")
     add_architecture_options(p)
-    p.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET,
-                   help="input shape when the file gives none")
-    p.add_argument("--batch-size", type=int, default=100, help="for activation memory")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--dataset", choices=list(DATASETS),
+                   help="the images the network is for: gives the input shape and checks it")
+    p.add_argument("--batch-size", type=_whole, default=100, help="for activation memory")
+    p.add_argument("--json", action="store_true", help="print every number as one JSON object")
     p.set_defaults(handler=cmd_summary)
 
 
@@ -139,9 +156,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .core.shapes import infer_shapes
 
     arch = load_architecture(args)
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    shape = args.input or arch.input or DATASETS[args.dataset].input_shape
+    if not 1 <= args.batch_size <= MAX_BATCH:
+        raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {args.batch_size}")
+    try:
+        shape = resolve_input(args.input, arch.input, args.dataset)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     summary = infer_shapes(arch, shape, batch_size=args.batch_size)
     summary.raise_for_error()
     if args.json:
@@ -167,6 +187,8 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--detach", action="store_true",
                    help="train in a background process that outlives the terminal; prints how to watch it")
     p.add_argument("--claimed-fd", type=int, help=argparse.SUPPRESS)  # a background run's inherited claim
+    p.add_argument("--force", action="store_true",
+                   help="train even when the memory estimate says the run will not fit")
     p.set_defaults(handler=cmd_train)
 
 
@@ -248,7 +270,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     previous_hup = signal.signal(signal.SIGHUP, on_sighup)
     try:
         ended = train(arch, config, store, args.session, args.resume, on_event, control,
-                      exact=args.exact, claim_fd=args.claimed_fd)
+                      exact=args.exact, claim_fd=args.claimed_fd, force=args.force)
     except TrainingRefused as exc:
         raise UsageError(str(exc)) from None
     finally:
@@ -362,6 +384,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     arch = None if args.session else load_architecture(args)
     if arch is not None and args.input:
         arch = arch.with_input(args.input)
+    try:  # the same input rule as summary and train, checked before the screen is taken
+        config = config.for_architecture(arch) if arch is not None else config
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     source = Path(args.arch).name if args.arch else f"preset {args.preset or DEFAULT_PRESET}"
     if args.session:
         from .core.sessions import SessionError, SessionStore

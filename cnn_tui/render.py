@@ -2,65 +2,124 @@
 
 from __future__ import annotations
 
+from typing import Iterator, Sequence
+
 from rich import box
-from rich.console import Console
+from rich.console import Console, ConsoleOptions
 from rich.table import Table
+from rich.segment import Segment
+from rich.style import Style
 
 from .core.sessions import SessionInfo
 from .core.shapes import ArchitectureSummary
 from .core.spec import format_shape
 
 
+_BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
+
+
+def _scaled(n: float, units: int) -> tuple[float, int]:
+    """n in the largest power of 1000 below it (at most `units - 1`), and that power.
+
+    Integer division first, so a number too large for a float still formats."""
+    power = 0
+    while abs(n) >= 1000 and power < units - 1:
+        n = n // 1000 if isinstance(n, int) and abs(n) >= 10**300 else n / 1000
+        power += 1
+    return n, power
+
+
 def human_bytes(n: float, precision: int = 1) -> str:
-    """Bytes as B / KB / MB / GB (powers of 1000, as the spec's MB)."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.{precision}f} {unit}"
-        n /= 1000
-    raise AssertionError
+    """Bytes as B / KB / MB / GB / TB / PB / EB (powers of 1000, as the spec's MB)."""
+    value, power = _scaled(n, len(_BYTE_UNITS))
+    return f"{value:,.0f} B" if power == 0 else f"{value:,.{precision}f} {_BYTE_UNITS[power]}"
 
 
 def compact_bytes(n: float) -> str:
-    """Bytes in at most six characters for narrow tables: `1.4M`, `345.6K`."""
-    for unit in ("B", "K", "M", "G"):
-        if abs(n) < 1000 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1000
-    raise AssertionError
+    """Bytes in about six characters for narrow tables: `1.4M`, `345.6K`."""
+    value, power = _scaled(n, len(_BYTE_UNITS))
+    return f"{value:.0f}B" if power == 0 else f"{value:.1f}{_BYTE_UNITS[power][0]}"
 
 
-def summary_table(summary: ArchitectureSummary) -> Table:
-    """torchinfo-style table: one row per layer, totals in the footer. Fits 80 columns."""
-    table = Table(
-        title=f"input {format_shape(summary.input_shape)} · batch {summary.batch_size}",
-        show_footer=True, header_style="bold", footer_style="bold", title_style="",
-        box=box.SIMPLE_HEAD, pad_edge=False,
-    )
-    table.add_column("#", justify="right", footer="")
-    table.add_column("layer", footer=f"total: {summary.counted_layers} layers", overflow="ellipsis")
-    table.add_column("output", justify="right", footer=format_shape(summary.output_shape))
-    table.add_column("params", justify="right", footer=f"{summary.total_params:,}")
-    table.add_column("MACs", justify="right", footer=f"{summary.total_macs:,}")
-    table.add_column("RF", justify="right", footer="")
-    table.add_column("memory", justify="right", footer=compact_bytes(summary.activation_bytes))
-    for column in table.columns:
-        column.no_wrap = True
-    for info in summary.layers:
-        name = f"[bold]{info.type}[/]" if info.counted else info.type
-        if info.implicit_flatten:
-            name += " [dim](flattens)[/]"
-        if info.settings:
-            name += f" [dim]{info.settings}[/]"
-        table.add_row(
+_COLUMNS = ("#", "layer", "output", "params", "MACs", "RF", "memory")
+_GAP = "   "
+
+
+def _summary_rows(summary: ArchitectureSummary) -> list[tuple[str, ...]]:
+    """The table's cells as plain text: index, type, settings, then the number columns."""
+    return [
+        (
             str(info.index),
-            name,
+            info.type,
+            ("(flattens) " if info.implicit_flatten else "") + info.settings,
             format_shape(info.output_shape),
             f"{info.params:,}" if info.params else "–",
             f"{info.macs:,}" if info.macs else "–",
             format_shape(info.receptive_field) if info.receptive_field else "–",
             compact_bytes(info.output_bytes),
         )
-    return table
+        for info in summary.layers
+    ]
+
+
+class SummaryTable:
+    """torchinfo-style table: one row per layer, totals in the footer (a rich renderable).
+
+    Laid out by hand and yielded as ready-made segments rather than built with rich's
+    Table, which measures and wraps every cell through its layout engine: 40,000 layers
+    took 26 s that way. Numbers are never cut; the layer column gives way (ellipsis) to
+    fit the console's width.
+    """
+
+    def __init__(self, summary: ArchitectureSummary) -> None:
+        self.summary = summary
+
+    def lines(self, width: int) -> Iterator[list[tuple[str, str]]]:
+        """Each line as (text, style) pieces."""
+        summary = self.summary
+        rows = _summary_rows(summary)
+        footer = ("", f"total: {summary.counted_layers} layers", format_shape(summary.output_shape),
+                  f"{summary.total_params:,}", f"{summary.total_macs:,}", "",
+                  compact_bytes(summary.activation_bytes))
+        widths = [
+            max([len(_COLUMNS[c])] + [len(row[c + 1]) for row in rows] + [len(footer[c])])
+            for c in range(2, len(_COLUMNS))
+        ]
+        index_width = max([1] + [len(row[0]) for row in rows])
+        fixed = 1 + index_width + len(_GAP) * (len(_COLUMNS) - 1) + sum(widths)
+        layer_width = max([len("layer")] + [len(row[1]) + 1 + len(row[2]) for row in rows])
+        layer_width = max(len(footer[1]), min(layer_width, width - fixed))
+
+        def numbers(cells: Sequence[str]) -> str:
+            return _GAP + _GAP.join(cell.rjust(w) for cell, w in zip(cells, widths))
+
+        total_width = fixed + layer_width
+        title = f"input {format_shape(summary.input_shape)} · batch {summary.batch_size}"
+        yield [(title.center(total_width).rstrip(), "")]
+        yield []
+        yield [(" " + "#".rjust(index_width) + _GAP + "layer".ljust(layer_width) + numbers(_COLUMNS[2:]), "bold")]
+        yield [(" " + "─" * (total_width - 1), "")]
+        for row in rows:
+            name, settings = row[1], row[2]
+            if len(name) + 1 + len(settings) > layer_width:
+                settings = settings[: max(0, layer_width - len(name) - 2)] + "…"
+            yield [
+                (" " + row[0].rjust(index_width) + _GAP, ""),
+                (name, "bold" if name in ("conv2d", "linear") else ""),
+                ((" " + settings).ljust(layer_width - len(name)), "dim"),
+                (numbers(row[3:]), ""),
+            ]
+        yield []
+        yield [(" " + " " * index_width + _GAP + footer[1].ljust(layer_width) + numbers(footer[2:]), "bold")]
+        yield []
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        styles = {"": Style.null(), "bold": Style(bold=True), "dim": Style(dim=True)}
+        newline = Segment.line()
+        for line in self.lines(options.max_width):
+            for text, style in line:
+                yield Segment(text, styles[style])
+            yield newline
 
 
 def summary_totals_line(summary: ArchitectureSummary) -> str:
@@ -74,7 +133,7 @@ def summary_totals_line(summary: ArchitectureSummary) -> str:
 
 def print_summary(summary: ArchitectureSummary, console: Console | None = None) -> None:
     console = console or Console()
-    console.print(summary_table(summary))
+    console.print(SummaryTable(summary), crop=False)
     console.print(summary_totals_line(summary), highlight=False)
 
 

@@ -47,7 +47,7 @@ def test_train_prints_the_reference_line_and_writes_a_session(tmp_path):
         (["--dataset", "imagenet"], "invalid choice: 'imagenet'"),
         (["--session", "../x"], "invalid session name"),
         (["--resume"], "--resume needs --session NAME"),
-        (["--dataset", "mnist", "--input", "3,32,32"], "--input sets the image shape of --dataset synthetic"),
+        (["--dataset", "mnist", "--input", "3,32,32"], "--input 3,32,32 does not match mnist's 1×28×28 images"),
         (["--device", "cuda"], None),  # refused only where no GPU is visible
     ],
 )

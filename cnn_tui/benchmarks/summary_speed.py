@@ -1,4 +1,5 @@
-"""Issue 2's figures: `cnn-tui summary` vs `import torch`, and recomputing a 100-layer net.
+"""The architecture engine's figures: `cnn-tui summary` vs `import torch`, recomputing a
+100-layer net, the table of a 40,000-layer net, and adaptive pooling to a huge output.
 
     python -m cnn_tui.benchmarks.summary_speed [--repeats 9]
 """
@@ -6,8 +7,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 from . import PYTHON, interleaved_medians, machine_line
 
@@ -30,10 +34,22 @@ def hundred_layer_architecture() -> dict:
     return {"input": [3, 64, 64], "layers": layers}
 
 
-def recompute_ms(repeats: int = 300) -> float:
+def forty_thousand_layer_architecture() -> dict:
+    """10,000 blocks of conv 3×3 (padding 1), batchnorm, relu and dropout2d on 1×28×28."""
+    block = [{"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, {"type": "batchnorm2d"},
+             {"type": "relu"}, {"type": "dropout2d", "p": 0.1}]
+    return {"input": [1, 28, 28], "layers": block * 10_000}
+
+
+def huge_adaptive_pool_architecture() -> dict:
+    """Adaptive pooling of 3×28×28 to 10^8×10^8: the bins used to be walked one by one."""
+    return {"input": [3, 28, 28], "layers": [{"type": "adaptiveavgpool2d", "output_size": 10**8}]}
+
+
+def recompute_ms(data: dict | None = None, repeats: int = 300) -> float:
     from cnn_tui.core.shapes import analyze
 
-    data = hundred_layer_architecture()
+    data = data or hundred_layer_architecture()
     assert analyze(data).ok
     times = []
     for _ in range(repeats):
@@ -56,12 +72,22 @@ def main() -> None:
         args.repeats,
     )
     ms = recompute_ms()
+    pool_ms = recompute_ms(huge_adaptive_pool_architecture())
+    with tempfile.TemporaryDirectory() as folder:
+        big = Path(folder) / "forty-thousand.json"
+        big.write_text(json.dumps(forty_thousand_layer_architecture()))
+        big_medians = interleaved_medians({"table": [PYTHON, "-m", "cnn_tui", "summary", str(big)],
+                                           "json": [PYTHON, "-m", "cnn_tui", "summary", str(big), "--json"]},
+                                          max(1, args.repeats // 3))
     print(f"machine: {machine_line()}")
     print(f"| `cnn-tui summary` | {medians['summary']*1000:.0f} ms median of {args.repeats} |")
     print(f"| `python -c 'import torch'` | {medians['import torch']*1000:.0f} ms median |")
     print(f"| bare `python -c pass` | {medians['python']*1000:.0f} ms median |")
     print(f"| ratio summary / import torch | **{medians['summary'] / medians['import torch']:.3f}** (target ≤ 0.3) |")
     print(f"| recompute 100-layer architecture | **{ms:.2f} ms** median of 300 (target ≤ 5 ms) |")
+    print(f"| recompute adaptive pooling to 10^8×10^8 | **{pool_ms:.3f} ms** median of 300 |")
+    print(f"| `cnn-tui summary` of 40,000 layers: table / --json | **{big_medians['table']:.2f} s** / "
+          f"{big_medians['json']:.2f} s, medians of {max(1, args.repeats // 3)} |")
 
 
 if __name__ == "__main__":

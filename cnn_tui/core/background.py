@@ -23,6 +23,18 @@ from .spec import Architecture
 CLAIMED_FD_OPTION = "--claimed-fd"  # how the child is told which descriptor holds its claim
 
 
+def _gpu_memory(device: str) -> int | None:
+    """The training GPU's memory, for the memory check: torch is imported only when a GPU
+    is asked for by name, or `auto` may pick one (an NVIDIA driver is loaded)."""
+    if device == "cpu" or (device == "auto" and not os.path.exists("/proc/driver/nvidia")):
+        return None
+    from .trainer import pick_device  # checks that the accelerator asked for is there
+    import torch
+
+    chosen = pick_device(device)
+    return torch.cuda.get_device_properties(chosen).total_memory if chosen.type == "cuda" else None
+
+
 @dataclass(frozen=True)
 class BackgroundRun:
     name: str
@@ -33,11 +45,7 @@ class BackgroundRun:
 def start_background(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None = None,
                      exact: bool = False) -> BackgroundRun:
     """Start a background run. Raises TrainingRefused (nothing written) when it cannot start."""
-    arch, config = prepare(arch, config, store, name)
-    if config.device in ("cuda", "mps"):
-        from .trainer import pick_device  # torch: only to check the accelerator asked for
-
-        pick_device(config.device)
+    arch, config = prepare(arch, config, store, name, gpu_memory=_gpu_memory(config.device))
     try:
         session = store.create(name, {**session_meta(arch, config, config.device, exact), "detached": True})
     except SessionError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -12,6 +13,58 @@ from .datasets import DATASETS, DEFAULT_DATASET
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATA_DIR_ENV = "CNN_TUI_DATA"
+
+# torch seeds a generator with a 64-bit unsigned integer, and synthetic data derives its
+# test split's seed as 2·seed + 2: this bound keeps both in range.
+MAX_SEED = 2**63 - 2
+# CUDA kernels index a batch with 32-bit integers, and no machine holds a batch of
+# two billion images; the bound also keeps every memory figure a printable number.
+MAX_BATCH = 2**31 - 1
+# At least 784 GB of uint8 even at 1×28×28: past this no machine holds the dataset, and
+# generating synthetic images would die in the allocator rather than say so.
+MAX_IMAGES = 10**9
+
+
+INPUT_RULE = (
+    "The input shape is --input when given, else the architecture's \"input\", else the "
+    "dataset's image shape (fashion-mnist's 1×28×28 when no dataset is named; the default "
+    "network, with no file and no --preset, always follows the dataset). Images from a real "
+    "dataset must have that shape: a mismatch is an error. Synthetic images take any shape."
+)
+
+
+def _fmt(shape: Any) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def resolve_input(
+    explicit: tuple[int, int, int] | None,
+    arch_input: tuple[int, int, int] | None,
+    dataset: str | None,
+) -> tuple[int, int, int]:
+    """The one rule for the C, H, W a run's network sees (INPUT_RULE says it in words).
+
+    `dataset` is None where no images are involved (`cnn-tui summary` without --dataset).
+    Raises ValueError when the chosen shape cannot be the images of a real dataset.
+    """
+    info = DATASETS[dataset or DEFAULT_DATASET]
+    shape = tuple(explicit or arch_input or info.input_shape)
+    if dataset is None or dataset == "synthetic" or shape == info.input_shape:
+        return shape  # type: ignore[return-value]
+    others = [name for name, other in DATASETS.items() if other.input_shape == shape and name != "synthetic"]
+    datasets = " or ".join(f"--dataset {name}" for name in [*others, "synthetic"])
+    if explicit:
+        raise ValueError(f"--input {','.join(map(str, shape))} does not match {dataset}'s {_fmt(info.input_shape)} "
+                         f"images; leave --input out, or use {datasets}")
+    raise ValueError(f"the architecture's input is {_fmt(shape)} but {dataset} images are {_fmt(info.input_shape)}; "
+                     f"use {datasets}, or pass --input {','.join(map(str, info.input_shape))} to build it for {dataset}")
+
+
+def _brief(value: int) -> str:
+    """An int for a message; str() refuses past 4,300 digits, and 30 are plenty."""
+    if abs(value) < 10**30:
+        return str(value)
+    return f"{'-' if value < 0 else ''}a {int(abs(value).bit_length() * 0.30103)}-digit number"
 
 
 @dataclass
@@ -31,7 +84,7 @@ class TrainConfig:
     threads: int | None = None  # CPU threads for torch; None: cnn_tui.core.threads picks
     train_size: int | None = None  # None: the whole training set (synthetic: 6,000)
     test_size: int | None = None  # None: the whole test set (synthetic: 1,000)
-    input_shape: tuple[int, int, int] | None = None  # synthetic only: C, H, W
+    input_shape: tuple[int, int, int] | None = None  # --input; kept for synthetic data only
 
     def validate(self) -> None:
         """Raise ValueError naming the option that is wrong and what it accepts."""
@@ -41,23 +94,41 @@ class TrainConfig:
             raise ValueError(f'unknown optimizer "{self.optimizer}"; choose adam or sgd')
         if self.device not in DEVICES:
             raise ValueError(f'unknown device "{self.device}"; choose one of {", ".join(DEVICES)}')
+        for name in ("epochs", "batch_size", "seed", "train_size", "test_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"--{name.replace('_', '-')} must be a whole number, got {value!r}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("train_size", "test_size", "threads"):
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {_brief(getattr(self, name))}")
+        if self.batch_size > MAX_BATCH:
+            raise ValueError(f"--batch-size must be at most {MAX_BATCH:,}, got {_brief(self.batch_size)}")
+        if self.threads is not None and not 1 <= self.threads <= 4096:
+            raise ValueError(f"--threads must be between 1 and 4096, got {_brief(self.threads)}")
+        for name in ("train_size", "test_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if not self.lr > 0 or self.lr != self.lr or self.lr == float("inf"):
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {_brief(value)}")
+            if value is not None and value > MAX_IMAGES:
+                raise ValueError(f"--{name.replace('_', '-')} {_brief(value)} is too many images "
+                                 f"(at most {MAX_IMAGES:,}); ask for fewer")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {_brief(self.seed)}")
+        for name in ("lr", "momentum"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"--{name} must be a number, got {value!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"--lr must be a positive number, got {self.lr}")
-        if self.input_shape is not None and self.dataset != "synthetic":
-            raise ValueError("--input sets the shape of --dataset synthetic only; real datasets have their own")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be at least 0 and below 1, got {self.momentum}")
+        resolve_input(self.input_shape, None, self.dataset)
 
     def for_architecture(self, arch: Any) -> "TrainConfig":
-        """Synthetic data takes the architecture's input shape when none was asked for."""
-        if self.dataset == "synthetic" and self.input_shape is None and getattr(arch, "input", None):
-            return replace(self, input_shape=tuple(arch.input))
-        return self
+        """This configuration with the input shape settled for `arch` by `resolve_input`
+        (kept in `input_shape` for synthetic data only). Raises ValueError on a mismatch."""
+        shape = resolve_input(self.input_shape, getattr(arch, "input", None), self.dataset)
+        return replace(self, input_shape=shape if self.dataset == "synthetic" else None)
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir or os.environ.get(DATA_DIR_ENV) or "data")

@@ -16,8 +16,8 @@ import torch
 from .config import TrainConfig
 from .datasets import DATASETS, DatasetInfo, missing_files
 
-SYNTHETIC_TRAIN = 6_000
-SYNTHETIC_TEST = 1_000
+SYNTHETIC_TRAIN = DATASETS["synthetic"].train_images
+SYNTHETIC_TEST = DATASETS["synthetic"].test_images
 
 
 class DataError(Exception):

@@ -14,6 +14,8 @@ class DatasetInfo:
     folder: str  # torchvision's folder under the data dir
     files: tuple[str, ...]  # what must be there for an offline load
     class_names: tuple[str, ...] = ()
+    train_images: int = 0  # images in the full splits (synthetic: how many are generated)
+    test_images: int = 0
 
 
 _MNIST_FILES = (
@@ -28,18 +30,20 @@ DATASETS: dict[str, DatasetInfo] = {
         "fashion-mnist", (1, 28, 28), 10, "FashionMNIST", _MNIST_FILES,
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        60_000, 10_000,
     ),
     "mnist": DatasetInfo("mnist", (1, 28, 28), 10, "MNIST", _MNIST_FILES,
-                         tuple(str(d) for d in range(10))),
-    "kmnist": DatasetInfo("kmnist", (1, 28, 28), 10, "KMNIST", _MNIST_FILES),
+                         tuple(str(d) for d in range(10)), 60_000, 10_000),
+    "kmnist": DatasetInfo("kmnist", (1, 28, 28), 10, "KMNIST", _MNIST_FILES, (), 60_000, 10_000),
     "cifar10": DatasetInfo(
         "cifar10", (3, 32, 32), 10, "cifar-10-batches-py",
         tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
         ("airplane", "automobile", "bird", "cat", "deer",
          "dog", "frog", "horse", "ship", "truck"),
+        50_000, 10_000,
     ),
-    # Generated in process; its shape follows --input.
-    "synthetic": DatasetInfo("synthetic", (1, 28, 28), 10, "", ()),
+    # Generated in process; its shape follows --input, its sizes --train-size / --test-size.
+    "synthetic": DatasetInfo("synthetic", (1, 28, 28), 10, "", (), (), 6_000, 1_000),
 }
 
 DEFAULT_DATASET = "fashion-mnist"

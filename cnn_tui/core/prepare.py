@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .config import TrainConfig
 from .datasets import DATASETS, missing_files
+from .resources import check_training_memory
 from .sessions import SessionError, SessionStore
 from .shapes import check_classes, infer_shapes
 from .spec import Architecture
@@ -38,12 +39,16 @@ def prepare(
     name: str | None = None,
     resume: bool = False,
     claimed: bool = False,
+    force: bool = False,
+    gpu_memory: int | None = None,
 ) -> tuple[Architecture, TrainConfig]:
     """Check everything that can be checked before any file is written.
 
     Returns the architecture and configuration to train with (from the session when
     resuming, with the new epoch target). `claimed`: this process already holds the
-    session's claim (a background run's parent took it). Raises TrainingRefused.
+    session's claim (a background run's parent took it). `gpu_memory`: the total memory of
+    the GPU that will train (None: the run is on the CPU, checked against free memory);
+    `force` skips the memory estimate. Raises TrainingRefused.
     """
     try:
         config.validate()
@@ -60,11 +65,18 @@ def prepare(
         raise TrainingRefused(str(exc)) from None
     if arch is None:
         raise TrainingRefused("no architecture given")
-    config = config.for_architecture(arch)
+    try:
+        config = config.for_architecture(arch)
+    except ValueError as exc:
+        raise TrainingRefused(str(exc)) from None
     summary = infer_shapes(arch, config.input)
     problem = check_classes(summary, config.classes, config.dataset)
     if problem is not None:
         raise TrainingRefused(str(problem))
+    memory = None if force else check_training_memory(  # --force: the person knows better
+        [info.output_shape for info in summary.layers], summary.total_params, config, gpu_memory)
+    if memory is not None:
+        raise TrainingRefused(memory)
     ensure_dataset(config)
     return arch, config
 

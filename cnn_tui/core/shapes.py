@@ -7,10 +7,12 @@ Analytic and pure Python: this is what the editor recomputes on every keystroke 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import prod
+from math import gcd, prod
 from typing import Any, Callable, Sequence
 
 from .spec import (
+    BYTES_PER_FLOAT,
+    MAX_TENSOR_BYTES,
     Architecture,
     ArchitectureError,
     Layer,
@@ -18,8 +20,6 @@ from .spec import (
     parse_layer,
     parse_top_level,
 )
-
-BYTES_PER_FLOAT = 4  # float32 everywhere
 ADAM_COPIES = 3  # a parameter plus Adam's two moment buffers
 
 Shape = tuple[int, ...]
@@ -137,9 +137,14 @@ def pool_output_size(
     return out
 
 
-def _widest_adaptive_bin(size: int, out: int) -> int:
-    """PyTorch's adaptive bins are [floor(i·in/out), ceil((i+1)·in/out))."""
-    return max(-(-(i + 1) * size // out) - (i * size // out) for i in range(out))
+def widest_adaptive_bin(size: int, out: int) -> int:
+    """The widest of PyTorch's adaptive bins [floor(i·in/out), ceil((i+1)·in/out)), i < out.
+
+    Closed form, so a huge `out` costs nothing: bin i is ceil((k_i + in)/out) wide, where
+    k_i = i·in mod out. The k_i are exactly the multiples of g = gcd(in, out) below out,
+    so the widest has k = out − g.
+    """
+    return -(-(size + out - gcd(size, out)) // out)
 
 
 def _pairs(layer: Layer, *names: str) -> list[Pair]:
@@ -181,6 +186,16 @@ class _Walker:
                 "move it above the flatten / linear layers",
             )
         return self.shape  # type: ignore[return-value]
+
+    def check_tensor(self, index: int, layer: Layer, what: str, shape: Shape, field: str | None) -> None:
+        """PyTorch refuses any tensor over 2^63 − 1 bytes: so do we, before it is built."""
+        if prod(shape) * BYTES_PER_FLOAT > MAX_TENSOR_BYTES:
+            self.fail(
+                index, layer,
+                f"its {what} {format_shape(shape)} would be over PyTorch's limit of "
+                f"{MAX_TENSOR_BYTES:,} bytes for one tensor; make it smaller",
+                field,
+            )
 
     def window(self, kernel: Pair, stride: Pair, dilation: Pair) -> None:
         """Grow the receptive field by a sliding window (SPEC §3 recurrence)."""
@@ -266,7 +281,7 @@ class _Walker:
             self.shape = (c, *out_hw)
             # Adaptive pooling has no fixed window: report its widest bin, stepping by
             # floor(in/out), which is exact when out divides in (global pooling included).
-            kernel = tuple(_widest_adaptive_bin(n, o) for n, o in zip((h, w), out_hw))
+            kernel = tuple(widest_adaptive_bin(n, o) for n, o in zip((h, w), out_hw))
             stride = tuple(max(1, n // o) for n, o in zip((h, w), out_hw))
             self.window(kernel, stride, (1, 1))  # type: ignore[arg-type]
         elif t == "batchnorm2d":
@@ -288,6 +303,11 @@ class _Walker:
         # Activations and dropout keep the shape.
         if min(self.shape) < 1:  # defensive: every rule above should have caught it
             self.fail(index, layer, f"output collapses to {format_shape(self.shape)}")
+        self.check_tensor(index, layer, "output", self.shape, None)
+        if t == "conv2d":
+            self.check_tensor(index, layer, "weight", (out_c, c // groups, *kernel), "out_channels")
+        elif t == "linear":
+            self.check_tensor(index, layer, "weight", (out, features), "out_features")
         return LayerInfo(
             index=index,
             type=t,

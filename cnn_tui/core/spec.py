@@ -23,8 +23,18 @@ SIZE = "size"  # positive int or [h, w]
 PAD = "pad"  # non-negative int or [h, w]
 CONV_PAD = "conv_pad"  # PAD, or "same" / "valid"
 BOOL = "bool"
-PROB = "prob"  # float in [0, 1]
-FLOAT = "float"  # any finite number
+PROB = "prob"  # float in [0, 1): a dropout probability
+SLOPE = "slope"  # float in [-SLOPE_LIMIT, SLOPE_LIMIT]
+
+# PyTorch takes sizes as 64-bit integers and refuses a tensor of more than 2^63 - 1 bytes,
+# so no field, input size or tensor (weights, or one sample's output) may go past that.
+# Bounding every number here also keeps every figure we print a small, formattable int.
+MAX_INT = 2**63 - 1
+MAX_TENSOR_BYTES = 2**63 - 1
+BYTES_PER_FLOAT = 4  # float32 everywhere
+# A leaky slope must fit float32 (torch refuses one that does not); past ±1000 every
+# negative activation overflows float32 within a few layers anyway, so stop there.
+SLOPE_LIMIT = 1000.0
 
 REQUIRED = object()  # marks a field without a default
 
@@ -72,7 +82,7 @@ LAYER_TYPES: dict[str, dict[str, FieldSpec]] = {
     "dropout": {"p": FieldSpec(PROB, 0.5)},
     "dropout2d": {"p": FieldSpec(PROB, 0.5)},
     "relu": {},
-    "leakyrelu": {"negative_slope": FieldSpec(FLOAT, 0.01)},
+    "leakyrelu": {"negative_slope": FieldSpec(SLOPE, 0.01)},
     "sigmoid": {},
     "tanh": {},
     "gelu": {},
@@ -120,6 +130,68 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def show(value: Any, room: int = 40) -> str:
+    """A short JSON-like rendering of any value for an error message.
+
+    Never fails and never walks more than `room` characters' worth of the value: a deeply
+    nested list, a megabyte string or a 5,000-digit integer each become a few words.
+    """
+    out: list[str] = []
+
+    def emit(v: Any, depth: int) -> None:
+        if sum(map(len, out)) > room:
+            return
+        if isinstance(v, bool) or v is None:
+            out.append(json.dumps(v))
+        elif isinstance(v, int):
+            out.append(str(v) if v.bit_length() <= 100 else f"<a number of about {_digits(v)} digits>")
+        elif isinstance(v, float):
+            out.append(repr(v) if math.isfinite(v) else str(v))
+        elif isinstance(v, str):
+            out.append(json.dumps(v[:room]) if len(v) <= room else json.dumps(v[:room])[:-1] + '…"')
+        elif isinstance(v, (list, tuple, dict)):
+            if depth >= 4:
+                out.append("[…]" if not isinstance(v, dict) else "{…}")
+                return
+            items = list(v.items()) if isinstance(v, dict) else list(v)
+            out.append("{" if isinstance(v, dict) else "[")
+            for i, item in enumerate(items):
+                if sum(map(len, out)) > room:
+                    out.append("…")
+                    break
+                if i:
+                    out.append(", ")
+                if isinstance(v, dict):
+                    out.append(json.dumps(str(item[0])[:room]) + ": ")
+                    emit(item[1], depth + 1)
+                else:
+                    emit(item, depth + 1)
+            out.append("}" if isinstance(v, dict) else "]")
+        else:
+            out.append(type(v).__name__)
+
+    emit(value, 0)
+    text = "".join(out)
+    return text if len(text) <= room + 20 else text[: room + 19] + "…"
+
+
+def _digits(value: int) -> int:
+    """About how many digits a huge int has, without str() (which refuses past 4,300)."""
+    return int(abs(value).bit_length() * 0.30103) + 1
+
+
+def _clip(text: str, room: int = 40) -> str:
+    """A name from the file, cut short enough for a one-line message, control characters escaped."""
+    text = text[: room + 1]
+    if not text.isprintable():
+        text = json.dumps(text)[1:-1]
+    return text if len(text) <= room else text[:room] + "…"
+
+
+def _too_large(name: str, value: Any) -> str:
+    return f"{name} {show(value)} is too large: PyTorch's limit is {MAX_INT:,}"
+
+
 def _check_value(name: str, spec: FieldSpec, value: Any) -> str | None:
     """Return why `value` is not acceptable for a field of `spec`, or None when it is."""
     kind = spec.kind
@@ -127,36 +199,42 @@ def _check_value(name: str, spec: FieldSpec, value: Any) -> str | None:
         return None
     if kind == COUNT:
         if not _is_int(value):
-            return f"{name} must be a positive integer, got {json.dumps(value)}"
+            return f"{name} must be a positive integer, got {show(value)}"
         if value <= 0:
-            return f"{name} must be positive, got {value}"
+            return f"{name} must be positive, got {show(value)}"
+        if value > MAX_INT:
+            return _too_large(name, value)
         return None
     if kind in (SIZE, PAD, CONV_PAD):
         if kind == CONV_PAD and isinstance(value, str):
             if value in ("same", "valid"):
                 return None
-            return f'{name} must be an integer, [h, w], "same" or "valid", got {json.dumps(value)}'
+            return f'{name} must be an integer, [h, w], "same" or "valid", got {show(value)}'
         minimum = 1 if kind == SIZE else 0
         what = "positive" if minimum else "non-negative"
         parts = value if isinstance(value, list) else [value]
         if isinstance(value, list) and len(value) != 2:
-            return f"{name} must be an integer or a pair [h, w], got {json.dumps(value)}"
+            return f"{name} must be an integer or a pair [h, w], got {show(value)}"
         if not all(_is_int(v) for v in parts):
-            return f"{name} must be a {what} integer or [h, w], got {json.dumps(value)}"
+            return f"{name} must be a {what} integer or [h, w], got {show(value)}"
         if any(v < minimum for v in parts):
-            return f"{name} must be {what}, got {json.dumps(value)}"
+            return f"{name} must be {what}, got {show(value)}"
+        if any(v > MAX_INT for v in parts):
+            return _too_large(name, value)
         return None
     if kind == BOOL:
         if not isinstance(value, bool):
-            return f"{name} must be true or false, got {json.dumps(value)}"
+            return f"{name} must be true or false, got {show(value)}"
         return None
-    if kind in (PROB, FLOAT):
+    if kind in (PROB, SLOPE):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return f"{name} must be a number, got {json.dumps(value)}"
-        if not math.isfinite(value):
-            return f"{name} must be a finite number, got {value}"
-        if kind == PROB and not 0 <= value <= 1:
-            return f"{name} must be between 0 and 1, got {value}"
+            return f"{name} must be a number, got {show(value)}"
+        if isinstance(value, float) and not math.isfinite(value):  # ints compare exactly, any size
+            return f"{name} must be a finite number, got {show(value)}"
+        if kind == PROB and not 0 <= value < 1:
+            return f"{name} must be at least 0 and below 1 (1 would drop everything), got {show(value)}"
+        if kind == SLOPE and not -SLOPE_LIMIT <= value <= SLOPE_LIMIT:
+            return f"{name} must be between -{SLOPE_LIMIT:g} and {SLOPE_LIMIT:g} (0.01 to 0.3 is usual), got {show(value)}"
         return None
     raise AssertionError(f"unknown field kind {kind}")
 
@@ -245,7 +323,7 @@ def parse_layer(index: int, data: Any) -> Layer:
     """Validate one layer's JSON object; raise ArchitectureError naming what is wrong."""
     if not isinstance(data, dict):
         raise ArchitectureError(
-            f'must be an object like {{"type": "relu"}}, got {json.dumps(data)[:40]}', index
+            f'must be an object like {{"type": "relu"}}, got {show(data)}', index
         )
     layer_type = data.get("type")
     if not isinstance(layer_type, str):
@@ -254,10 +332,10 @@ def parse_layer(index: int, data: Any) -> Layer:
     if key not in LAYER_TYPES:
         raise ArchitectureError(
             "unknown layer type"
-            + _did_you_mean(key, list(LAYER_TYPES))
+            + _did_you_mean(key[:40], list(LAYER_TYPES))
             + f" (known: {', '.join(LAYER_TYPES)})",
             index,
-            layer_type,
+            _clip(layer_type),
         )
     specs = LAYER_TYPES[key]
     fields: dict[str, Any] = {}
@@ -265,6 +343,7 @@ def parse_layer(index: int, data: Any) -> Layer:
         if name == "type":
             continue
         if name not in specs:
+            name = _clip(name)
             if name in ("in_channels", "in_features"):
                 reason = f'"{name}" is never written: it comes from the previous layer'
             elif specs:
@@ -291,9 +370,15 @@ def parse_input(value: Any) -> tuple[int, int, int]:
         or not all(_is_int(v) and v > 0 for v in value)
     ):
         raise ArchitectureError(
-            f"input must be [C, H, W] with three positive integers, got {json.dumps(value)}"
+            f"input must be [C, H, W] with three positive integers, got {show(value)}"
         )
-    return (value[0], value[1], value[2])
+    c, h, w = value
+    if c * h * w * BYTES_PER_FLOAT > MAX_TENSOR_BYTES:
+        raise ArchitectureError(
+            f"input {show(list(value))} is too large: one image would be over PyTorch's "
+            f"{MAX_TENSOR_BYTES:,}-byte limit for a tensor"
+        )
+    return (c, h, w)
 
 
 def parse_top_level(data: Any) -> tuple[list[Any], tuple[int, int, int] | None]:
@@ -302,7 +387,7 @@ def parse_top_level(data: Any) -> tuple[list[Any], tuple[int, int, int] | None]:
         raise ArchitectureError('an architecture must be a JSON object with a "layers" list')
     unknown = set(data) - {"input", "layers"}
     if unknown:
-        name = sorted(unknown)[0]
+        name = _clip(sorted(unknown)[0])
         raise ArchitectureError(
             f'unknown top-level field "{name}"' + _did_you_mean(name, ["input", "layers"])
             + ' (allowed: "input", "layers")'
@@ -333,6 +418,10 @@ class Architecture:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ArchitectureError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            raise ArchitectureError("not a usable architecture: its JSON is nested too deeply") from None
+        except ValueError:  # an integer of more than 4,300 digits, Python's limit
+            raise ArchitectureError("not a usable architecture: it holds a number of more than 4,300 digits") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -372,11 +461,13 @@ class Architecture:
 def parse_field_text(layer_type: str, name: str, text: str) -> Any:
     """Turn what a person typed into a field value: `5`, `3x5`, `3×5`, `same`, `true`, `0.2`.
 
-    Raises ArchitectureError (without an index) with the reason when the text is not a value.
-    The result still goes through `parse_layer` for range checks.
+    Raises ArchitectureError (without an index) with the reason when the text is not a value,
+    including a number too large for PyTorch. The result still goes through `parse_layer`
+    for range checks.
     """
     spec = LAYER_TYPES[layer_type][name]
     raw = text.strip().lower()
+    typed = _clip(text.strip())
     if raw == "":
         if not spec.required:
             return spec.default
@@ -386,27 +477,34 @@ def parse_field_text(layer_type: str, name: str, text: str) -> Any:
             return True
         if raw in ("false", "no", "n", "0", "off"):
             return False
-        raise ArchitectureError(f"{name} must be true or false, got {text.strip()!r}", field=name)
-    if spec.kind in (PROB, FLOAT):
+        raise ArchitectureError(f"{name} must be true or false, got {typed!r}", field=name)
+    if spec.kind in (PROB, SLOPE):
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
-            raise ArchitectureError(f"{name} must be a number, got {text.strip()!r}", field=name) from None
+            raise ArchitectureError(f"{name} must be a number, got {typed!r}", field=name) from None
+        if not math.isfinite(value):
+            raise ArchitectureError(f"{name} must be a finite number, got {typed!r}", field=name)
+        return value
     if spec.kind == CONV_PAD and raw in ("same", "valid"):
         return raw
+    hint = "an integer or h×w" if spec.kind != COUNT else "an integer"
+    if spec.kind == CONV_PAD:
+        hint += ", same or valid"
     parts = [p.strip() for p in raw.replace("×", "x").replace(",", "x").split("x")]
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        hint = "an integer or h×w" if spec.kind != COUNT else "an integer"
-        if spec.kind == CONV_PAD:
-            hint += ", same or valid"
-        raise ArchitectureError(f"{name} must be {hint}, got {text.strip()!r}", field=name) from None
-    if len(numbers) == 1:
-        return numbers[0]
-    if len(numbers) == 2 and spec.kind != COUNT:
-        return numbers
-    raise ArchitectureError(f"{name} must be {'an integer' if spec.kind == COUNT else 'an integer or h×w'}, got {text.strip()!r}", field=name)
+    if len(parts) > 2 or len(parts) == 2 and spec.kind == COUNT:
+        raise ArchitectureError(f"{name} must be {hint}, got {typed!r}", field=name)
+    numbers = []
+    for part in parts:
+        digits = part.lstrip("+-")
+        if not digits.isdigit() or not digits.isascii():
+            raise ArchitectureError(f"{name} must be {hint}, got {typed!r}", field=name)
+        # Past 19 digits int() is pointless (and past 4,300 Python refuses it).
+        number = int(part) if len(digits) <= 19 else MAX_INT + 1
+        if number > MAX_INT:
+            raise ArchitectureError(f"{name} {typed} is too large: PyTorch's limit is {MAX_INT:,}", field=name)
+        numbers.append(number)
+    return numbers[0] if len(numbers) == 1 else numbers
 
 
 def format_field(value: Any) -> str:

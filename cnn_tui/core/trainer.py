@@ -258,9 +258,15 @@ def _run_epoch(run: _Run, epoch: int, epochs: int, on_event: EventSink, control:
     }
 
 
+# What allocators say when memory runs out: CUDA, and the CPU's ("DefaultCPUAllocator:
+# can't allocate memory: you tried to allocate ...", "Cannot allocate memory").
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     oom = getattr(torch.cuda, "OutOfMemoryError", ())
-    return (bool(oom) and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or (bool(oom) and isinstance(exc, oom)) or any(s in text for s in _OUT_OF_MEMORY)
 
 
 def _claim_session(store: SessionStore, name: str | None, resume: bool, claim_fd: int | None,
@@ -287,6 +293,7 @@ def train(
     control: TrainingControl | None = None,
     exact: bool = False,
     claim_fd: int | None = None,
+    force: bool = False,
 ) -> TrainingEnded:
     """Train, writing the session as it goes. Returns (and emits) how the run ended.
 
@@ -296,9 +303,16 @@ def train(
     the whole run; `claim_fd` adopts a claim handed down by a parent (a background run).
     """
     control = control or TrainingControl()
-    arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None)
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise TrainingRefused(str(exc)) from None
+    device = pick_device(config.device)  # the memory check needs to know the device
+    gpu_memory = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
+    arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None,
+                           force=force or claim_fd is not None,  # a background run was checked in the foreground
+                           gpu_memory=gpu_memory)
     torch.set_num_threads(config.threads or default_threads())  # 1 on a busy 2-core box: see core/threads.py
-    device = pick_device(config.device)
     session = _claim_session(store, name, resume, claim_fd, session_meta(arch, config, str(device), exact))
     try:
         if resume:

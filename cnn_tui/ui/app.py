@@ -133,7 +133,7 @@ class CnnTuiApp(App[int]):
         watch: bool = False,
     ) -> None:
         super().__init__()
-        self.initial_arch = arch or preset(DEFAULT_PRESET)
+        self.initial_arch = arch or preset(DEFAULT_PRESET).with_input(None)  # follows the dataset
         self.config = (config or TrainConfig()).for_architecture(self.initial_arch)
         self.arch_source = arch_source or (f"preset {DEFAULT_PRESET}" if arch is None else "file")
         self.initial_session = session

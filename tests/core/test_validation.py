@@ -35,7 +35,7 @@ CASES = [
     ([{**CONV, "padding": "full"}], 'padding must be an integer, [h, w], "same" or "valid", got "full"'),
     ([{**CONV, "padding": -1}], "layer 0 (conv2d): padding must be non-negative, got -1"),
     ([{**CONV, "bias": 1}], "layer 0 (conv2d): bias must be true or false, got 1"),
-    ([{"type": "dropout", "p": 1.5}], "layer 0 (dropout): p must be between 0 and 1, got 1.5"),
+    ([{"type": "dropout", "p": 1.5}], "layer 0 (dropout): p must be at least 0 and below 1 (1 would drop everything), got 1.5"),
     ([{**CONV, "groups": 4}], "layer 0 (conv2d): groups 4 must divide both in_channels 1 and out_channels 6"),
     ([CONV, {"type": "maxpool2d", "kernel_size": 2}, CONV, {"type": "maxpool2d", "kernel_size": 2}, CONV],
      "layer 4 (conv2d): kernel 5×5 is larger than its padded input 4×4; padding 2 keeps 4×4, or use a kernel of at most 4×4"),
