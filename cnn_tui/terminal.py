@@ -26,9 +26,3 @@ def detach_from_terminal() -> None:
     os.close(null)
     os.close(read_end)
 
-
-def end_detached_input() -> None:
-    """Close the pipe's write end: a thread still reading stdin sees end-of-file and ends
-    (an app's input thread would otherwise keep the exiting process alive)."""
-    while _keep:
-        os.close(_keep.pop())

@@ -13,7 +13,7 @@ from cnn_tui.core.config import TrainConfig, resolve_input
 from cnn_tui.core.presets import preset
 from cnn_tui.core.sessions import SessionStore
 from cnn_tui.core.shapes import infer_shapes
-from cnn_tui.core.trainer import prepare
+from cnn_tui.core.prepare import prepare
 
 
 @pytest.mark.parametrize(
@@ -78,11 +78,11 @@ def test_train_refuses_a_mismatch_before_any_session(tmp_path, capsys):
 
 def test_train_config_takes_the_shape_the_rule_gives(tmp_path):
     store = SessionStore(tmp_path / "s")
-    _, config, _ = prepare(preset("seed").with_input(None), TrainConfig(dataset="cifar10"), store, force=True)
+    config = TrainConfig(dataset="cifar10").for_architecture(preset("seed").with_input(None))  # no CIFAR-10 here
     assert config.input == (3, 32, 32) and config.input_shape is None
-    _, config, _ = prepare(preset("vgg-small"), TrainConfig(dataset="synthetic"), store, force=True)
+    _, config = prepare(preset("vgg-small"), TrainConfig(dataset="synthetic"), store, force=True)
     assert config.input == (3, 32, 32) and config.input_shape == (3, 32, 32)
-    _, config, _ = prepare(preset("vgg-small"), TrainConfig(dataset="synthetic", input_shape=(3, 16, 16)), store, force=True)
+    _, config = prepare(preset("vgg-small"), TrainConfig(dataset="synthetic", input_shape=(3, 16, 16)), store, force=True)
     assert config.input == (3, 16, 16)
 
 

@@ -103,8 +103,10 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {_brief(getattr(self, name))}")
         if self.batch_size > MAX_BATCH:
             raise ValueError(f"--batch-size must be at most {MAX_BATCH:,}, got {_brief(self.batch_size)}")
-        if self.threads is not None and not 1 <= self.threads <= 4096:
-            raise ValueError(f"--threads must be between 1 and 4096, got {_brief(self.threads)}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {_brief(self.threads)}")
+        if self.threads is not None and self.threads > 4096:
+            raise ValueError(f"--threads must be at most 4096, got {_brief(self.threads)}")
         for name in ("train_size", "test_size"):
             value = getattr(self, name)
             if value is not None and value < 1:

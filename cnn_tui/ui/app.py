@@ -801,13 +801,11 @@ def run_app(arch: Architecture | None = None, config: TrainConfig | None = None,
             sessions_dir: str | None = None, arch_source: str | None = None, watch: bool = False) -> int:
     """Run the app; its exit status: 0 when the person quit, 1 when it died of an error
     (Textual has printed the traceback by then)."""
-    from ..terminal import end_detached_input
-
     app = CnnTuiApp(arch, config, session, sessions_dir, arch_source, watch=watch)
-    try:
-        result = app.run()
-    finally:
-        end_detached_input()  # after a hang-up: let the input thread finish
-    if app.return_code:
-        return app.return_code
-    return result or 0
+    result = app.run()  # after a hang-up, returns once the run in this process has ended
+    code = app.return_code or result or 0
+    if app.terminal_lost:
+        # Textual's input thread still watches the dead terminal and would hold the process
+        # open; every session file is written and closed by now, so leave at once.
+        os._exit(code)
+    return code

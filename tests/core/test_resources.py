@@ -15,7 +15,7 @@ from cnn_tui.core.resources import (
 from cnn_tui.core.sessions import SessionStore
 from cnn_tui.core.shapes import infer_shapes
 from cnn_tui.core.spec import Architecture
-from cnn_tui.core.trainer import TrainingRefused, prepare
+from cnn_tui.core.prepare import TrainingRefused, prepare
 
 GIANT_LINEAR = Architecture.from_dict({"input": [1, 28, 28], "layers": [
     {"type": "flatten"}, {"type": "linear", "out_features": 10**9}, {"type": "linear", "out_features": 10}]})
@@ -75,8 +75,8 @@ def test_prepare_refuses_a_giant_network_unless_forced(tmp_path):
     config = TrainConfig(dataset="synthetic")
     with pytest.raises(TrainingRefused, match=r"training needs about .* available; use fewer channels or features"):
         prepare(GIANT_LINEAR, config, store, "giant")
-    arch, _, session = prepare(GIANT_LINEAR, config, store, "giant", force=True)
-    assert arch == GIANT_LINEAR and session is None
+    arch, _ = prepare(GIANT_LINEAR, config, store, "giant", force=True)
+    assert arch == GIANT_LINEAR
     assert not (tmp_path / "sessions").exists()
 
 

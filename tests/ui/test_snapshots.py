@@ -94,6 +94,7 @@ def test_training_mid_epoch(snap_compare, tmp_path, size):
             events.append(BatchProgress(1, batch, 600, batch * 100, 23456.0, 1.3, 0.45 - batch / 10000))
         for event in events:
             the_app.on_trainer_update(TrainerUpdate(event))
+        await pilot.pause(0.6)  # the progress line redraws at most twice a second: its next redraw
         if size[0] < 110:
             await pilot.press("v")
         await pilot.pause()

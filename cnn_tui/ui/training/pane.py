@@ -44,6 +44,8 @@ class TrainingPane(Vertical):
         self.gpu_total: int | None = None
         self.acknowledged = "training"  # the state the trainer last reported
         self._progress_shown = self._system_shown = 0.0
+        self._pending: BatchProgress | None = None
+        self._redraw_due = False
 
     def compose(self) -> ComposeResult:
         yield Static("Training", id="training-title")
@@ -90,13 +92,24 @@ class TrainingPane(Vertical):
             f"epoch {event.epoch + 1}/{event.epochs} · {event.batches} batches", done=False)
 
     def progress(self, event: BatchProgress) -> None:
-        """The current batch. Redrawn at most PROGRESS_HZ times a second (the last batch of an
-        epoch and any change of state always), so a slow SSH link keeps up."""
-        now = time.monotonic()
-        last = event.batch == event.batches or event.state != self.acknowledged
-        if not last and now - self._progress_shown < 1 / PROGRESS_HZ:
+        """The current batch. Redrawn at most PROGRESS_HZ times a second, so a slow SSH link
+        keeps up; an event that comes sooner waits for the next redraw, which shows the
+        latest one (the last batch of an epoch and a change of state are shown at once)."""
+        self._pending = event
+        urgent = event.batch == event.batches or event.state != self.acknowledged
+        wait = self._progress_shown + 1 / PROGRESS_HZ - time.monotonic()
+        if urgent or wait <= 0:
+            self._show_progress()
+        elif not self._redraw_due:
+            self._redraw_due = True
+            self.set_timer(wait, self._show_progress)
+
+    def _show_progress(self) -> None:
+        self._redraw_due = False
+        event, self._pending = self._pending, None
+        if event is None:
             return
-        self._progress_shown = now
+        now = self._progress_shown = time.monotonic()
         self.query_one(EpochProgress).show(event, event.epochs or self.total_epochs)
         # The running mean of this epoch's batch losses, drawn as it grows.
         self.query_one("#loss-chart", MetricChart).append("train", event.epoch + event.batch / event.batches, event.mean_loss)
@@ -113,6 +126,7 @@ class TrainingPane(Vertical):
         self._append_charts(metrics)
 
     def ended(self, event: TrainingEnded) -> None:
+        self._pending = None  # a redraw still due would draw over the end
         if event.status == "stopped":  # in the app's words: epochs counted from 1, as everywhere here
             detail = f"{count(event.epochs_done, 'epoch')} done; t continues from epoch {event.epochs_done + 1}"
         else:
