@@ -163,3 +163,9 @@ def test_synthetic_data_takes_any_shape(tmp_path):
     assert session.meta["architecture"]["input"] == [3, 16, 16]
     assert session.meta["config"]["input_shape"] == [3, 16, 16]
     assert len(session.read_metrics()[0]) == 1
+
+
+def test_a_batch_larger_than_the_data_is_said(tmp_path):
+    result = cli("train", *SMALL, "--batch-size", "5000", "--epochs", "1", "--sessions-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "--batch-size 5000 is more than the 600 training images" in result.stderr
