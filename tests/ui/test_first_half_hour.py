@@ -282,6 +282,7 @@ async def test_an_emptied_required_field_does_not_show_its_old_value(make_app):
 async def test_pause_message_and_singular_words(make_app):
     app = make_app(config=small_config(epochs=1, train_size=3000))
     async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "press t to train" in str(app.query_one("#state").render()))  # ready
         await pilot.press("t")
         await wait_for(pilot, lambda: app.training and app.control is not None)
         await pilot.press("p", "t")  # paused (before or during its first batch), then t again
@@ -350,7 +351,7 @@ async def test_the_threads_field(make_app):
 async def test_loss_is_the_mean_per_batch_drawn_live_and_epochs_count_from_one(make_app, tmp_path):
     from cnn_tui.ui.training.charts import MetricChart
 
-    app = make_app(config=small_config(epochs=2, train_size=6000, batch_size=20))
+    app = make_app(config=small_config(epochs=2, train_size=15000, batch_size=20))
     async with app.run_test(size=(120, 40)) as pilot:
         chart = app.query_one("#loss-chart", MetricChart)
         await pilot.press("t")
