@@ -326,7 +326,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise UsageError(f"{exc} (see cnn-tui sessions{_sessions_dir_option(args)})") from None
     from .ui.app import run_app
 
-    return run_app(session=args.name, sessions_dir=args.sessions_dir, watch=True)
+    return run_app(session=args.name, sessions_dir=args.sessions_dir, watch=True,
+                   probe_device=False)  # the device is the trainer's, read from the session
 
 
 # --- sessions --------------------------------------------------------------------------

@@ -798,10 +798,11 @@ def describe_write_error(path: str, exc: OSError) -> str:
 
 
 def run_app(arch: Architecture | None = None, config: TrainConfig | None = None, session: str | None = None,
-            sessions_dir: str | None = None, arch_source: str | None = None, watch: bool = False) -> int:
+            sessions_dir: str | None = None, arch_source: str | None = None, watch: bool = False,
+            probe_device: bool = True) -> int:
     """Run the app; its exit status: 0 when the person quit, 1 when it died of an error
     (Textual has printed the traceback by then)."""
-    app = CnnTuiApp(arch, config, session, sessions_dir, arch_source, watch=watch)
+    app = CnnTuiApp(arch, config, session, sessions_dir, arch_source, watch=watch, probe_device=probe_device)
     result = app.run()  # after a hang-up, returns once the run in this process has ended
     code = app.return_code or result or 0
     if app.terminal_lost:

@@ -21,6 +21,7 @@ from .system_panel import SystemPanel
 
 PROGRESS_HZ = 2  # progress line redraws per second
 SYSTEM_HZ = 1  # system panel redraws per second
+CHART_HZ = 1  # live loss-chart points per second
 
 STATE_STYLES = {"idle": "dim", "training": "bold cyan", "paused": "bold yellow", "finished": "bold green",
                 "stopped": "bold yellow", "failed": "bold red", "starting": "cyan", "stopping": "yellow"}
@@ -43,7 +44,7 @@ class TrainingPane(Vertical):
         self.device_text = "device: auto (resolved when training starts)"
         self.gpu_total: int | None = None
         self.acknowledged = "training"  # the state the trainer last reported
-        self._progress_shown = self._system_shown = 0.0
+        self._progress_shown = self._system_shown = self._chart_shown = 0.0
         self._pending: BatchProgress | None = None
         self._redraw_due = False
 
@@ -111,8 +112,12 @@ class TrainingPane(Vertical):
             return
         now = self._progress_shown = time.monotonic()
         self.query_one(EpochProgress).show(event, event.epochs or self.total_epochs)
-        # The running mean of this epoch's batch losses, drawn as it grows.
-        self.query_one("#loss-chart", MetricChart).append("train", event.epoch + event.batch / event.batches, event.mean_loss)
+        # The running mean of this epoch's batch losses, drawn as it grows (a replot redraws
+        # the whole chart, so at most CHART_HZ times a second).
+        if now - self._chart_shown >= 1 / CHART_HZ or event.batch == event.batches:
+            self._chart_shown = now
+            self.query_one("#loss-chart", MetricChart).append("train", event.epoch + event.batch / event.batches,
+                                                              event.mean_loss)
         if event.system is not None and now - self._system_shown >= 1 / SYSTEM_HZ:
             self._system_shown = now
             self.query_one(SystemPanel).show(event.system)
