@@ -580,15 +580,20 @@ class CnnTuiApp(App[int]):
             return
         self.pane.set_state(self.pane.acknowledged, f"{command} sent; waiting for the trainer to confirm")
 
+    def _cannot_train(self) -> bool:
+        """Say why the editor's network or settings cannot train, when they cannot."""
+        problem = self.arch_error or self.config_error
+        if problem:
+            self.notify(problem, title="cannot train", severity="error", timeout=8, markup=False)
+        return bool(problem)
+
     def action_train_background(self) -> None:
         """Train the editor's network and configuration in a background process that
         outlives this terminal, and watch it here."""
         if self.training or self.following:
             self.notify("a run is already shown here: s stops it", severity="warning", markup=False)
             return
-        problem = self.arch_error or self.config_error
-        if problem:
-            self.notify(problem, title="cannot train", severity="error", timeout=8, markup=False)
+        if self._cannot_train():
             return
         self.pane.set_state("starting", "starting a background run")
         self.start_background_run(self.editor.architecture(), self.config)
@@ -630,9 +635,7 @@ class CnnTuiApp(App[int]):
             else:
                 self.notify("already training: p pauses, s stops", severity="warning", markup=False)
             return
-        problem = self.arch_error or self.config_error
-        if problem:
-            self.notify(problem, title="cannot train", severity="error", timeout=8, markup=False)
+        if self._cannot_train():
             return
         arch = self.editor.architecture()
         resume = self.shown is not None and self.shown.continues_with(arch, self.config)
