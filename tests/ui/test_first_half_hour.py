@@ -280,7 +280,8 @@ async def test_an_emptied_required_field_does_not_show_its_old_value(make_app):
 
 
 async def test_pause_message_and_singular_words(make_app):
-    app = make_app(config=small_config(epochs=1, train_size=3000))
+    # Long enough (~3 s warm) that the keys below land while it trains.
+    app = make_app(config=small_config(epochs=1, train_size=20000, batch_size=10))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: "press t to train" in str(app.query_one("#state").render()))  # ready
         await pilot.press("t")
