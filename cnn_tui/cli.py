@@ -1,4 +1,4 @@
-"""The `cnn-tui` command line (SPEC §4).
+"""The `cnn-tui` command line.
 
 Every subcommand imports what it needs inside its handler, so `cnn-tui summary` never pays
 for torch and the app's first frame does not wait for it. A user mistake is one line on

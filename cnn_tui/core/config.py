@@ -69,7 +69,7 @@ def _brief(value: int) -> str:
 
 @dataclass
 class TrainConfig:
-    """How to train. Defaults are the reference configuration of SPEC §1 (plus shuffling)."""
+    """How to train. Defaults are the reference configuration (plus shuffling)."""
 
     dataset: str = DEFAULT_DATASET
     data_dir: str | None = None  # None: $CNN_TUI_DATA, else ./data

@@ -1,4 +1,4 @@
-"""Datasets, decoded once into one uint8 tensor per split (SPEC §5).
+"""Datasets, decoded once into one uint8 tensor per split.
 
 No per-sample PIL / ToTensor work: torchvision reads the files once (`.data`), the tensors
 move to the training device once, and batches are sliced there. Scaling is the reference's

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-# Final statuses of a run, as session.json records them (SPEC §6).
+# Final statuses of a run, as session.json records them.
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 
 
@@ -56,7 +56,7 @@ class BatchProgress:
 
 @dataclass(frozen=True)
 class EpochFinished:
-    """One finished epoch; `metrics` is exactly the metrics.jsonl line (SPEC §6)."""
+    """One finished epoch; `metrics` is exactly the metrics.jsonl line."""
 
     metrics: dict[str, Any] = field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""Starting architectures. `seed` is the reference network of SPEC §1 and the default everywhere."""
+"""Starting architectures. `seed` is the reference network and the default everywhere."""
 
 from __future__ import annotations
 

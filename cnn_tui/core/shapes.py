@@ -1,4 +1,4 @@
-"""Per-layer numbers (SPEC §3): output shape, params, MACs, receptive field, memory.
+"""Per-layer numbers: output shape, params, MACs, receptive field, memory.
 
 Analytic and pure Python: this is what the editor recomputes on every keystroke and what
 `cnn-tui summary` prints, so it must never import torch. torch is only the test oracle.
@@ -105,7 +105,7 @@ class ArchitectureSummary:
             raise self.error
 
     def to_json(self) -> dict[str, Any]:
-        """The object `cnn-tui summary --json` prints (SPEC §3)."""
+        """The object `cnn-tui summary --json` prints."""
         return {
             "input": list(self.input_shape),
             "layers": [info.to_json() for info in self.layers],
@@ -198,7 +198,7 @@ class _Walker:
             )
 
     def window(self, kernel: Pair, stride: Pair, dilation: Pair) -> None:
-        """Grow the receptive field by a sliding window (SPEC §3 recurrence)."""
+        """Grow the receptive field by a sliding window."""
         assert self.rf is not None and self.jump is not None
         self.rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(self.rf, kernel, dilation, self.jump))  # type: ignore[assignment]
         self.jump = tuple(j * s for j, s in zip(self.jump, stride))  # type: ignore[assignment]

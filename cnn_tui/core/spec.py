@@ -1,4 +1,4 @@
-"""The architecture file format (SPEC §2): layer types, their fields, parsing and saving.
+"""The architecture file format: layer types, their fields, parsing and saving.
 
 Pure Python, no torch: the editor and `cnn-tui summary` depend on this being instant.
 A layer keeps exactly the fields it was given, so load -> save round-trips the JSON;
@@ -93,7 +93,7 @@ LAYER_TYPES: dict[str, dict[str, FieldSpec]] = {
     },
 }
 
-# Only these count as "layers" in the teaching sense (SPEC §1).
+# Only these count as "layers" in the teaching sense.
 COUNTED_TYPES = frozenset({"conv2d", "linear"})
 
 
@@ -408,7 +408,7 @@ class Architecture:
 
     @classmethod
     def from_dict(cls, data: Any) -> "Architecture":
-        """Parse and validate the JSON object of SPEC §2 (shape checks come later, in shapes)."""
+        """Parse and validate an architecture file's JSON object (shape checks come later, in shapes)."""
         layers, shape = parse_top_level(data)
         return cls(tuple(parse_layer(i, layer) for i, layer in enumerate(layers)), shape)
 

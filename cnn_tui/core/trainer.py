@@ -3,7 +3,7 @@
 `train()` is the whole run. It reports plain-data events (cnn_tui.core.events) to a callback
 and obeys a TrainingControl from any thread; it knows nothing about Textual or the CLI.
 
-The per-epoch numbers are the reference loop's (SPEC §1): `total_loss` is the sum of the
+The per-epoch numbers are the reference loop's: `total_loss` is the sum of the
 per-batch mean losses and `total_correct` counts the predictions made *before* each step.
 Two modes compute them:
 
