@@ -249,6 +249,15 @@ def _check_metrics_row(row: Any, expected_epoch: int) -> str | None:
     return None
 
 
+def _parse_metrics_line(line: str, expected_epoch: int) -> tuple[Any, str | None]:
+    """One metrics line and why it is not the epoch that should come next (None: it is)."""
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return None, str(exc)[:120]
+    return row, _check_metrics_row(row, expected_epoch)
+
+
 @dataclass
 class SessionInfo:
     """One line of `cnn-tui sessions`."""
@@ -439,12 +448,8 @@ class Session:
         data = b"".join(chunks)
         complete = data[: data.rfind(b"\n") + 1]
         rows = []
-        for number, line in enumerate(complete.decode("utf-8", "replace").splitlines(), 1):
-            try:
-                row = json.loads(line)
-                problem = _check_metrics_row(row, next_epoch + len(rows))
-            except (ValueError, RecursionError) as exc:
-                problem = str(exc)[:120]
+        for line in complete.decode("utf-8", "replace").splitlines():
+            row, problem = _parse_metrics_line(line, next_epoch + len(rows))
             if problem is not None:
                 raise SessionError(f"{self.metrics_file}: a new line is damaged ({problem})")
             rows.append(row)
@@ -582,11 +587,7 @@ def parse_metrics(text: str, file: Path) -> tuple[list[dict[str, Any]], list[str
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-            problem = _check_metrics_row(row, len(rows))
-        except (ValueError, RecursionError) as exc:
-            problem = str(exc)[:120]
+        row, problem = _parse_metrics_line(line, len(rows))
         if problem is not None:
             if all(not rest.strip() for rest in lines[number:]) and not text.endswith("\n"):
                 warnings_.append(f"{file}: ignored a torn last line ({number})")
