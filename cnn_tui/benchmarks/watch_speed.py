@@ -107,38 +107,58 @@ class Terminal:
         os.close(self.master)
 
 
-def overhead(epochs: int) -> dict:
-    """Seconds per epoch of one background run, with `cnn-tui watch` attached on odd epochs."""
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except OSError:
+        return 0
+
+
+def watched_epoch(epoch: int) -> bool:
+    """Epochs 2, 3 | 4, 5 | ... in ABBA order: watched, alone, alone, watched, watched, ..."""
+    return (epoch - 2) % 4 in (0, 3)
+
+
+def overhead(epochs: int, threads: int | None = None) -> dict:
+    """Seconds per epoch of one background run, with `cnn-tui watch` drawing on some epochs.
+
+    The watcher starts with the run and stays; on the epochs it is "away" it is stopped
+    (SIGSTOP: it takes no CPU at all, as if it were not there) and continued (SIGCONT) for
+    the next, when it catches up with what it missed, as a watcher does. Epochs 0 and 1
+    (warm-up, the watcher's start) are left out; the rest alternate in ABBA order so that a
+    drift of the machine's speed falls on both arms alike.
+    """
     from cnn_tui.core.sessions import SessionStore
 
     sessions = tempfile.mkdtemp()
     data = os.environ.get("CNN_TUI_DATA")
     args = ["--no-shuffle", "--epochs", str(epochs)] if data else [*SMALL, "--train-size", "30000", "--epochs", str(epochs)]
+    if threads:
+        args += ["--threads", str(threads)]
     _detach(sessions, "o", args)
     _wait_started(sessions, "o")
+    watcher = Terminal([PYTHON, "-m", "cnn_tui", "watch", "o", "--sessions-dir", sessions])
+    metrics = Path(sessions) / "o" / "metrics.jsonl"
     store = SessionStore(sessions)
-    watcher = None
-    done = 0
-    while store.open("o").live:  # blocks of 3 epochs: alone, alone, alone; attach, watched, watched
-        rows = store.open("o").read_metrics()[0]
-        if len(rows) != done:
-            done = len(rows)
-            if done % 6 == 3 and watcher is None:
-                watcher = Terminal([PYTHON, "-m", "cnn_tui", "watch", "o", "--sessions-dir", sessions])
-            elif done % 6 == 0 and watcher is not None:
-                watcher.close()
-                watcher = None
-        time.sleep(0.02)
-    if watcher is not None:
-        watcher.close()
-    rows = store.open("o").read_metrics()[0][1:]  # the first epoch warms up
-    # The epoch in which the watcher starts (imports, first frame) is left out of both.
-    watched = [r["seconds"] for r in rows if r["epoch"] % 6 in (4, 5)]
-    alone = [r["seconds"] for r in rows if r["epoch"] % 6 in (0, 1, 2)]
+    done, running = 0, True
+    while done < epochs and store.open("o").live:
+        lines = _lines(metrics)
+        if lines != done:
+            done = lines
+            want = done < 2 or watched_epoch(done)  # the epoch now starting
+            if want != running:
+                os.kill(watcher.pid, signal.SIGCONT if want else signal.SIGSTOP)
+                running = want
+        time.sleep(0.05)
+    os.kill(watcher.pid, signal.SIGCONT)
+    watcher.close()
+    rows = [r for r in store.open("o").read_metrics()[0] if r["epoch"] >= 2]
     shutil.rmtree(sessions, ignore_errors=True)
+    watched = [r["seconds"] for r in rows if watched_epoch(r["epoch"])]
+    alone = [r["seconds"] for r in rows if not watched_epoch(r["epoch"])]
     return {"watched": statistics.median(watched), "alone": statistics.median(alone),
             "ratio": statistics.median(watched) / statistics.median(alone), "epochs": len(rows),
-            "data": "FashionMNIST" if data else "synthetic 30,000"}
+            "threads": threads or "default", "data": "FashionMNIST" if data else "synthetic 30,000"}
 
 
 def latency(epochs: int) -> dict:

@@ -8,6 +8,7 @@ widgets are touched on the event loop, in the handlers below.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from dataclasses import dataclass
@@ -337,8 +338,8 @@ class CnnTuiApp(App[int]):
             if not path:
                 return
             self.last_path = path
-            try:
-                arch = Architecture.load(path)
+            try:  # read and checked in a thread: a large file never stalls the screen
+                arch = await asyncio.to_thread(Architecture.load, path)
             except ArchitectureError as exc:
                 self.notify(str(exc), title="cannot load", severity="error", markup=False)
                 return

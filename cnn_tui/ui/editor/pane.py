@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,10 +18,15 @@ from ...core.draft import ArchitectureDraft, DraftHistory, DraftState
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import Architecture, ArchitectureError, format_shape
 from .layer_form import LayerForm
-from .layer_table import LayerTable, error_text
+from .layer_table import LayerTable, TableRows, error_text, settle_garbage_collector, table_rows
 from .totals import Totals
 
 FORM_DELAY = 0.06  # seconds the cursor rests on a row before the form shows that layer
+# Above this many layers, the work of an edit (numbers, cells, the undo copy) runs in a
+# thread, so the screen keeps drawing: 500 layers take ~6 ms, 40,000 about 0.6 s.
+OFF_LOOP_LAYERS = 500
+
+T = TypeVar("T")
 
 
 class EditorPane(Vertical):
@@ -48,6 +55,9 @@ class EditorPane(Vertical):
         self._saved_layers = [dict(layer) for layer in self.draft.layers]
         self._shown_error: str | None = None
         self._form_timer: Timer | None = None
+        # One change at a time: while an edit's numbers are worked out off the event loop,
+        # the next edit (from the app or the form) waits, so the draft never changes under it.
+        self._changing = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
         yield Static(id="editor-title")
@@ -57,8 +67,22 @@ class EditorPane(Vertical):
         yield Totals(id="totals")
 
     async def on_mount(self) -> None:
-        await self._recompute_or_revert(None)
+        async with self._changing:
+            await self._recompute_or_revert(None)
         self._show_form(self.selected)
+
+    async def _work(self, job: Callable[..., T], *args: Any) -> T:
+        """Run `job` in a thread when the draft is large, so the screen never stalls."""
+        if len(self.draft.layers) > OFF_LOOP_LAYERS:
+            # No collection while it builds (each would walk all it has made so far, holding
+            # the interpreter); what it made lives on, so it goes out of the collector's way.
+            gc.disable()
+            try:
+                return await asyncio.to_thread(job, *args)
+            finally:
+                settle_garbage_collector()
+                gc.enable()
+        return job(*args)
 
     @property
     def table(self) -> LayerTable:
@@ -77,29 +101,33 @@ class EditorPane(Vertical):
     # --- attributes down ------------------------------------------------------------
 
     async def set_dataset(self, input_shape: tuple[int, int, int], classes: int, dataset: str) -> None:
-        self.draft.input_shape, self.num_classes, self.dataset = input_shape, classes, dataset
-        await self._recompute_or_revert(None)
+        async with self._changing:
+            self.draft.input_shape, self.num_classes, self.dataset = input_shape, classes, dataset
+            await self._recompute_or_revert(None)
 
     async def set_batch_size(self, batch_size: int) -> None:
-        self.batch_size = batch_size
-        await self._recompute_or_revert(None)
+        async with self._changing:
+            self.batch_size = batch_size
+            await self._recompute_or_revert(None)
 
     async def load(self, arch: Architecture, source: str) -> bool:
         """Replace the draft (a preset, a file or a session's architecture); False if it
         could not be shown (a notice says why) and the draft is unchanged."""
-        before, before_source = self.draft, self.source
-        self.draft = ArchitectureDraft(arch, self.draft.input_shape)
-        self.source = source
-        try:
-            await self.recompute(rebuild_form=True, row=0)
-        except Exception as exc:  # noqa: BLE001 - any failure: say so, keep the old draft
-            self.draft, self.source = before, before_source
-            await self.recompute(rebuild_form=True)
-            self._report(exc, f"cannot show {source}")
-            return False
-        self.history.record(before.snapshot())
-        self.mark_saved()
-        return True
+        async with self._changing:
+            before, before_source = self.draft, self.source
+            undo_state = await self._work(before.snapshot)
+            self.draft = ArchitectureDraft(arch, self.draft.input_shape)
+            self.source = source
+            try:
+                await self.recompute(rebuild_form=True, row=0)
+            except Exception as exc:  # noqa: BLE001 - any failure: say so, keep the old draft
+                self.draft, self.source = before, before_source
+                await self.recompute(rebuild_form=True)
+                self._report(exc, f"cannot show {source}")
+                return False
+            self.history.record(undo_state)
+            self.mark_saved()
+            return True
 
     def wanted_width(self) -> int:
         """Columns the pane needs to show its table whole: cells, scrollbar, padding, border."""
@@ -123,16 +151,17 @@ class EditorPane(Vertical):
     async def _edit(self, change: Callable[[], int | None], group: object = None, rebuild_form: bool = True) -> None:
         """Apply one edit to the draft and redraw; on any failure, put the draft back and
         say why (an edit can never take the app down). Each edit is one undo step."""
-        before = self.draft.snapshot()
-        try:
-            row = change()
-            await self.recompute(rebuild_form=rebuild_form, row=row)
-        except Exception as exc:  # noqa: BLE001
-            self.draft.restore(before)
-            await self.recompute(rebuild_form=True)
-            self._report(exc, "that edit was undone")
-            return
-        self.history.record(before, group)
+        async with self._changing:
+            before = await self._work(self.draft.snapshot)
+            try:
+                row = change()
+                await self.recompute(rebuild_form=rebuild_form, row=row)
+            except Exception as exc:  # noqa: BLE001
+                self.draft.restore(before)
+                await self.recompute(rebuild_form=True)
+                self._report(exc, "that edit was undone")
+                return
+            self.history.record(before, group)
 
     async def _recompute_or_revert(self, row: int | None) -> None:
         try:
@@ -178,12 +207,13 @@ class EditorPane(Vertical):
         return await self._travel(self.history.redo)
 
     async def _travel(self, step: Callable[[DraftState], DraftState | None]) -> bool:
-        state = step(self.draft.snapshot())
-        if state is None:
-            return False
-        row = self.selected
-        self.draft.restore(state)
-        await self._recompute_or_revert(None)
+        async with self._changing:
+            state = step(await self._work(self.draft.snapshot))
+            if state is None:
+                return False
+            row = self.selected
+            self.draft.restore(state)
+            await self._recompute_or_revert(None)
         self.table.move_cursor(row=max(0, min(row or 0, len(self.draft.layers) - 1)), animate=False)
         self._show_form(self.selected)
         return True
@@ -242,9 +272,9 @@ class EditorPane(Vertical):
                 field, reason = error.field, str(error)
         self.form.mark(field, reason)
 
-    def _typed_settings(self) -> dict[int, str]:
+    def _typed_settings(self, summary: ArchitectureSummary) -> dict[int, str]:
         """The erroneous row's settings as typed, when a field holds text that is not a value."""
-        error = self.summary.error
+        error = summary.error
         if error is None or error.index is None or not error.field:
             return {}
         if self.draft.field_error(error.index, error.field) is None:
@@ -252,13 +282,19 @@ class EditorPane(Vertical):
         text = self.draft.field_text(error.index, error.field)
         return {error.index: f"{error.field} = {text}" if text.strip() else f"{error.field} empty"}
 
+    def _numbers(self) -> tuple[ArchitectureSummary, TableRows]:
+        """Every layer's numbers and its table row: pure work on the draft, safe in a thread."""
+        summary = self.draft.summary(self.batch_size, self.num_classes, self.dataset)
+        return summary, table_rows(self.draft.layers, summary, self._typed_settings(summary))
+
     async def recompute(self, rebuild_form: bool = False, row: int | None = None) -> None:
-        """Recompute every number and redraw. Cheap: ~1 ms for 100 layers."""
-        self.summary = self.draft.summary(self.batch_size, self.num_classes, self.dataset)
+        """Recompute every number and redraw: ~1 ms for 100 layers on the event loop; a
+        large draft's numbers are worked out in a thread (see OFF_LOOP_LAYERS)."""
+        self.summary, rows = await self._work(self._numbers)
         self.query_one("#editor-title", Static).update(Text(
             f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
         ))
-        self.table.show(self.draft.layers, self.summary, keep_row=row, typed=self._typed_settings())
+        self.table.show(rows, keep_row=row)
         error = error_text(self.summary.error)
         if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass
             self._shown_error = error.plain

@@ -77,7 +77,7 @@ class TrainingPane(Vertical):
         if detail:
             text.append("· ").append(detail, style="red" if problem else "").append(" ")
         text.append(f"· {self.device_text}", style="dim")
-        self.query_one("#state", Static).update(text)
+        self.query_one("#state", Static).update(text, layout=False)  # always one row
 
     def started(self, event: TrainingStarted) -> None:
         self.total_epochs = event.epochs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
@@ -24,6 +25,8 @@ class EpochProgress(Vertical):
     EpochProgress #progress-text { height: auto; color: $text-muted; }
     """
 
+    _rows = -1  # rows the text took when last shown
+
     def compose(self) -> ComposeResult:
         yield ProgressBar(total=1, show_eta=False, show_percentage=True, id="bar")
         yield Static("", id="progress-text")
@@ -31,10 +34,9 @@ class EpochProgress(Vertical):
     def show(self, event: BatchProgress, epochs: int) -> None:
         bar = self.query_one(ProgressBar)
         bar.update(total=event.batches, progress=event.batch)
-        self.query_one("#progress-text", Static).update(
-            f"epoch {event.epoch + 1}/{epochs} · batch {event.batch}/{event.batches} · "
-            f"{event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · loss {event.mean_loss:.4f}"
-        )
+        self._set_text(f"epoch {event.epoch + 1}/{epochs} · batch {event.batch}/{event.batches} · "
+                       f"{event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · "
+                       f"loss {event.mean_loss:.4f}")
 
     def show_text(self, text: str, done: bool | None = None) -> None:
         bar = self.query_one(ProgressBar)
@@ -42,4 +44,14 @@ class EpochProgress(Vertical):
             bar.update(total=1, progress=1)
         elif done is False:
             bar.update(total=1, progress=0)
-        self.query_one("#progress-text", Static).update(text)
+        self._set_text(text)
+
+    def _set_text(self, text: str) -> None:
+        """A new line of text; the screen is laid out again only when it wraps onto a different
+        number of rows (a relayout of the whole screen twice a second is most of what a
+        watcher costs the machine)."""
+        label = self.query_one("#progress-text", Static)
+        width = label.content_region.width
+        rows = len(Text(text).wrap(self.app.console, width)) if width > 0 else -1
+        label.update(text, layout=rows != self._rows or rows < 0)
+        self._rows = rows

@@ -46,7 +46,11 @@ class SystemPanel(Static):
     SystemPanel { height: auto; max-height: 4; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
+    _rows = -1  # lines shown last time
+
     def show(self, system: dict[str, Any] | None) -> None:
         lines = system_lines(system)
         self.display = bool(lines)
-        self.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"))
+        # Lines never wrap: the screen needs laying out again only when their number changes.
+        self.update(Text("\n".join(lines), no_wrap=True, overflow="ellipsis"), layout=len(lines) != self._rows)
+        self._rows = len(lines)

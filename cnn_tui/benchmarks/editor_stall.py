@@ -1,0 +1,116 @@
+"""How long the editor holds the screen still with a 40,000-layer file.
+
+    python -m cnn_tui.benchmarks.editor_stall [--layers 40000] [--repeats 3]
+
+The app runs headless at 120×40 while a task on its event loop wakes every 2 ms and records
+how late it woke: the longest delay is the longest time nothing could be drawn. Measured
+while `l` loads the file (typed into the prompt, as a person does), and while a digit is
+typed into the selected layer's field. Each is measured twice in one process: as the editor
+works (large drafts' numbers worked out in a thread) and with that turned off (every number
+on the event loop), so the two figures share the machine's mood. Medians of the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from . import machine_line
+
+
+def big_architecture(layers: int) -> dict:
+    """flatten, then linear / relu pairs: every layer valid, every row with numbers."""
+    pairs = [{"type": "linear", "out_features": 10}, {"type": "relu"}] * ((layers - 1) // 2)
+    return {"input": [1, 28, 28], "layers": [{"type": "flatten"}, *pairs]}
+
+
+class StallMeter:
+    """A task that sleeps 2 ms at a time; the longest oversleep is the longest stall."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.002)
+            self.longest = max(self.longest, time.perf_counter() - before - 0.002)
+
+    def start(self) -> None:
+        self.longest = 0.0
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+
+    def stop(self) -> float:
+        assert self._task is not None
+        self._task.cancel()
+        return self.longest
+
+
+async def measure(path: str) -> dict[str, float]:
+    from cnn_tui.ui.app import CnnTuiApp
+
+    app = CnnTuiApp(probe_device=False, sessions_dir=tempfile.mkdtemp())
+    meter = StallMeter()
+    result: dict[str, float] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one("Input").value = path
+        meter.start()
+        await pilot.press("enter")
+        while not app.editor.source.endswith(Path(path).name):
+            await asyncio.sleep(0.01)
+        await pilot.pause()
+        result["load"] = meter.stop()
+        app.editor.table.move_cursor(row=1)  # the first linear layer
+        await pilot.pause()
+        app.editor.sync_form()
+        await pilot.pause()
+        app.editor.form.query("Input").first().focus()
+        await pilot.pause()
+        shown = app.editor.summary
+        meter.start()
+        await pilot.press("end", "1")
+        while app.editor.summary is shown:  # a new summary: the edit's numbers are worked out
+            await asyncio.sleep(0.01)
+        await pilot.pause()
+        result["keystroke"] = meter.stop()
+    return result
+
+
+def run(layers: int, repeats: int) -> dict[str, dict[str, float]]:
+    import cnn_tui.ui.editor.pane as pane
+
+    path = Path(tempfile.mkdtemp()) / f"big-{layers}.json"
+    path.write_text(json.dumps(big_architecture(layers)))
+    as_built = pane.OFF_LOOP_LAYERS
+    runs: dict[str, list[dict[str, float]]] = {"off the loop": [], "all on the loop": []}
+    for _ in range(repeats):
+        for name, limit in (("off the loop", as_built), ("all on the loop", 10**9)):
+            pane.OFF_LOOP_LAYERS = limit
+            runs[name].append(asyncio.run(measure(str(path))))
+    pane.OFF_LOOP_LAYERS = as_built
+    return {name: {what: statistics.median(r[what] for r in rs) for what in ("load", "keystroke")}
+            for name, rs in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=40_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(machine_line())
+    for name, figures in run(args.layers, args.repeats).items():
+        print(f"{args.layers:,} layers, {name}: longest stall loading {figures['load'] * 1000:.0f} ms, "
+              f"typing a digit {figures['keystroke'] * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
