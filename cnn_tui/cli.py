@@ -75,16 +75,23 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
 
 
-def add_architecture_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("arch", nargs="?", metavar="ARCH.json", help="architecture JSON file")
-    parser.add_argument("--preset", choices=PRESET_NAMES, help=f"start from a preset (without a file: {DEFAULT_PRESET})")
-    parser.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape. " + INPUT_RULE)
+# Options shared between commands, each declared once and given to argparse as `parents=`.
 
 
-def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """The training options, defined once for `train` and the app."""
+def architecture_options() -> argparse.ArgumentParser:
+    """ARCH.json, --preset, --input: what `summary`, `train` and the app start from."""
+    p = _Parser(add_help=False)
+    p.add_argument("arch", nargs="?", metavar="ARCH.json", help="architecture JSON file")
+    p.add_argument("--preset", choices=PRESET_NAMES, help=f"start from a preset (without a file: {DEFAULT_PRESET})")
+    p.add_argument("--input", type=_shape, metavar="C,H,W", help="input shape. " + INPUT_RULE)
+    return p
+
+
+def training_options() -> argparse.ArgumentParser:
+    """The training options of `train` and the app, with their defaults from TrainConfig."""
     d = TrainConfig()
-    group = parser.add_argument_group("training")
+    p = _Parser(add_help=False)
+    group = p.add_argument_group("training")
     group.add_argument("--dataset", choices=list(DATASETS), default=DEFAULT_DATASET, help="images to train on")
     group.add_argument("--data-dir", help="dataset root (default: $CNN_TUI_DATA, else ./data)")
     group.add_argument("--epochs", type=_whole, default=d.epochs, help="passes over the training set")
@@ -99,7 +106,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--train-size", type=_whole, help="use the first N training images")
     group.add_argument("--test-size", type=_whole, help="use the first N test images")
     group.add_argument("--session", metavar="NAME", help="session name ([A-Za-z0-9._-])")
-    group.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
+    return p
+
+
+def sessions_dir_option() -> argparse.ArgumentParser:
+    """--sessions-dir, for every command that reads or writes sessions."""
+    p = _Parser(add_help=False)
+    p.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
+    return p
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -143,8 +157,8 @@ def load_architecture(args: argparse.Namespace) -> Any:
 
 
 def _summary_parser(sub: Any) -> None:
-    p = sub.add_parser("summary", help="per-layer shapes, params, MACs and receptive field")
-    add_architecture_options(p)
+    p = sub.add_parser("summary", help="per-layer shapes, params, MACs and receptive field",
+                       parents=[architecture_options()])
     p.add_argument("--dataset", choices=list(DATASETS),
                    help="the images the network is for: gives the input shape and checks it")
     p.add_argument("--batch-size", type=_whole, default=100, help="for activation memory")
@@ -177,9 +191,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _train_parser(sub: Any) -> None:
-    p = sub.add_parser("train", help="train without the UI; one line per epoch; writes a session")
-    add_architecture_options(p)
-    add_training_options(p)
+    p = sub.add_parser("train", help="train without the UI; one line per epoch; writes a session",
+                       parents=[architecture_options(), training_options(), sessions_dir_option()])
     p.add_argument("--resume", action="store_true",
                    help="continue --session NAME from its checkpoint until it has --epochs epochs")
     p.add_argument("--exact", action="store_true",
@@ -311,9 +324,9 @@ def _train_in_background(args: argparse.Namespace, arch: Any, config: Any, store
 
 
 def _watch_parser(sub: Any) -> None:
-    p = sub.add_parser("watch", help="the live view of a session another process trains: progress, charts, p/s")
+    p = sub.add_parser("watch", help="the live view of a session another process trains: progress, charts, p/s",
+                       parents=[sessions_dir_option()])
     p.add_argument("name", metavar="NAME", help="the session (see cnn-tui sessions)")
-    p.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
     p.set_defaults(handler=cmd_watch)
 
 
@@ -334,9 +347,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _sessions_parser(sub: Any) -> None:
-    p = sub.add_parser("sessions", help="list saved sessions")
-    p.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (default ./sessions)")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("sessions", help="list saved sessions", parents=[sessions_dir_option()])
+    p.add_argument("--json", action="store_true", help="a JSON list of the sessions, with live and progress")
     p.set_defaults(handler=cmd_sessions)
 
 
@@ -374,10 +386,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 def _app_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="cnn-tui", description="Design and train small CNNs in the terminal.",
-                epilog="subcommands: " + ", ".join(SUBCOMMANDS) + " (cnn-tui SUBCOMMAND --help)")
+                epilog="subcommands: " + ", ".join(SUBCOMMANDS) + " (cnn-tui SUBCOMMAND --help)",
+                parents=[architecture_options(), training_options(), sessions_dir_option()])
     p.add_argument("--version", action="version", version=f"cnn-tui {__version__}")
-    add_architecture_options(p)
-    add_training_options(p)
     return p
 
 

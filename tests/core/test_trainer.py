@@ -132,19 +132,54 @@ def test_stop_from_another_thread_keeps_finished_epochs(tmp_path):
     assert ended.status == "finished" and len(store.open("stopped").read_metrics()[0]) == 2
 
 
-def test_pause_and_resume(tmp_path):
+def test_pause_holds_every_batch_until_resume(tmp_path):
+    """No batch runs between a pause and its resume (only the batch in flight may finish)."""
     control = TrainingControl()
-    paused = []
+    seen: list[tuple[float, int, str]] = []  # (when, batches done in the run, state)
+    resumed_at: list[float] = []
+
+    def resume() -> None:
+        resumed_at.append(time.perf_counter())
+        control.resume()
 
     def sink(event):
-        if isinstance(event, BatchProgress) and not paused:
-            control.pause()
-            paused.append(True)
-            threading.Timer(0.3, control.resume).start()
+        if isinstance(event, BatchProgress):
+            seen.append((time.perf_counter(), event.epoch * event.batches + event.batch, event.state))
+            if len(seen) == 1:
+                control.pause()
+                threading.Timer(0.5, resume).start()
 
     store = SessionStore(tmp_path / "sessions")
-    ended = train(preset("seed"), TrainConfig(**SMALL, epochs=1), store, "p", on_event=sink, control=control)
-    assert paused and ended.status == "finished"
+    ended = train(preset("seed"), TrainConfig(**SMALL, epochs=2), store, "p", on_event=sink, control=control)
+    assert ended.status == "finished" and resumed_at
+    first = seen[0][1]
+    while_paused = [done for when, done, _ in seen if when < resumed_at[0]]
+    assert max(while_paused) <= first + 1, f"batches ran while paused: {while_paused}"
+    assert any(state == "paused" for _, _, state in seen)  # the trainer acknowledged it
+    assert seen[-1][1] > first + 1  # and it went on after the resume
+
+
+def test_a_checkpoint_alone_rebuilds_the_model_and_its_predictions(tmp_path):
+    """From checkpoint.pt only (no session.json): the architecture and weights give a model
+    whose predictions on the test set score exactly the last epoch's test_correct."""
+    import torch
+
+    from cnn_tui.core.build import build_model
+    from cnn_tui.core.data import load_data
+    from cnn_tui.core.trainer import evaluate
+
+    config = TrainConfig(**SMALL, epochs=2)
+    ended, store = run(tmp_path, "c", epochs=2)
+    assert ended.status == "finished"
+    session = store.open("c")
+    last = session.read_metrics()[0][-1]
+    state = torch.load(session.checkpoint_file, weights_only=True)
+    model = build_model(Architecture.from_dict(state["architecture"]), config.input)
+    model.load_state_dict(state["model"])
+    _, test = load_data(config)
+    loss, correct = evaluate(model, test, channels_last=False)
+    assert correct == last["test_correct"]
+    assert loss / len(test) == pytest.approx(last["test_loss"], rel=1e-4)
 
 
 def test_stop_while_paused_does_not_hang(tmp_path):
