@@ -3,10 +3,10 @@
     python -m cnn_tui.benchmarks.watch_speed [--epochs 12] [--seconds 20]
     (with CNN_TUI_DATA set, the overhead run uses the real FashionMNIST, else synthetic data)
 
-- Overhead: one background run (`cnn-tui train --detach`) in blocks of six epochs: three
-  alone, then `cnn-tui watch` starts in a real pseudo-terminal at 120×40 and stays for the
-  other three (the epoch it starts in is left out), so both halves share the machine's mood.
-  Ratio of median seconds per epoch, watched / alone.
+- Overhead: one background run (`cnn-tui train --detach`) with `cnn-tui watch` in a real
+  pseudo-terminal at 120×40, drawing on half of the epochs and stopped (SIGSTOP: no CPU at
+  all) on the others, in ABBA order after two epochs of warm-up. Ratio of median seconds per
+  epoch, watched / alone.
 - Latency: `cnn-tui watch` (the app, driven in process) on a background run of short epochs;
   for each epoch, the time from its metrics line reaching the disk (seen by a 2 ms poller)
   to the row being added to the watcher's table. p50 / p95.
@@ -244,7 +244,7 @@ def main() -> None:
     args = parser.parse_args()
     print(machine_line())
     o = overhead(args.epochs)
-    print(f"overhead ({o['data']}, {o['epochs']} epochs after the first): s/epoch watched {o['watched']:.2f}, "
+    print(f"overhead ({o['data']}, {o['epochs']} epochs after two of warm-up): s/epoch watched {o['watched']:.2f}, "
           f"alone {o['alone']:.2f}, ratio {o['ratio']:.3f}")
     lat = latency(args.latency_epochs)
     print(f"epoch line on disk -> row in the watcher ({lat['epochs']} epochs): p50 {lat['p50'] * 1000:.0f} ms, "
