@@ -7,7 +7,7 @@ import json
 from cnn_tui.core.events import EpochFinished, TrainingEnded
 from cnn_tui.core.sessions import SessionStore
 from cnn_tui.core.spec import LAYER_TYPES
-from cnn_tui.ui.app import TrainerUpdate
+from cnn_tui.ui.training_controller import TrainerUpdate
 from cnn_tui.ui.editor.layer_table import LayerTable
 from cnn_tui.ui.training.charts import MetricChart
 from cnn_tui.ui.training.epoch_table import EpochTable

@@ -87,7 +87,7 @@ def test_vgg_small_editor(snap_compare, tmp_path, size):
 def test_training_mid_epoch(snap_compare, tmp_path, size):
     """Half-way through the second epoch: the whole progress line, live loss, every column."""
     from cnn_tui.core.events import BatchProgress, EpochFinished, EpochStarted, TrainingStarted
-    from cnn_tui.ui.app import TrainerUpdate
+    from cnn_tui.ui.training_controller import TrainerUpdate
 
     async def run_before(pilot) -> None:
         the_app = pilot.app
