@@ -387,6 +387,11 @@ class Session:
         return int(self.meta["epochs_done"])
 
     @property
+    def device(self) -> str:
+        """The device the last run trained on ("?" before any run started)."""
+        return str(self.meta.get("device") or "?")
+
+    @property
     def config(self) -> "TrainConfig":
         from .config import TrainConfig
 

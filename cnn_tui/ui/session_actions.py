@@ -234,8 +234,8 @@ class SessionActions:
         try:
             session = self.store.open(name)
             rows, warnings = session.read_metrics()
-            arch = Architecture.from_dict(session.meta["architecture"])
-            config = TrainConfig.from_json(session.meta["config"]).for_architecture(arch)
+            arch = session.architecture
+            config = session.config.for_architecture(arch)
             config.validate()
         except (SessionError, ArchitectureError, ValueError, TypeError) as exc:
             self.notify(str(exc), title=f"cannot open session {name}", severity="error", timeout=10, markup=False)
@@ -250,15 +250,15 @@ class SessionActions:
         self.shown = ShownSession(name, arch, config, len(rows))
         self.pane.show_epochs(rows)
         self.pane.set_title(f"Training · session {name} ({session.status})")
-        self.pane.set_device(f"last run on {session.meta.get('device', '?')}")
+        self.pane.set_device(f"last run on {session.device}")
         self._stop_following()
         if session.live or self.watch_initial:
             self.watch_initial = False
             self._follow(name)
             return
         self._show_idle_state()
-        if session.meta.get("reason"):
-            self.notify(session.meta["reason"], title=f"session {name}: {session.status}", markup=False)
+        if session.reason:
+            self.notify(session.reason, title=f"session {name}: {session.status}", markup=False)
 
 
 def describe_write_error(path: str, exc: OSError) -> str:

@@ -473,3 +473,19 @@ async def test_rename_and_delete_a_session_from_the_list(make_app, tmp_path):
         await pilot.press("x", "y")
         await pilot.pause()
         assert not store.exists("baseline") and any("deleted session baseline" in n for n in notifications(app))
+
+
+async def test_typing_into_a_prompt_replaces_the_offered_name(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen.is_modal, timeout=5)
+        await pilot.press("f", "i", "r", "s", "t", "enter")
+        await wait_for(pilot, lambda: app.session_name is not None, timeout=5)
+        assert app.session_name == "first"
+        await pilot.press("w")
+        await wait_for(pilot, lambda: app.screen.is_modal, timeout=5)
+        offered = app.screen.query_one("Input").value
+        await pilot.press("end", "x")  # end keeps the offered text
+        assert app.screen.query_one("Input").value == offered + "x"
+        await pilot.press("escape")

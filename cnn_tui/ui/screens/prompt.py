@@ -34,8 +34,8 @@ class TextPrompt(ModalScreen[str | None]):
             yield Label("enter to confirm · escape to cancel", classes="hint")
 
     def on_mount(self) -> None:
-        field = self.query_one(Input)
-        field.cursor_position = len(field.value)  # ready to add to, or to erase with backspace
+        # The offered text is selected: typing replaces it, an arrow key or end keeps it.
+        self.query_one(Input).select_all()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
