@@ -29,7 +29,6 @@ import signal
 import statistics
 import struct
 import subprocess
-import sys
 import tempfile
 import termios
 import threading
@@ -119,7 +118,7 @@ def watched_epoch(epoch: int) -> bool:
     return (epoch - 2) % 4 in (0, 3)
 
 
-def overhead(epochs: int, threads: int | None = None) -> dict:
+def overhead(epochs: int) -> dict:
     """Seconds per epoch of one background run, with `cnn-tui watch` drawing on some epochs.
 
     The watcher starts with the run and stays; on the epochs it is "away" it is stopped
@@ -133,8 +132,6 @@ def overhead(epochs: int, threads: int | None = None) -> dict:
     sessions = tempfile.mkdtemp()
     data = os.environ.get("CNN_TUI_DATA")
     args = ["--no-shuffle", "--epochs", str(epochs)] if data else [*SMALL, "--train-size", "30000", "--epochs", str(epochs)]
-    if threads:
-        args += ["--threads", str(threads)]
     _detach(sessions, "o", args)
     _wait_started(sessions, "o")
     watcher = Terminal([PYTHON, "-m", "cnn_tui", "watch", "o", "--sessions-dir", sessions])
@@ -158,7 +155,7 @@ def overhead(epochs: int, threads: int | None = None) -> dict:
     alone = [r["seconds"] for r in rows if not watched_epoch(r["epoch"])]
     return {"watched": statistics.median(watched), "alone": statistics.median(alone),
             "ratio": statistics.median(watched) / statistics.median(alone), "epochs": len(rows),
-            "threads": threads or "default", "data": "FashionMNIST" if data else "synthetic 30,000"}
+            "data": "FashionMNIST" if data else "synthetic 30,000"}
 
 
 def latency(epochs: int) -> dict:

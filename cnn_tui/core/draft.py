@@ -62,18 +62,18 @@ class DraftHistory:
 
     def undo(self, current: DraftState) -> DraftState | None:
         """The state to go back to (None: nothing to undo); `current` becomes redoable."""
-        if not self._undo:
-            return None
-        self._group = None
-        self._redo.append(current)
-        return self._undo.pop()
+        return self._step(self._undo, self._redo, current)
 
     def redo(self, current: DraftState) -> DraftState | None:
-        if not self._redo:
+        """The state undone last (None: nothing to redo); `current` becomes undoable."""
+        return self._step(self._redo, self._undo, current)
+
+    def _step(self, take: list[DraftState], keep: list[DraftState], current: DraftState) -> DraftState | None:
+        if not take:
             return None
         self._group = None
-        self._undo.append(current)
-        return self._redo.pop()
+        keep.append(current)
+        return take.pop()
 
     def clear(self) -> None:
         self._undo.clear()

@@ -37,8 +37,8 @@ from .editor.pane import EditorPane
 from .screens.help import HelpScreen
 from .screens.confirm import ConfirmScreen
 from .screens.pick import PickScreen
-from .training.config_form import ConfigForm
 from .session_actions import SessionActions, ShownSession
+from .training.config_form import ConfigForm
 from .training.pane import TrainingPane
 from .training_controller import TrainingController
 

@@ -19,7 +19,7 @@ COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF")
 CHUNK_ROWS = 100  # rows added per frame: measuring their widths stays well under a frame
 FILL_INTERVAL = 0.01
 CELL_PADDING = 1  # columns either side of a cell
-LARGE_TABLE = 500  # rows above which each added chunk is moved out of the collector's way
+LARGE_TABLE = 500  # above this many rows (layers), work goes off the event loop and out of the collector's way
 
 
 def settle_garbage_collector() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,15 +19,28 @@ from ...core.draft import ArchitectureDraft, DraftHistory, DraftState
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import Architecture, ArchitectureError, format_shape
 from .layer_form import LayerForm
-from .layer_table import LayerTable, TableRows, error_text, settle_garbage_collector, table_rows
+from .layer_table import LARGE_TABLE, LayerTable, TableRows, error_text, settle_garbage_collector, table_rows
 from .totals import Totals
 
 FORM_DELAY = 0.06  # seconds the cursor rests on a row before the form shows that layer
 # Above this many layers, the work of an edit (numbers, cells, the undo copy) runs in a
 # thread, so the screen keeps drawing: 500 layers take ~6 ms, 40,000 about 0.6 s.
-OFF_LOOP_LAYERS = 500
+OFF_LOOP_LAYERS = LARGE_TABLE
 
 T = TypeVar("T")
+Change = TypeVar("Change", bound=Callable[..., Awaitable[Any]])
+
+
+def one_change_at_a_time(method: Change) -> Change:
+    """An editor method that changes the draft waits for the change before it to finish:
+    while an edit's numbers are worked out off the event loop, the draft never changes under
+    them (the next edit may come from the app or from the form)."""
+    @functools.wraps(method)
+    async def serialised(self: "EditorPane", *args: Any, **kwargs: Any) -> Any:
+        async with self._changing:
+            return await method(self, *args, **kwargs)
+
+    return serialised  # type: ignore[return-value]
 
 
 class EditorPane(Vertical):
@@ -55,9 +69,7 @@ class EditorPane(Vertical):
         self._saved_layers = [dict(layer) for layer in self.draft.layers]
         self._shown_error: str | None = None
         self._form_timer: Timer | None = None
-        # One change at a time: while an edit's numbers are worked out off the event loop,
-        # the next edit (from the app or the form) waits, so the draft never changes under it.
-        self._changing = asyncio.Lock()
+        self._changing = asyncio.Lock()  # held by each change (see one_change_at_a_time)
 
     def compose(self) -> ComposeResult:
         yield Static(id="editor-title")
@@ -76,12 +88,14 @@ class EditorPane(Vertical):
         if len(self.draft.layers) > OFF_LOOP_LAYERS:
             # No collection while it builds (each would walk all it has made so far, holding
             # the interpreter); what it made lives on, so it goes out of the collector's way.
+            collecting = gc.isenabled()
             gc.disable()
             try:
                 return await asyncio.to_thread(job, *args)
             finally:
                 settle_garbage_collector()
-                gc.enable()
+                if collecting:
+                    gc.enable()
         return job(*args)
 
     @property
@@ -100,34 +114,34 @@ class EditorPane(Vertical):
 
     # --- attributes down ------------------------------------------------------------
 
+    @one_change_at_a_time
     async def set_dataset(self, input_shape: tuple[int, int, int], classes: int, dataset: str) -> None:
-        async with self._changing:
-            self.draft.input_shape, self.num_classes, self.dataset = input_shape, classes, dataset
-            await self._recompute_or_revert(None)
+        self.draft.input_shape, self.num_classes, self.dataset = input_shape, classes, dataset
+        await self._recompute_or_revert(None)
 
+    @one_change_at_a_time
     async def set_batch_size(self, batch_size: int) -> None:
-        async with self._changing:
-            self.batch_size = batch_size
-            await self._recompute_or_revert(None)
+        self.batch_size = batch_size
+        await self._recompute_or_revert(None)
 
+    @one_change_at_a_time
     async def load(self, arch: Architecture, source: str) -> bool:
         """Replace the draft (a preset, a file or a session's architecture); False if it
         could not be shown (a notice says why) and the draft is unchanged."""
-        async with self._changing:
-            before, before_source = self.draft, self.source
-            undo_state = await self._work(before.snapshot)
-            self.draft = ArchitectureDraft(arch, self.draft.input_shape)
-            self.source = source
-            try:
-                await self.recompute(rebuild_form=True, row=0)
-            except Exception as exc:  # noqa: BLE001 - any failure: say so, keep the old draft
-                self.draft, self.source = before, before_source
-                await self.recompute(rebuild_form=True)
-                self._report(exc, f"cannot show {source}")
-                return False
-            self.history.record(undo_state)
-            self.mark_saved()
-            return True
+        before, before_source = self.draft, self.source
+        undo_state = await self._work(before.snapshot)
+        self.draft = ArchitectureDraft(arch, self.draft.input_shape)
+        self.source = source
+        try:
+            await self.recompute(rebuild_form=True, row=0)
+        except Exception as exc:  # noqa: BLE001 - any failure: say so, keep the old draft
+            self.draft, self.source = before, before_source
+            await self.recompute(rebuild_form=True)
+            self._report(exc, f"cannot show {source}")
+            return False
+        self.history.record(undo_state)
+        self.mark_saved()
+        return True
 
     def wanted_width(self) -> int:
         """Columns the pane needs to show its table whole: cells, scrollbar, padding, border."""
@@ -148,20 +162,20 @@ class EditorPane(Vertical):
 
     # --- editing --------------------------------------------------------------------
 
+    @one_change_at_a_time
     async def _edit(self, change: Callable[[], int | None], group: object = None, rebuild_form: bool = True) -> None:
         """Apply one edit to the draft and redraw; on any failure, put the draft back and
         say why (an edit can never take the app down). Each edit is one undo step."""
-        async with self._changing:
-            before = await self._work(self.draft.snapshot)
-            try:
-                row = change()
-                await self.recompute(rebuild_form=rebuild_form, row=row)
-            except Exception as exc:  # noqa: BLE001
-                self.draft.restore(before)
-                await self.recompute(rebuild_form=True)
-                self._report(exc, "that edit was undone")
-                return
-            self.history.record(before, group)
+        before = await self._work(self.draft.snapshot)
+        try:
+            row = change()
+            await self.recompute(rebuild_form=rebuild_form, row=row)
+        except Exception as exc:  # noqa: BLE001
+            self.draft.restore(before)
+            await self.recompute(rebuild_form=True)
+            self._report(exc, "that edit was undone")
+            return
+        self.history.record(before, group)
 
     async def _recompute_or_revert(self, row: int | None) -> None:
         try:
@@ -206,14 +220,14 @@ class EditorPane(Vertical):
     async def redo(self) -> bool:
         return await self._travel(self.history.redo)
 
+    @one_change_at_a_time
     async def _travel(self, step: Callable[[DraftState], DraftState | None]) -> bool:
-        async with self._changing:
-            state = step(await self._work(self.draft.snapshot))
-            if state is None:
-                return False
-            row = self.selected
-            self.draft.restore(state)
-            await self._recompute_or_revert(None)
+        state = step(await self._work(self.draft.snapshot))
+        if state is None:
+            return False
+        row = self.selected
+        self.draft.restore(state)
+        await self._recompute_or_revert(None)
         self.table.move_cursor(row=max(0, min(row or 0, len(self.draft.layers) - 1)), animate=False)
         self._show_form(self.selected)
         return True
