@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import DATASETS, DEFAULT_DATASET
+from .spec import digit_count, format_shape
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -33,10 +34,6 @@ INPUT_RULE = (
 )
 
 
-def _fmt(shape: Any) -> str:
-    return "×".join(str(n) for n in shape)
-
-
 def resolve_input(
     explicit: tuple[int, int, int] | None,
     arch_input: tuple[int, int, int] | None,
@@ -54,9 +51,9 @@ def resolve_input(
     others = [name for name, other in DATASETS.items() if other.input_shape == shape and name != "synthetic"]
     datasets = " or ".join(f"--dataset {name}" for name in [*others, "synthetic"])
     if explicit:
-        raise ValueError(f"--input {','.join(map(str, shape))} does not match {dataset}'s {_fmt(info.input_shape)} "
+        raise ValueError(f"--input {','.join(map(str, shape))} does not match {dataset}'s {format_shape(info.input_shape)} "
                          f"images; leave --input out, or use {datasets}")
-    raise ValueError(f"the architecture's input is {_fmt(shape)} but {dataset} images are {_fmt(info.input_shape)}; "
+    raise ValueError(f"the architecture's input is {format_shape(shape)} but {dataset} images are {format_shape(info.input_shape)}; "
                      f"use {datasets}, or pass --input {','.join(map(str, info.input_shape))} to build it for {dataset}")
 
 
@@ -64,7 +61,7 @@ def _brief(value: int) -> str:
     """An int for a message; str() refuses past 4,300 digits, and 30 are plenty."""
     if abs(value) < 10**30:
         return str(value)
-    return f"{'-' if value < 0 else ''}a {int(abs(value).bit_length() * 0.30103)}-digit number"
+    return f"{'-' if value < 0 else ''}a {digit_count(value)}-digit number"
 
 
 @dataclass

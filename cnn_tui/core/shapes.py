@@ -151,18 +151,14 @@ def _pairs(layer: Layer, *names: str) -> list[Pair]:
     return [layer.size(name) for name in names]
 
 
-def _fmt(p: Pair) -> str:
-    return f"{p[0]}×{p[1]}"
-
-
 def _same_padding_hint(size: Pair, kernel: Pair, dilation: Pair) -> str:
     """Suggest the padding that keeps the spatial size at stride 1, or just lets it fit."""
     spans = [d * (k - 1) for k, d in zip(kernel, dilation)]
     if all(span % 2 == 0 for span in spans):
         keep = (spans[0] // 2, spans[1] // 2)
-        return f"padding {keep[0] if keep[0] == keep[1] else _fmt(keep)} keeps {_fmt(size)}"
+        return f"padding {keep[0] if keep[0] == keep[1] else format_shape(keep)} keeps {format_shape(size)}"
     need = tuple(max(0, -(-(span + 1 - s) // 2)) for span, s in zip(spans, size))
-    return f"padding {need[0] if need[0] == need[1] else _fmt(need)} makes it fit"
+    return f"padding {need[0] if need[0] == need[1] else format_shape(need)} makes it fit"
 
 
 class _Walker:
@@ -231,9 +227,9 @@ class _Walker:
                 what = "kernel" if dilation == (1, 1) else "dilated kernel"
                 self.fail(
                     index, layer,
-                    f"{what} {_fmt(effective)} is larger than its padded input {_fmt(padded)}; "
+                    f"{what} {format_shape(effective)} is larger than its padded input {format_shape(padded)}; "
                     f"{_same_padding_hint((h, w), kernel, dilation)}, "
-                    f"or use a kernel of at most {_fmt(padded)}",
+                    f"or use a kernel of at most {format_shape(padded)}",
                     "kernel_size",
                 )
             if padding is None:
@@ -256,8 +252,8 @@ class _Walker:
                 limit = (kernel[0] // 2, kernel[1] // 2)
                 self.fail(
                     index, layer,
-                    f"padding {_fmt(padding)} is over half the kernel {_fmt(kernel)}; "
-                    f"PyTorch allows at most {_fmt(limit)}",
+                    f"padding {format_shape(padding)} is over half the kernel {format_shape(kernel)}; "
+                    f"PyTorch allows at most {format_shape(limit)}",
                     "padding",
                 )
             out_hw = tuple(
@@ -269,8 +265,8 @@ class _Walker:
                 padded = (h + 2 * padding[0], w + 2 * padding[1])
                 self.fail(
                     index, layer,
-                    f"kernel {_fmt(effective)} is larger than its padded input {_fmt(padded)}; "
-                    f"use a kernel of at most {_fmt(padded)} or remove this layer",
+                    f"kernel {format_shape(effective)} is larger than its padded input {format_shape(padded)}; "
+                    f"use a kernel of at most {format_shape(padded)} or remove this layer",
                     "kernel_size",
                 )
             self.shape = (c, *out_hw)

@@ -144,7 +144,7 @@ def show(value: Any, room: int = 40) -> str:
         if isinstance(v, bool) or v is None:
             out.append(json.dumps(v))
         elif isinstance(v, int):
-            out.append(str(v) if v.bit_length() <= 100 else f"<a number of about {_digits(v)} digits>")
+            out.append(str(v) if v.bit_length() <= 100 else f"<a number of about {digit_count(v)} digits>")
         elif isinstance(v, float):
             out.append(repr(v) if math.isfinite(v) else str(v))
         elif isinstance(v, str):
@@ -175,7 +175,7 @@ def show(value: Any, room: int = 40) -> str:
     return text if len(text) <= room + 20 else text[: room + 19] + "…"
 
 
-def _digits(value: int) -> int:
+def digit_count(value: int) -> int:
     """About how many digits a huge int has, without str() (which refuses past 4,300)."""
     return int(abs(value).bit_length() * 0.30103) + 1
 
