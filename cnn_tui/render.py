@@ -30,7 +30,7 @@ def _scaled(n: float, units: int) -> tuple[float, int]:
 
 
 def human_bytes(n: float, precision: int = 1) -> str:
-    """Bytes as B / KB / MB / GB / TB / PB / EB (powers of 1000, as the spec's MB)."""
+    """Bytes as B / KB / MB / GB / TB / PB / EB, in powers of 1000 (1 MB = 10^6 bytes)."""
     value, power = _scaled(n, len(_BYTE_UNITS))
     return f"{value:,.0f} B" if power == 0 else f"{value:,.{precision}f} {_BYTE_UNITS[power]}"
 
