@@ -42,7 +42,6 @@ class ShownSession:
         return arch.layers == self.arch.layers and settings(config) == settings(self.config)
 
 
-
 class SessionActions:
     """The app's file and session keys: r, l, w, ctrl+s, o (and n / x in the sessions list)."""
 

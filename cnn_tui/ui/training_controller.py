@@ -45,7 +45,6 @@ class TrainerUpdate(Message):
     event: TrainerEvent
 
 
-
 class TrainingController:
     """The app's training keys: t, b, p, s, q; the worker, its control, and following."""
 
