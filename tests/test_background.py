@@ -30,8 +30,8 @@ def pid_of(store, name, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         session = store.open(name)
-        if session.meta.get("started") and session.live:
-            return session.meta["pid"]
+        if session.record.started and session.live:
+            return session.record.pid
         time.sleep(0.05)
     raise AssertionError(f"session {name} never started; log: {store.open(name).log_file.read_text()}")
 
@@ -70,8 +70,8 @@ def test_detach_returns_at_once_and_the_run_goes_on_alone(tmp_path):
     assert [e.epoch for e in events if isinstance(e, EpochFinished)] == [0, 1]
     assert events[-1].status == "finished"
     session = store.open("bg")
-    assert session.status == "finished" and session.meta["detached"] is True
-    assert session.meta["pid"] != os.getpid()
+    assert session.status == "finished" and session.record.detached is True
+    assert session.record.pid != os.getpid()
     log = session.log_file.read_text()
     assert "epoch 1 total_correct:" in log  # the trainer's output went to the session's log
 
@@ -121,7 +121,7 @@ def test_watchers_pause_resume_and_stop_a_background_run(tmp_path):
     wait_dead(pid)
     session = store.open("steer")
     assert session.status == "stopped"
-    assert session.load_checkpoint()["epoch"] == session.epochs_done == len(session.read_metrics()[0])
+    assert session.load_checkpoint().epoch == session.epochs_done == len(session.read_metrics()[0])
     result = cli("train", "--session", "steer", "--resume", "--epochs", str(session.epochs_done + 1),
                  "--sessions-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr  # resumable

@@ -104,7 +104,7 @@ def test_sigkill_mid_run_keeps_every_finished_epoch_and_resumes(tmp_path):
     rows, _ = session.read_metrics()
     assert len(rows) >= 2 and [r["epoch"] for r in rows] == list(range(len(rows)))
     assert session.status == "interrupted"
-    done = session.load_checkpoint()["epoch"]
+    done = session.load_checkpoint().epoch
     assert done in (len(rows), len(rows) - 1)  # killed between the metrics line and the checkpoint
     result = cli("train", "--session", "k", "--sessions-dir", str(tmp_path), "--resume", "--epochs", str(done + 1),
                  "--dataset", "synthetic")
@@ -124,7 +124,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert "Traceback" not in err and f"cnn-tui train --session c --resume --epochs 40 --sessions-dir {tmp_path}" in err
     session = SessionStore(tmp_path).open("c")
     assert session.status == "stopped"
-    assert session.load_checkpoint()["epoch"] == len(session.read_metrics()[0])
+    assert session.load_checkpoint().epoch == len(session.read_metrics()[0])
 
 
 @needs_real_data
@@ -160,8 +160,8 @@ def test_synthetic_data_takes_any_shape(tmp_path):
                  "--train-size", "200", "--test-size", "50", "--session", "rgb", "--sessions-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     session = SessionStore(tmp_path).open("rgb")
-    assert session.meta["architecture"]["input"] == [3, 16, 16]
-    assert session.meta["config"]["input_shape"] == [3, 16, 16]
+    assert session.record.architecture["input"] == [3, 16, 16]
+    assert session.record.config["input_shape"] == [3, 16, 16]
     assert len(session.read_metrics()[0]) == 1
 
 

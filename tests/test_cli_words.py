@@ -10,7 +10,7 @@ import pytest
 from cnn_tui.cli import main
 from cnn_tui.core.config import TrainConfig
 from cnn_tui.core.presets import preset
-from cnn_tui.core.sessions import SessionStore, session_meta
+from cnn_tui.core.sessions import SessionStore, new_record
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"]])
@@ -36,7 +36,7 @@ def test_sessions_piped_shows_whole_names(tmp_path):
     names = ["draft-2026-11-28-with-a-long-descriptive-name-for-the-experiment-a",
              "draft-2026-11-28-with-a-long-descriptive-name-for-the-experiment-b"]
     for name in names:
-        store.create(name, session_meta(preset("seed"), TrainConfig(), "cpu"))
+        store.create(name, new_record(preset("seed"), TrainConfig(), "cpu"))
     result = subprocess.run([sys.executable, "-m", "cnn_tui", "sessions", "--sessions-dir", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

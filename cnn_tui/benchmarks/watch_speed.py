@@ -50,7 +50,7 @@ def _wait_started(sessions: str, name: str) -> None:
     from cnn_tui.core.sessions import SessionStore
 
     store = SessionStore(sessions)
-    while not (store.open(name).meta.get("started") and store.open(name).live):
+    while not (store.open(name).started and store.open(name).live):
         time.sleep(0.05)
 
 

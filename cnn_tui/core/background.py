@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .config import TrainConfig
 from .prepare import TrainingRefused, prepare
-from .sessions import SessionError, SessionStore, session_meta
+from .sessions import SessionError, SessionStore, new_record
 from .spec import Architecture
 
 CLAIMED_FD_OPTION = "--claimed-fd"  # how the child is told which descriptor holds its claim
@@ -47,7 +47,7 @@ def start_background(arch: Architecture | None, config: TrainConfig, store: Sess
     """Start a background run. Raises TrainingRefused (nothing written) when it cannot start."""
     arch, config = prepare(arch, config, store, name, gpu_memory=_gpu_memory(config.device))
     try:
-        session = store.create(name, {**session_meta(arch, config, config.device, exact), "detached": True})
+        session = store.create(name, new_record(arch, config, config.device, exact, detached=True))
     except SessionError as exc:
         raise TrainingRefused(str(exc)) from None
     try:

@@ -79,8 +79,8 @@ class SessionFollower:
         if live and self.ended is not None:  # resumed by someone since it ended: follow the new run
             self.ended, self._announced_start = None, False
         if not self._announced_start and live:
-            started = self.session.meta.get("started")
-            if isinstance(started, dict) and _STARTED_FIELDS <= set(started):
+            started = self.session.started
+            if started is not None and _STARTED_FIELDS <= set(started):
                 events.append(TrainingStarted(**{k: started[k] for k in _STARTED_FIELDS}))
                 self._announced_start = True
         events.extend(self._new_epochs())
@@ -115,10 +115,10 @@ class SessionFollower:
         return [EpochFinished(row) for row in rows]
 
     def _how_it_ended(self) -> TrainingEnded:
-        meta = self.session.meta
+        record = self.session.record
         done = len(self.rows)
-        if meta.get("status") == RUNNING:
+        if record.status == RUNNING:
             return TrainingEnded(INTERRUPTED, "the training process is gone without a final status (killed, "
                                  f"or its machine went down); --resume continues from epoch "
                                  f"{min(done, self.session.epochs_done)}", self.session.epochs_done)
-        return TrainingEnded(str(meta.get("status")), meta.get("reason"), self.session.epochs_done)
+        return TrainingEnded(record.status, record.reason, self.session.epochs_done)

@@ -7,6 +7,8 @@ background process is only started for a run that can start.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .config import TrainConfig
 from .datasets import DATASETS, missing_files
 from .resources import check_training_memory
@@ -89,12 +91,12 @@ def _resumed_run(arch: Architecture | None, config: TrainConfig, store: SessionS
         raise TrainingRefused("--resume needs --session NAME (see cnn-tui sessions)")
     session = store.open(name)
     if not claimed and session.live:
-        raise TrainingRefused(f"session {name!r} is being trained by process {session.meta.get('pid')}; "
+        raise TrainingRefused(f"session {name!r} is being trained by process {session.pid}; "
                               f"watch it with: cnn-tui watch {name}")
     stored = session.architecture
     if arch is not None and arch.layers != stored.layers:
         raise TrainingRefused(f"session {name!r} has its own architecture; --resume trains that one (leave out ARCH.json)")
-    config = TrainConfig.from_json({**session.meta["config"], "epochs": config.epochs, "device": config.device})
+    config = replace(session.config, epochs=config.epochs, device=config.device)
     check_more_epochs(name, session.epochs_done, config.epochs)
     return stored, config
 

@@ -30,8 +30,10 @@ import shutil
 import socket
 import stat
 import time
+import types
+import typing
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,45 +197,127 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-# --- session.json, checked field by field -----------------------------------------------
-
-_META_TYPES: dict[str, tuple[type, ...]] = {
-    "name": (str,), "created": (str,), "updated": (str,), "status": (str,), "reason": (str, type(None)),
-    "dataset": (str,), "device": (str,), "exact": (bool,), "epochs_done": (int,), "summary": (dict,),
-    "versions": (dict,), "pid": (int, type(None)), "host": (str, type(None)), "detached": (bool,),
-    "terminal_lost": (str, type(None)), "architecture": (dict,), "config": (dict,), "started": (dict,),
-}
-_REQUIRED_META = ("architecture", "config", "status", "epochs_done")
+# --- session.json and checkpoint.pt, typed ------------------------------------------------
 
 
-def _check_meta(meta: Any, file: Path) -> dict[str, Any]:
-    """Raise SessionError naming the field when session.json is not one of ours."""
-    if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
-        found = meta.get("schema_version") if isinstance(meta, dict) else None
-        raise SessionError(f"{file}: not a cnn-tui session (schema_version {found!r})")
-    for key in _REQUIRED_META:
-        if key not in meta:
-            raise SessionError(f"{file}: damaged (no {key})")
-    for key, types in _META_TYPES.items():
-        value = meta.get(key)
-        if key in meta and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
-            raise SessionError(f"{file}: damaged ({key} is {value!r:.40}, not {' or '.join(t.__name__ for t in types)})")
-    if meta["status"] not in STATUSES:
-        raise SessionError(f"{file}: damaged (status {meta['status']!r:.40} is none of {', '.join(STATUSES)})")
-    if meta["epochs_done"] < 0:
-        raise SessionError(f"{file}: damaged (epochs_done {meta['epochs_done']} is negative)")
-    from .config import TrainConfig
-    from .spec import Architecture, ArchitectureError
+@dataclass
+class SessionRecord:
+    """What session.json holds, field by field: the one description of the file.
 
-    try:
-        TrainConfig.from_json(meta["config"]).validate()
-    except (ValueError, TypeError) as exc:
-        raise SessionError(f"{file}: damaged (config: {exc})") from None
-    try:
-        Architecture.from_dict(meta["architecture"])
-    except ArchitectureError as exc:
-        raise SessionError(f"{file}: damaged (architecture: {exc})") from None
-    return meta
+    Other modules read it through `Session`'s accessors and change it through its named
+    writers (`set_status`, `set_epochs_done`, ...), never by key. Fields a newer cnn-tui
+    wrote are kept in `extra` and written back unchanged.
+    """
+
+    name: str
+    status: str
+    architecture: dict[str, Any]  # the architecture format, with its input
+    config: dict[str, Any]  # TrainConfig.to_json()
+    epochs_done: int  # epochs whose checkpoint is on disk: what a resume continues from
+    schema_version: int = SCHEMA_VERSION
+    created: str = ""
+    updated: str = ""
+    reason: str | None = None
+    dataset: str = "?"
+    device: str = "?"
+    exact: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)  # total_params, total_macs, counted_layers
+    versions: dict[str, Any] = field(default_factory=dict)  # library versions of the last run
+    pid: int | None = None  # the process that last set "running"
+    host: str | None = None
+    detached: bool = False  # started in the background (`cnn-tui train --detach`)
+    terminal_lost: str | None = None  # when the run's terminal hung up, if it did
+    started: dict[str, Any] | None = None  # the TrainingStarted event, for watchers
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Any, file: Path, name: str) -> "SessionRecord":
+        """Check every field's type and value; SessionError names the file and the field."""
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            found = data.get("schema_version") if isinstance(data, dict) else None
+            raise SessionError(f"{file}: not a cnn-tui session (schema_version {found!r})")
+        known = _record_fields()
+        for key, (accepted, required) in known.items():
+            if key == "name":
+                continue  # the folder's name is the session's name
+            if key not in data:
+                if required:
+                    raise SessionError(f"{file}: damaged (no {key})")
+                continue
+            value = data[key]
+            if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+                raise SessionError(f"{file}: damaged ({key} is {value!r:.40}, "
+                                   f"not {' or '.join(t.__name__ for t in accepted)})")
+        values = {key: data[key] for key in known if key in data and key != "name"}
+        record = cls(name=name, **values, extra={k: v for k, v in data.items() if k not in known})
+        record._check_values(file)
+        return record
+
+    def _check_values(self, file: Path) -> None:
+        if self.status not in STATUSES:
+            raise SessionError(f"{file}: damaged (status {self.status!r:.40} is none of {', '.join(STATUSES)})")
+        if self.epochs_done < 0:
+            raise SessionError(f"{file}: damaged (epochs_done {self.epochs_done} is negative)")
+        from .config import TrainConfig
+        from .spec import Architecture, ArchitectureError
+
+        try:
+            TrainConfig.from_json(self.config).validate()
+        except (ValueError, TypeError) as exc:
+            raise SessionError(f"{file}: damaged (config: {exc})") from None
+        try:
+            Architecture.from_dict(self.architecture)
+        except ArchitectureError as exc:
+            raise SessionError(f"{file}: damaged (architecture: {exc})") from None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**data, **self.extra}
+
+
+_RECORD_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {}
+
+
+def _record_fields() -> dict[str, tuple[tuple[type, ...], bool]]:
+    """Each SessionRecord field (but `extra`): the JSON types it accepts, and whether it is required."""
+    if not _RECORD_FIELDS:
+        hints = typing.get_type_hints(SessionRecord)
+        for f in fields(SessionRecord):
+            if f.name == "extra":
+                continue
+            hint = hints[f.name]
+            options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+            accepted = tuple(typing.get_origin(option) or option for option in options)
+            required = f.default is MISSING and f.default_factory is MISSING
+            _RECORD_FIELDS[f.name] = (accepted, required)
+    return _RECORD_FIELDS
+
+
+@dataclass
+class Checkpoint:
+    """What checkpoint.pt holds: the model, the optimizer, the RNG states and how many
+    epochs they are the result of. `architecture` lets the checkpoint alone rebuild the model."""
+
+    model: dict[str, Any]  # state_dict of the unwrapped model
+    optimizer: dict[str, Any]
+    epoch: int  # epochs done
+    rng: dict[str, Any]  # "torch", "shuffle", and "cuda" on a GPU
+    architecture: dict[str, Any] | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain containers and tensors only: what torch.load(weights_only=True) accepts."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_state(cls, state: Any, file: Path) -> "Checkpoint":
+        expected = {"model", "optimizer", "epoch", "rng"}
+        if not isinstance(state, dict) or not expected <= set(state):
+            missing = sorted(expected - set(state) if isinstance(state, dict) else expected)
+            raise SessionError(f"{file}: not a cnn-tui checkpoint (missing {missing})")
+        epoch = state["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            raise SessionError(f"{file}: damaged (epoch is {epoch!r:.40}, not a count)")
+        return cls(**{f.name: state.get(f.name) for f in fields(cls)})
 
 
 def _check_metrics_row(row: Any, expected_epoch: int) -> str | None:
@@ -279,9 +363,9 @@ class Session:
     """One session folder. `SessionStore.create` and `claim` give a writable one (the claim
     is held until `release`); `SessionStore.open` gives a read-only one."""
 
-    def __init__(self, path: Path, meta: dict[str, Any], claim_fd: int | None = None) -> None:
+    def __init__(self, path: Path, record: SessionRecord, claim_fd: int | None = None) -> None:
         self.path = path
-        self.meta = meta
+        self.record = record
         self._claim_fd = claim_fd
 
     def __del__(self) -> None:
@@ -295,7 +379,7 @@ class Session:
 
     @property
     def name(self) -> str:
-        return self.meta["name"]
+        return self.record.name
 
     @property
     def session_file(self) -> Path:
@@ -348,60 +432,98 @@ class Session:
         if held is not None:
             return held
         # A session from before claims: its pid is all there is.
-        pid = self.meta.get("pid")
-        return (self.meta.get("status") == RUNNING and self.meta.get("host") == socket.gethostname()
-                and isinstance(pid, int) and _pid_alive(pid))
+        record = self.record
+        return (record.status == RUNNING and record.host == socket.gethostname()
+                and record.pid is not None and _pid_alive(record.pid))
 
     # --- session.json -----------------------------------------------------------------
 
-    def update(self, **changes: Any) -> None:
-        """Change fields of session.json and rewrite it atomically."""
+    def _save(self) -> None:
+        """Rewrite session.json atomically from the record."""
         self._need_claim()
-        self.meta.update(changes)
-        self.meta["updated"] = now()
-        _write_atomic(self.session_file, json.dumps(self.meta, indent=2) + "\n")
+        self.record.updated = now()
+        _write_atomic(self.session_file, json.dumps(self.record.to_json(), indent=2) + "\n")
 
     def set_status(self, status: str, reason: str | None = None) -> None:
-        extra: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname()} if status == RUNNING else {}
-        self.update(status=status, reason=reason, **extra)
+        """How the run stands; "running" also records which process on which host runs it."""
+        self._need_claim()
+        self.record.status, self.record.reason = status, reason
+        if status == RUNNING:
+            self.record.pid, self.record.host = os.getpid(), socket.gethostname()
+        self._save()
+
+    def set_epochs_done(self, epochs: int) -> None:
+        """Called once an epoch's checkpoint is on disk (and when a resume starts from one)."""
+        self._need_claim()
+        if self.record.epochs_done != epochs:
+            self.record.epochs_done = epochs
+            self._save()
+
+    def set_started(self, started: dict[str, Any]) -> None:
+        """The run's TrainingStarted event: what a watcher shows before the first batch."""
+        self._need_claim()
+        self.record.started = started
+        self._save()
+
+    def note_terminal_lost(self) -> None:
+        """The run's terminal hung up; it trains on. Recorded once."""
+        self._need_claim()
+        if self.record.terminal_lost is None:
+            self.record.terminal_lost = now()
+            self._save()
+
+    def start_resume(self, config: "TrainConfig", device: str) -> None:
+        """A resume: its config (only epochs and device may differ) and device, running again."""
+        self._need_claim()
+        self.record.config, self.record.device = config.to_json(), device
+        self.set_status(RUNNING)
 
     def reload(self) -> None:
         """Read session.json again (a reader following a live run)."""
-        self.meta = {**_check_meta(_read_json(self.session_file), self.session_file), "name": self.name}
+        self.record = SessionRecord.from_json(_read_json(self.session_file), self.session_file, self.name)
 
     @property
     def status(self) -> str:
         """The recorded status, or "interrupted" when it says running but nobody trains it."""
-        status = self.meta.get("status", "?")
+        status = self.record.status
         if status == RUNNING and not self.live:
             return INTERRUPTED
         return status
 
     @property
     def reason(self) -> str | None:
-        return self.meta.get("reason")
+        return self.record.reason
 
     @property
     def epochs_done(self) -> int:
         """Epochs whose checkpoint is safely on disk: what a resume continues from."""
-        return int(self.meta["epochs_done"])
+        return self.record.epochs_done
 
     @property
     def device(self) -> str:
         """The device the last run trained on ("?" before any run started)."""
-        return str(self.meta.get("device") or "?")
+        return self.record.device or "?"
 
     @property
     def config(self) -> "TrainConfig":
         from .config import TrainConfig
 
-        return TrainConfig.from_json(self.meta["config"])
+        return TrainConfig.from_json(self.record.config)
 
     @property
     def architecture(self) -> "Architecture":
         from .spec import Architecture
 
-        return Architecture.from_dict(self.meta["architecture"])
+        return Architecture.from_dict(self.record.architecture)
+
+    @property
+    def started(self) -> dict[str, Any] | None:
+        """The run's TrainingStarted event as written, once the run has set up."""
+        return self.record.started
+
+    @property
+    def pid(self) -> int | None:
+        return self.record.pid
 
     # --- metrics.jsonl ----------------------------------------------------------------
 
@@ -471,17 +593,17 @@ class Session:
 
     # --- checkpoint.pt ----------------------------------------------------------------
 
-    def save_checkpoint(self, state: dict[str, Any]) -> None:
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Serialise in memory, then write a temporary file, fsync, rename: never a
         half-written checkpoint, and a full disk is named as such."""
         import torch
 
         self._need_claim()
         buffer = io.BytesIO()
-        torch.save(state, buffer)
+        torch.save(checkpoint.to_state(), buffer)
         _write_atomic(self.checkpoint_file, buffer.getbuffer())
 
-    def load_checkpoint(self) -> dict[str, Any]:
+    def load_checkpoint(self) -> Checkpoint:
         """The checkpoint, loaded with weights_only=True; damage is named, not raised raw.
         Its epoch count must agree with metrics.jsonl (which is written before it)."""
         import torch
@@ -497,16 +619,12 @@ class Session:
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SessionError(f"{self.checkpoint_file}: not a cnn-tui checkpoint ({first[:160]})") from None
-        expected = {"model", "optimizer", "epoch", "rng"}
-        if not isinstance(state, dict) or not expected <= set(state):
-            missing = sorted(expected - set(state) if isinstance(state, dict) else expected)
-            raise SessionError(f"{self.checkpoint_file}: not a cnn-tui checkpoint (missing {missing})")
-        epoch = state["epoch"]
+        checkpoint = Checkpoint.from_state(state, self.checkpoint_file)
         rows, _ = self.read_metrics()
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= len(rows):
-            raise SessionError(f"{self.checkpoint_file}: damaged (it says {epoch!r:.40} epochs are done, "
+        if not 0 <= checkpoint.epoch <= len(rows):
+            raise SessionError(f"{self.checkpoint_file}: damaged (it says {checkpoint.epoch} epochs are done, "
                                f"but {self.metrics_file.name} holds {len(rows)})")
-        return state
+        return checkpoint
 
     def open_log(self) -> int:
         """A background run's log (train.log), opened for appending: its stdout and stderr."""
@@ -565,18 +683,19 @@ class Session:
     def info(self) -> SessionInfo:
         rows, warnings_ = self.read_metrics()
         live = self.live
-        status = self.meta["status"] if live or self.meta["status"] != RUNNING else INTERRUPTED
+        record = self.record
+        status = record.status if live or record.status != RUNNING else INTERRUPTED
         done = len(rows) if live else min(len(rows), self.epochs_done)
         accuracies = [row["test_accuracy"] for row in rows[:done]]
         return SessionInfo(
             name=self.name,
             status=status,
             reason=self.reason,
-            dataset=str(self.meta.get("dataset", "?")),
+            dataset=record.dataset,
             epochs_done=done,
-            epochs_target=int(self.meta["config"].get("epochs") or 0),
+            epochs_target=self.config.epochs,
             best_test_accuracy=max(accuracies) if accuracies else None,
-            updated=str(self.meta.get("updated", "")),
+            updated=record.updated,
             live=live,
             progress=self.read_progress() if live else None,
             warnings=warnings_,
@@ -602,21 +721,20 @@ def parse_metrics(text: str, file: Path) -> tuple[list[dict[str, Any]], list[str
     return rows, warnings_
 
 
-def session_meta(arch: "Architecture", config: "TrainConfig", device: str, exact: bool = False) -> dict[str, Any]:
-    """What session.json says about a run before it trains: the one place this is assembled."""
+def new_record(arch: "Architecture", config: "TrainConfig", device: str, exact: bool = False,
+               detached: bool = False) -> SessionRecord:
+    """What session.json says about a run before it trains: the one place this is assembled.
+    `SessionStore.create` gives it its name and times."""
     from .shapes import infer_shapes
 
     summary = infer_shapes(arch, config.input)
-    return {
-        "architecture": arch.with_input(config.input).to_dict(),
-        "config": config.to_json(),
-        "dataset": config.dataset,
-        "device": device,
-        "exact": exact,
-        "epochs_done": 0,
-        "summary": {"total_params": summary.total_params, "total_macs": summary.total_macs,
-                    "counted_layers": summary.counted_layers},
-    }
+    return SessionRecord(
+        name="", status=RUNNING, architecture=arch.with_input(config.input).to_dict(),
+        config=config.to_json(), epochs_done=0, dataset=config.dataset, device=device, exact=exact,
+        summary={"total_params": summary.total_params, "total_macs": summary.total_macs,
+                 "counted_layers": summary.counted_layers},
+        detached=detached,
+    )
 
 
 class SessionStore:
@@ -656,7 +774,7 @@ class SessionStore:
             raise SessionError(f"cannot write in the sessions folder {self.root} (permission denied); "
                                "pick another with --sessions-dir")
 
-    def create(self, name: str | None, meta: dict[str, Any]) -> Session:
+    def create(self, name: str | None, record: SessionRecord) -> Session:
         """A new session, claimed: its folder and session.json, status running. Refuses a
         name that exists; with no name, picks a fresh `run-...` one."""
         self._make_root()
@@ -679,10 +797,8 @@ class SessionStore:
                 raise SessionError(f"session {chosen!r} already exists in {self.root}; "
                                    "resume it or pick another name")
             break
-        session = Session(path, {
-            "schema_version": SCHEMA_VERSION, "name": chosen, "created": now(), "updated": now(),
-            "status": RUNNING, "reason": None, "versions": library_versions(), **meta,
-        }, claim_fd=fd)
+        record = replace(record, name=chosen, created=now(), versions=library_versions())
+        session = Session(path, record, claim_fd=fd)
         try:
             for stale in (METRICS_FILE, CHECKPOINT_FILE, PROGRESS_FILE):  # a folder left by a failed create
                 (path / stale).unlink(missing_ok=True)
@@ -730,12 +846,10 @@ class SessionStore:
     def _open(self, path: Path, name: str, fd: int | None) -> Session:
         file = path / SESSION_FILE
         try:
-            meta = _read_json(file)
+            data = _read_json(file)
         except FileNotFoundError:
             raise SessionError(f"no session {name!r} in {self.root} (no {file})") from None
-        meta = _check_meta(meta, file)
-        meta["name"] = name
-        return Session(path, meta, claim_fd=fd)
+        return Session(path, SessionRecord.from_json(data, file, name), claim_fd=fd)
 
     def send_control(self, name: str, command: str) -> None:
         """A watcher's one way to steer a run: pause, resume or stop. The trainer takes it
@@ -765,7 +879,8 @@ class SessionStore:
             except OSError as exc:
                 raise _disk_error(exc, source, f"rename to {new}") from None
             session.path = target
-            session.update(name=new)
+            session.record.name = new
+            session._save()
 
     def delete(self, name: str) -> None:
         """Delete a session that nobody is training: its folder and everything in it."""
@@ -799,6 +914,6 @@ class SessionStore:
 
 
 __all__ = [
-    "FAILED", "FINISHED", "RUNNING", "STOPPED", "INTERRUPTED", "Session", "SessionBusy", "SessionError",
-    "SessionInfo", "SessionStore", "check_name",
+    "FAILED", "FINISHED", "RUNNING", "STOPPED", "INTERRUPTED", "Checkpoint", "Session", "SessionBusy",
+    "SessionError", "SessionInfo", "SessionRecord", "SessionStore", "check_name", "new_record",
 ]

@@ -33,7 +33,6 @@ from .data import DataError, Split, load_data, scale
 from .events import (
     FAILED,
     FINISHED,
-    RUNNING,
     STOPPED,
     BatchProgress,
     EpochFinished,
@@ -43,7 +42,7 @@ from .events import (
     TrainingEnded,
     TrainingStarted,
 )
-from .sessions import Session, SessionError, SessionStore, now, session_meta
+from .sessions import Checkpoint, Session, SessionError, SessionRecord, SessionStore, new_record
 from .prepare import TrainingRefused, check_more_epochs, prepare
 from .spec import Architecture
 from .system import SystemMonitor
@@ -132,27 +131,22 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, exact: bool) -> 
     return torch.optim.Adam(params, lr=config.lr, fused=True)
 
 
-def _checkpoint_state(run: _Run, epochs_done: int) -> dict[str, Any]:
+def _checkpoint(run: _Run, epochs_done: int) -> Checkpoint:
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": run.shuffle_gen.get_state()}
     if run.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "epoch": epochs_done,
-        "rng": rng,
-        "architecture": run.session.meta["architecture"],  # a checkpoint alone rebuilds the model
-    }
+    return Checkpoint(model=run.model.state_dict(), optimizer=run.optimizer.state_dict(), epoch=epochs_done,
+                      rng=rng, architecture=run.session.record.architecture)
 
 
-def _restore(run: _Run, state: dict[str, Any]) -> None:
+def _restore(run: _Run, checkpoint: Checkpoint) -> None:
     try:
-        run.model.load_state_dict(state["model"])
-        run.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        run.shuffle_gen.set_state(state["rng"]["shuffle"])
-        if run.device.type == "cuda" and "cuda" in state["rng"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        run.model.load_state_dict(checkpoint.model)
+        run.optimizer.load_state_dict(checkpoint.optimizer)
+        torch.set_rng_state(checkpoint.rng["torch"])
+        run.shuffle_gen.set_state(checkpoint.rng["shuffle"])
+        if run.device.type == "cuda" and "cuda" in checkpoint.rng:
+            torch.cuda.set_rng_state_all(checkpoint.rng["cuda"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise SessionError(f"{run.session.checkpoint_file}: does not fit this session's model ({str(exc).splitlines()[0][:160]})") from None
 
@@ -179,83 +173,117 @@ class _LossDiverged(Exception):
     pass
 
 
-def _run_epoch(run: _Run, epoch: int, epochs: int, on_event: EventSink, control: TrainingControl) -> dict[str, Any] | None:
-    """One pass over the training set; the metrics row, or None when stopped mid-epoch."""
-    config, device = run.config, run.device
-    n = len(run.train)
-    batches = math.ceil(n / config.batch_size)
-    on_event(EpochStarted(epoch, epochs, batches))
-    # The permutation comes from the run's own generator, whose state the checkpoint keeps.
-    order = torch.randperm(n, generator=run.shuffle_gen).to(device) if config.shuffle else None
-    # Accumulated on the device: no host sync per batch (it would stall a GPU).
-    total_loss = torch.zeros((), dtype=torch.float64, device=device)
-    total_correct = torch.zeros((), dtype=torch.int64, device=device)
-    start = last_report = time.perf_counter()
-    run.monitor.reset_peak()
-    progress = BatchProgress(epoch=epoch, batch=0, batches=batches, samples=0, images_per_second=0.0,
-                             eta_seconds=0.0, mean_loss=0.0, epochs=epochs)
-    for batch in range(batches):
-        control.poll()  # commands from watchers, at most every POLL_INTERVAL
-        if control.paused:
-            paused_at = time.perf_counter()
-            on_event(replace(progress, state="paused", system=run.monitor.sample()))  # acknowledged
-            control.wait_while_paused()
-            start += time.perf_counter() - paused_at  # paused time is not training time
-            on_event(replace(progress, state=control.state, system=run.monitor.sample()))
-        if control.stop_requested:
-            return None
-        lo, hi = batch * config.batch_size, min(n, (batch + 1) * config.batch_size)
+class _Epoch:
+    """One pass over the training set, as short steps: take a batch, train on it, report
+    progress a few times a second, and turn the sums into the epoch's metrics row."""
+
+    def __init__(self, run: _Run, epoch: int, epochs: int, on_event: EventSink, control: TrainingControl) -> None:
+        self.run, self.epoch, self.epochs, self.on_event, self.control = run, epoch, epochs, on_event, control
+        self.samples = len(run.train)
+        self.batches = math.ceil(self.samples / run.config.batch_size)
+        # Summed on the device: no host sync per batch (it would stall a GPU).
+        self.total_loss = torch.zeros((), dtype=torch.float64, device=run.device)
+        self.total_correct = torch.zeros((), dtype=torch.int64, device=run.device)
+        self.progress = BatchProgress(epoch=epoch, batch=0, batches=self.batches, samples=0,
+                                      images_per_second=0.0, eta_seconds=0.0, mean_loss=0.0, epochs=epochs)
+        self.start = self.last_report = 0.0
+
+    def run_epoch(self) -> dict[str, Any] | None:
+        """The metrics row, or None when a stop came mid-epoch."""
+        run = self.run
+        self.on_event(EpochStarted(self.epoch, self.epochs, self.batches))
+        # The permutation comes from the run's own generator, whose state the checkpoint keeps.
+        order = torch.randperm(self.samples, generator=run.shuffle_gen).to(run.device) if run.config.shuffle else None
+        self.start = self.last_report = time.perf_counter()
+        run.monitor.reset_peak()
+        for batch in range(self.batches):
+            self.control.poll()  # commands from watchers, at most every POLL_INTERVAL
+            if self.control.paused:
+                self._hold_while_paused()
+            if self.control.stop_requested:
+                return None
+            images, labels, end = self._batch(batch, order)
+            self._train_step(images, labels)
+            self._report(batch, end)
+        return self._metrics(time.perf_counter() - self.start)
+
+    def _hold_while_paused(self) -> None:
+        """Acknowledge the pause, wait for resume or stop; paused time is not training time."""
+        paused_at = time.perf_counter()
+        self.on_event(replace(self.progress, state="paused", system=self.run.monitor.sample()))
+        self.control.wait_while_paused()
+        self.start += time.perf_counter() - paused_at
+        self.on_event(replace(self.progress, state=self.control.state, system=self.run.monitor.sample()))
+
+    def _batch(self, batch: int, order: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """The batch's images (B, C, H, W, float in [0, 1]) and labels, and where it ends."""
+        run, size = self.run, self.run.config.batch_size
+        lo, hi = batch * size, min(self.samples, (batch + 1) * size)
         if order is None:
             images, labels = run.train.images[lo:hi], run.train.labels[lo:hi]
         else:
             index = order[lo:hi]
             images, labels = run.train.images[index], run.train.labels[index]
-        x = scale(images)  # (B, C, H, W) float32 in [0, 1]
+        x = scale(images)
         if run.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        return x, labels, hi
+
+    def _train_step(self, x: torch.Tensor, labels: torch.Tensor) -> None:
+        """Forward, backward, step; the batch's mean loss and correct count (made before the
+        step, as the reference loop counts them) are added on the device."""
+        run = self.run
         preds = run.model(x)  # (B, classes)
         loss = F.cross_entropy(preds, labels)
         run.optimizer.zero_grad()
         loss.backward()
         run.optimizer.step()
-        total_loss += loss.detach().double()
-        total_correct += preds.detach().argmax(dim=1).eq(labels).sum()
+        self.total_loss += loss.detach().double()
+        self.total_correct += preds.detach().argmax(dim=1).eq(labels).sum()
+
+    def _report(self, batch: int, samples_done: int) -> None:
+        """A BatchProgress at most every PROGRESS_INTERVAL, and after the last batch."""
         now = time.perf_counter()
-        if now - last_report >= PROGRESS_INTERVAL or batch == batches - 1:
-            last_report = now
-            loss_so_far = float(total_loss)  # the one host sync, a few times a second
-            if not math.isfinite(loss_so_far):
-                raise _LossDiverged(f"loss became {loss_so_far} in epoch {epoch} (by batch {batch + 1} of {batches})")
-            elapsed = max(now - start, 1e-9)
-            system = run.monitor.sample()
-            progress = BatchProgress(
-                epoch=epoch, batch=batch + 1, batches=batches, samples=hi,
-                images_per_second=hi / elapsed,
-                eta_seconds=elapsed / (batch + 1) * (batches - batch - 1),
-                mean_loss=loss_so_far / (batch + 1),
-                gpu_memory_bytes=system["cuda"]["allocated"] if "cuda" in system else None,
-                state=control.state, epochs=epochs, system=system,
-            )
-            on_event(progress)
-    seconds = time.perf_counter() - start
-    test_loss, test_correct = evaluate(run.model, run.test, run.channels_last)
-    correct = int(total_correct)
-    return {
-        "epoch": epoch,
-        "total_loss": float(total_loss),
-        "total_correct": correct,
-        "samples": n,
-        "train_accuracy": correct / n,
-        "test_loss": test_loss / len(run.test),
-        "test_correct": test_correct,
-        "test_samples": len(run.test),
-        "test_accuracy": test_correct / len(run.test),
-        "seconds": seconds,
-        "images_per_second": n / seconds,
-        "lr": run.optimizer.param_groups[0]["lr"],
-        "batches": batches,
-        "peak_memory_bytes": run.monitor.peak_bytes(),
-    }
+        if now - self.last_report < PROGRESS_INTERVAL and batch != self.batches - 1:
+            return
+        self.last_report = now
+        loss_so_far = float(self.total_loss)  # the one host sync, a few times a second
+        if not math.isfinite(loss_so_far):
+            raise _LossDiverged(f"loss became {loss_so_far} in epoch {self.epoch} "
+                                f"(by batch {batch + 1} of {self.batches})")
+        elapsed = max(now - self.start, 1e-9)
+        system = self.run.monitor.sample()
+        self.progress = BatchProgress(
+            epoch=self.epoch, batch=batch + 1, batches=self.batches, samples=samples_done,
+            images_per_second=samples_done / elapsed,
+            eta_seconds=elapsed / (batch + 1) * (self.batches - batch - 1),
+            mean_loss=loss_so_far / (batch + 1),
+            gpu_memory_bytes=system["cuda"]["allocated"] if "cuda" in system else None,
+            state=self.control.state, epochs=self.epochs, system=system,
+        )
+        self.on_event(self.progress)
+
+    def _metrics(self, seconds: float) -> dict[str, Any]:
+        """The epoch's metrics.jsonl row, the test set evaluated."""
+        run, n = self.run, self.samples
+        test_loss, test_correct = evaluate(run.model, run.test, run.channels_last)
+        correct = int(self.total_correct)
+        return {
+            "epoch": self.epoch,
+            "total_loss": float(self.total_loss),
+            "total_correct": correct,
+            "samples": n,
+            "train_accuracy": correct / n,
+            "test_loss": test_loss / len(run.test),
+            "test_correct": test_correct,
+            "test_samples": len(run.test),
+            "test_accuracy": test_correct / len(run.test),
+            "seconds": seconds,
+            "images_per_second": n / seconds,
+            "lr": run.optimizer.param_groups[0]["lr"],
+            "batches": self.batches,
+            "peak_memory_bytes": run.monitor.peak_bytes(),
+        }
 
 
 # What allocators say when memory runs out: CUDA, and the CPU's ("DefaultCPUAllocator:
@@ -270,14 +298,14 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 def _claim_session(store: SessionStore, name: str | None, resume: bool, claim_fd: int | None,
-                   meta: dict[str, Any]) -> Session:
+                   record: SessionRecord) -> Session:
     """The session this run writes, claimed: new, or the existing one to resume."""
     try:
         if not resume:
-            return store.create(name, meta)
+            return store.create(name, record)
         assert name is not None
         session = store.claim(name, claim_fd)
-        check_more_epochs(name, session.epochs_done, int(meta["config"]["epochs"]))
+        check_more_epochs(name, session.epochs_done, int(record.config["epochs"]))
         return session
     except SessionError as exc:
         raise TrainingRefused(str(exc)) from None
@@ -313,11 +341,10 @@ def train(
                            force=force or claim_fd is not None,  # a background run was checked in the foreground
                            gpu_memory=gpu_memory)
     torch.set_num_threads(config.threads or default_threads())  # 1 on a busy 2-core box: see core/threads.py
-    session = _claim_session(store, name, resume, claim_fd, session_meta(arch, config, str(device), exact))
+    session = _claim_session(store, name, resume, claim_fd, new_record(arch, config, str(device), exact))
     try:
         if resume:
-            session.update(config=config.to_json(), device=str(device))
-            session.set_status(RUNNING)
+            session.start_resume(config, str(device))
         return _Training(session, arch, config, device, exact, on_event, control).run(resume)
     finally:
         session.release()
@@ -354,15 +381,15 @@ class _Training:
             commands = []
         for command in commands:
             {"pause": control.pause, "resume": control.resume, "stop": control.stop}[command]()
-        if control.terminal_lost.is_set() and not self.session.meta.get("terminal_lost"):
-            self.session.update(terminal_lost=now())
+        if control.terminal_lost.is_set():
+            self.session.note_terminal_lost()
 
     def run(self, resume: bool) -> TrainingEnded:
         config = self.config
         try:
             run = self._set_up(resume)
             for epoch in range(run.start_epoch, config.epochs):
-                metrics = _run_epoch(run, epoch, config.epochs, self.on_event, self.control)
+                metrics = _Epoch(run, epoch, config.epochs, self.on_event, self.control).run_epoch()
                 if metrics is None:
                     return self._end(STOPPED, f"stopped during epoch {epoch}; resume continues from epoch {self.epochs_done}")
                 self._finish_epoch(run, epoch, metrics)
@@ -405,23 +432,22 @@ class _Training:
             monitor=SystemMonitor(device.type, device.index, torch.get_num_threads()),
         )
         if resume and self.session.checkpoint_file.exists():
-            state = self.session.load_checkpoint()
-            _restore(run, state)
-            run.start_epoch = int(state["epoch"])
+            checkpoint = self.session.load_checkpoint()
+            _restore(run, checkpoint)
+            run.start_epoch = checkpoint.epoch
         elif resume and self.session.epochs_done:
             raise SessionError(f"{self.session.checkpoint_file}: missing, but {self.session.session_file.name} "
                                f"says {self.session.epochs_done} epochs are done")
         self.session.truncate_metrics(run.start_epoch)  # epochs after the checkpoint are redone
         self.epochs_done = run.start_epoch
-        if self.session.epochs_done != run.start_epoch:
-            self.session.update(epochs_done=run.start_epoch)
+        self.session.set_epochs_done(run.start_epoch)
         started = TrainingStarted(
             session=self.session.name, device=str(device), device_name=device_name(device),
             start_epoch=run.start_epoch, epochs=config.epochs, train_samples=len(run.train),
             test_samples=len(run.test), batches_per_epoch=math.ceil(len(run.train) / config.batch_size),
             total_params=sum(p.numel() for p in model.parameters()),
         )
-        self.session.update(started=asdict(started))  # what a watcher shows before the first batch
+        self.session.set_started(asdict(started))
         self.on_event(started)
         return run
 
@@ -430,16 +456,16 @@ class _Training:
         if not math.isfinite(metrics["total_loss"]):
             raise _LossDiverged(f"loss became {metrics['total_loss']} in epoch {epoch}")
         self.session.append_metrics(metrics)
-        self.session.save_checkpoint(_checkpoint_state(run, epoch + 1))
+        self.session.save_checkpoint(_checkpoint(run, epoch + 1))
         self.epochs_done = epoch + 1
-        self.session.update(epochs_done=self.epochs_done)
+        self.session.set_epochs_done(self.epochs_done)
         self.on_event(EpochFinished(metrics))
 
     def _end(self, status: str, reason: str | None, user_error: bool = False) -> TrainingEnded:
         """Record how the run ended (if the disk lets us) and tell the caller."""
         try:
             self._take_commands(self.control)  # a terminal lost at the very end is recorded too
-            self.session.update(epochs_done=self.epochs_done)
+            self.session.set_epochs_done(self.epochs_done)
             self.session.set_status(status, reason)
         except SessionError as exc:
             reason = f"{reason}; and the session could not record it: {exc}" if reason else str(exc)

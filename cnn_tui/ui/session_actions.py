@@ -16,7 +16,7 @@ from textual import work
 
 from ..core.config import TrainConfig
 from ..core.presets import PRESET_NAMES, preset
-from ..core.sessions import STOPPED, SessionError, session_meta
+from ..core.sessions import STOPPED, SessionError, new_record
 from ..core.spec import Architecture, ArchitectureError
 from .screens.confirm import ConfirmScreen
 from .screens.pick import PickScreen
@@ -140,7 +140,7 @@ class SessionActions:
             if not name:
                 return
             try:
-                session = self.store.create(name, session_meta(arch, config, config.device))
+                session = self.store.create(name, new_record(arch, config, config.device))
                 session.set_status(STOPPED, "saved from the editor; not trained yet")
             except (SessionError, OSError) as exc:
                 self.notify(str(exc), title="cannot save", severity="error", markup=False)

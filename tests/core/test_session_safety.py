@@ -15,7 +15,7 @@ import pytest
 
 from cnn_tui.core.config import TrainConfig
 from cnn_tui.core.presets import preset
-from cnn_tui.core.sessions import SessionError, SessionStore
+from cnn_tui.core.sessions import SessionError, SessionStore, new_record
 from cnn_tui.core.trainer import TrainingRefused, train
 
 from ..test_cli_train import SMALL, cli
@@ -60,15 +60,14 @@ def test_two_resumes_at_once_one_wins(tmp_path):
 
 def test_in_process_claims_are_exclusive(tmp_path):
     store = SessionStore(tmp_path)
-    with store.create("c", {"architecture": preset("seed").to_dict(), "config": TrainConfig(**TINY).to_json(),
-                             "epochs_done": 0}) as session:
+    with store.create("c", new_record(preset("seed"), TrainConfig(**TINY), "cpu")) as session:
         assert session.live and store.open("c").live
         with pytest.raises(SessionError, match="in use by another process"):
             store.claim("c")
         with pytest.raises(SessionError, match="already exists|in use"):
-            store.create("c", {})
+            store.create("c", new_record(preset("seed"), TrainConfig(**TINY), "cpu"))
         with pytest.raises(SessionError, match="read-only"):
-            store.open("c").update(status="finished")  # a reader cannot write
+            store.open("c").set_status("finished")  # a reader cannot write
     assert store.open("c").status == "interrupted"  # claimed, then let go without a final status
 
 
@@ -167,7 +166,7 @@ def test_a_full_disk_is_named_and_recorded(tmp_path, monkeypatch):
     store = SessionStore(tmp_path)
     ended = train(preset("seed"), TrainConfig(**TINY, epochs=1), store, "full")
     assert ended.status == "failed" and "no space left on device" in ended.reason
-    assert store.open("full").meta["status"] == "failed"
+    assert store.open("full").record.status == "failed"
 
 
 def test_a_sessions_dir_that_is_a_file_is_one_line(tmp_path):
@@ -208,7 +207,7 @@ def test_a_hung_up_terminal_does_not_stop_a_cli_run(tmp_path):
     assert proc.wait(timeout=120) == 0
     session = SessionStore(tmp_path).open("h")
     assert session.status == "finished" and session.epochs_done == 6
-    assert session.meta["terminal_lost"]  # recorded
+    assert session.record.terminal_lost  # recorded
 
 
 def _readable(fd: int) -> bool:
@@ -219,7 +218,6 @@ def _readable(fd: int) -> bool:
 
 def test_resume_refuses_a_live_session_and_says_how_to_watch(tmp_path):
     store = SessionStore(tmp_path)
-    with store.create("busy", {"architecture": preset("seed").to_dict(), "config": TrainConfig(**TINY).to_json(),
-                                "epochs_done": 0}):
+    with store.create("busy", new_record(preset("seed"), TrainConfig(**TINY), "cpu")):
         with pytest.raises(TrainingRefused, match="cnn-tui watch busy"):
             train(None, TrainConfig(**TINY, epochs=2), store, "busy", resume=True)

@@ -29,6 +29,25 @@ def test_session_json_has_what_the_spec_lists(store):
     assert not list((store.root / "good").glob("*.tmp"))  # no temporary files left behind
 
 
+def test_fields_a_newer_version_wrote_survive_a_rewrite(store):
+    path = store.root / "good" / "session.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "distributed": {"world_size": 4}}))
+    with store.claim("good") as session:
+        session.set_status("stopped", "kept")
+    rewritten = json.loads(path.read_text())
+    assert rewritten["distributed"] == {"world_size": 4} and rewritten["reason"] == "kept"
+
+
+@pytest.mark.parametrize("key, value", [("pid", "12"), ("started", [1]), ("terminal_lost", 5), ("exact", 1),
+                                        ("detached", "yes"), ("summary", None)])
+def test_every_typed_field_is_checked_and_named(store, key, value):
+    path = store.root / "good" / "session.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), key: value}))
+    with pytest.raises(SessionError, match=f"damaged \\({key} is"):
+        store.open("good")
+
+
 def test_torn_last_metrics_line_is_ignored_with_a_warning(store):
     path = store.root / "good" / "metrics.jsonl"
     path.write_text(path.read_text() + '{"epoch": 2, "total_lo')

@@ -50,15 +50,15 @@ def test_a_run_emits_events_and_writes_the_session(tmp_path):
     last_progress = [e for e in events if isinstance(e, BatchProgress)][-1]
     assert last_progress.batch == 12 and last_progress.samples == 600 and last_progress.eta_seconds == 0
     session = store.open("s")
-    assert session.status == "finished" and session.meta["epochs_done"] == 2
+    assert session.status == "finished" and session.record.epochs_done == 2
     rows, _ = session.read_metrics()
     assert [row["epoch"] for row in rows] == [0, 1]
     assert set(rows[0]) == set(METRIC_FIELDS) | {"peak_memory_bytes"}
     assert rows[0]["peak_memory_bytes"] > 10_000_000  # the process holds torch and the data at least
     assert rows[0]["samples"] == 600 and rows[0]["test_samples"] == 200
     assert rows[0]["train_accuracy"] == rows[0]["total_correct"] / 600
-    state = session.load_checkpoint()
-    assert state["epoch"] == 2 and "conv" not in state["architecture"]
+    checkpoint = session.load_checkpoint()
+    assert checkpoint.epoch == 2 and checkpoint.architecture == session.record.architecture
 
 
 def test_synthetic_is_learnable(tmp_path):
@@ -86,7 +86,7 @@ def test_resume_equals_a_straight_run(tmp_path, shuffle):
     ended, store = run(tmp_path, "split", resume=True, epochs=4, shuffle=shuffle)
     assert ended.status == "finished" and ended.epochs_done == 4
     assert numbers(store, "split") == numbers(store, "straight")
-    assert store.open("split").meta["config"]["epochs"] == 4
+    assert store.open("split").record.config["epochs"] == 4
 
 
 def test_exact_mode_is_the_reference_loop_bit_for_bit(tmp_path, idx_data):
@@ -125,8 +125,8 @@ def test_stop_from_another_thread_keeps_finished_epochs(tmp_path):
     ended = train(preset("seed"), TrainConfig(**SMALL, epochs=5), store, "stopped", on_event=sink, control=control)
     assert ended.status == "stopped" and ended.epochs_done == 1
     session = store.open("stopped")
-    assert session.status == "stopped" and "resume continues from epoch 1" in session.meta["reason"]
-    assert len(session.read_metrics()[0]) == 1 and session.load_checkpoint()["epoch"] == 1
+    assert session.status == "stopped" and "resume continues from epoch 1" in session.record.reason
+    assert len(session.read_metrics()[0]) == 1 and session.load_checkpoint().epoch == 1
     # and it resumes
     ended = train(None, TrainConfig(**SMALL, epochs=2), store, "stopped", resume=True)
     assert ended.status == "finished" and len(store.open("stopped").read_metrics()[0]) == 2
@@ -201,7 +201,7 @@ def test_nan_loss_fails_with_advice(tmp_path):
     ended, store = run(tmp_path, "nan", epochs=2, optimizer="sgd", lr=1e12)
     assert ended.status == "failed"
     assert "loss became nan" in ended.reason and "try --lr" in ended.reason
-    assert store.open("nan").meta["reason"] == ended.reason
+    assert store.open("nan").record.reason == ended.reason
 
 
 def test_wrong_class_count_is_refused_before_anything_is_written(tmp_path):
@@ -250,7 +250,7 @@ def test_damaged_data_is_recorded_as_a_user_error(tmp_path):
     images.write_bytes(images.read_bytes()[:1000])  # truncated: present, but unreadable
     ended, store = run(tmp_path, "bad", dataset="fashion-mnist", data_dir=str(tmp_path / "data"), epochs=1)
     assert ended.status == "failed" and ended.user_error and "cannot be read" in ended.reason
-    assert store.open("bad").meta["status"] == "failed"
+    assert store.open("bad").record.status == "failed"
 
 
 def test_bad_config_is_refused(tmp_path):
@@ -281,7 +281,7 @@ def test_out_of_memory_fails_with_advice(tmp_path, monkeypatch):
     ended, store = run(tmp_path, "oom", epochs=1)
     assert ended.status == "failed"
     assert "ran out of memory at batch size 50; try --batch-size 25" in ended.reason
-    assert store.open("oom").meta["status"] == "failed"
+    assert store.open("oom").record.status == "failed"
 
 
 def test_an_unexpected_error_is_recorded_not_lost(tmp_path, monkeypatch):
@@ -293,4 +293,4 @@ def test_an_unexpected_error_is_recorded_not_lost(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "evaluate", broken)
     ended, store = run(tmp_path, "bug", epochs=1)
     assert ended.status == "failed" and ended.reason == "ZeroDivisionError: something inside"
-    assert store.open("bug").meta["reason"] == ended.reason
+    assert store.open("bug").record.reason == ended.reason

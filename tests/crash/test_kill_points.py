@@ -48,7 +48,7 @@ def test_killed_at_each_write_point_resumes_to_the_same_numbers(tmp_path, uninte
     assert session.status == "interrupted"
     assert session.epochs_done in (KILL_EPOCH, KILL_EPOCH + 1)
     listed = store.list()[0][0]
-    assert listed.epochs_done <= session.load_checkpoint()["epoch"]  # the listing never promises more
+    assert listed.epochs_done <= session.load_checkpoint().epoch  # the listing never promises more
 
     resumed = cli("train", "--session", "k", "--resume", "--epochs", str(EPOCHS), "--sessions-dir", str(tmp_path))
     assert resumed.returncode == 0, resumed.stderr

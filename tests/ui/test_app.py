@@ -110,7 +110,7 @@ async def test_stop_mid_run_then_reopen_and_continue(make_app, tmp_path):
         await pilot.pause()
         assert app.query_one(EpochTable).row_count == done
         assert len(app.query_one("#loss-chart", MetricChart).series["train"]) == done
-        assert app.editor.draft.layers == session.meta["architecture"]["layers"]
+        assert app.editor.draft.layers == session.record.architecture["layers"]
         epochs = app.query_one("#cfg-epochs")
         epochs.value = str(done + 1)  # continue for one more epoch
         await pilot.pause()
@@ -150,7 +150,7 @@ async def test_quit_mid_epoch_leaves_a_resumable_session(make_app, tmp_path):
         await wait_for(pilot, lambda: not app.is_running, timeout=30)
     session = SessionStore(tmp_path / "sessions").open(name)
     assert session.status == "stopped"
-    assert session.load_checkpoint()["epoch"] == len(session.read_metrics()[0]) >= 1
+    assert session.load_checkpoint().epoch == len(session.read_metrics()[0]) >= 1
 
 
 async def test_add_delete_move_duplicate_layers_by_key(make_app):
@@ -224,7 +224,7 @@ async def test_save_session_and_write_architecture(make_app, tmp_path):
         await pilot.pause()
     assert json.loads(path.read_text())["layers"][0] == {"type": "conv2d", "out_channels": 6, "kernel_size": 5}
     session = SessionStore(tmp_path / "sessions").open(name)
-    assert session.status == "stopped" and "not trained yet" in session.meta["reason"]
+    assert session.status == "stopped" and "not trained yet" in session.record.reason
 
 
 async def test_help_and_narrow_layout(make_app):
@@ -275,4 +275,4 @@ async def test_changed_settings_train_a_new_session_instead_of_continuing(make_a
         assert any(f"settings differ from session {first}" in n for n in notifications(app)), notifications(app)
     store = SessionStore(tmp_path / "sessions")
     assert len(store.open(first).read_metrics()[0]) == 2  # the first run is untouched
-    assert store.open(app.session_name).meta["config"]["lr"] == 0.001
+    assert store.open(app.session_name).record.config["lr"] == 0.001

@@ -453,10 +453,10 @@ async def test_a_long_architecture_is_shown_a_chunk_at_a_time(make_app):
 
 async def test_rename_and_delete_a_session_from_the_list(make_app, tmp_path):
     from cnn_tui.core.config import TrainConfig
-    from cnn_tui.core.sessions import session_meta
+    from cnn_tui.core.sessions import new_record
 
     store = SessionStore(tmp_path / "sessions")
-    store.create("draft-a", session_meta(preset("seed"), TrainConfig(), "cpu"))
+    store.create("draft-a", new_record(preset("seed"), TrainConfig(), "cpu"))
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("o")

@@ -12,7 +12,7 @@ import pytest
 
 from cnn_tui.core.config import TrainConfig
 from cnn_tui.core.presets import preset
-from cnn_tui.core.sessions import SessionStore, session_meta
+from cnn_tui.core.sessions import SessionStore, new_record
 from cnn_tui.ui.app import CnnTuiApp
 
 # The SVGs are Textual's rendering: another release may draw the same screen a little
@@ -67,10 +67,11 @@ async def test_invalid_kernel_at_120x40(tmp_path):
 
 def test_opened_session_at_120x40(snap_compare, tmp_path):
     store = SessionStore(tmp_path / "sessions")
-    session = store.create("demo", session_meta(preset("seed"), TrainConfig(epochs=3), "cpu"))
+    session = store.create("demo", new_record(preset("seed"), TrainConfig(epochs=3), "cpu"))
     for row in DEMO_ROWS:
         session.append_metrics(row)
-    session.update(created="2026-11-28T08:00:00+00:00", epochs_done=3)
+    session.record.created = "2026-11-28T08:00:00+00:00"
+    session.set_epochs_done(3)
     session.set_status("finished")
     session.release()  # the writer lets go, as a finished run does
     assert snap_compare(app(tmp_path, session="demo"), terminal_size=(120, 40))

@@ -43,7 +43,7 @@ async def test_watch_shows_epochs_arrive_pauses_and_stops_a_background_run(tmp_p
     wait_dead(pid)
     session = store.open("w")
     assert session.status == "stopped"
-    assert session.load_checkpoint()["epoch"] == session.epochs_done
+    assert session.load_checkpoint().epoch == session.epochs_done
 
 
 async def test_watching_a_finished_session_is_read_only(tmp_path):
@@ -100,5 +100,5 @@ def test_the_app_trains_on_after_its_terminal_hangs_up(tmp_path):
     session = store.open(name)
     assert session.status == "finished" and session.epochs_done == 5, session.reason
     assert [r["epoch"] for r in session.read_metrics()[0]] == [0, 1, 2, 3, 4]
-    assert session.meta["terminal_lost"]  # recorded: the hang-up came while it trained
+    assert session.record.terminal_lost  # recorded: the hang-up came while it trained
     assert os.waitstatus_to_exitcode(status) == 0
