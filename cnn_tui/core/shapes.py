@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import gcd, prod
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from .spec import (
     BYTES_PER_FLOAT,
@@ -161,163 +161,186 @@ def _same_padding_hint(size: Pair, kernel: Pair, dilation: Pair) -> str:
     return f"padding {need[0] if need[0] == need[1] else format_shape(need)} makes it fit"
 
 
+@dataclass(frozen=True)
+class _Step:
+    """What one layer's rule works out: its output shape, params and MACs, and its weight's
+    shape (checked against PyTorch's tensor limit) with the field that sets it."""
+
+    shape: Shape
+    params: int = 0
+    macs: int = 0
+    weight: Shape | None = None
+    weight_field: str | None = None
+
+
 class _Walker:
-    """Walks the layers, carrying the shape, receptive field and jump."""
+    """Walks the layers, carrying the shape, receptive field and jump. Each layer type has
+    one rule (`RULES`); `step` applies it and checks what every layer must satisfy."""
 
     def __init__(self, input_shape: tuple[int, int, int], batch_size: int) -> None:
         self.shape: Shape = tuple(input_shape)
         self.rf: Pair | None = (1, 1)
         self.jump: Pair | None = (1, 1)
         self.batch_size = batch_size
+        self.index = 0
+        self.layer: Layer | None = None
 
-    def fail(self, index: int, layer: Layer, reason: str, field: str | None = None) -> None:
-        raise ArchitectureError(reason, index, layer.type, field)
+    def fail(self, reason: str, field: str | None = None) -> NoReturn:
+        assert self.layer is not None
+        raise ArchitectureError(reason, self.index, self.layer.type, field)
 
-    def need_spatial(self, index: int, layer: Layer) -> tuple[int, int, int]:
+    def need_spatial(self) -> tuple[int, int, int]:
         if len(self.shape) != 3:
-            self.fail(
-                index,
-                layer,
-                f"needs a C×H×W input but gets a flat [{self.shape[0]}]; "
-                "move it above the flatten / linear layers",
-            )
+            self.fail(f"needs a C×H×W input but gets a flat [{self.shape[0]}]; "
+                      "move it above the flatten / linear layers")
         return self.shape  # type: ignore[return-value]
 
-    def check_tensor(self, index: int, layer: Layer, what: str, shape: Shape, field: str | None) -> None:
+    def check_tensor(self, what: str, shape: Shape, field: str | None) -> None:
         """PyTorch refuses any tensor over 2^63 − 1 bytes: so do we, before it is built."""
         if prod(shape) * BYTES_PER_FLOAT > MAX_TENSOR_BYTES:
-            self.fail(
-                index, layer,
-                f"its {what} {format_shape(shape)} would be over PyTorch's limit of "
-                f"{MAX_TENSOR_BYTES:,} bytes for one tensor; make it smaller",
-                field,
-            )
+            self.fail(f"its {what} {format_shape(shape)} would be over PyTorch's limit of "
+                      f"{MAX_TENSOR_BYTES:,} bytes for one tensor; make it smaller", field)
 
-    def window(self, kernel: Pair, stride: Pair, dilation: Pair) -> None:
+    def window(self, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> None:
         """Grow the receptive field by a sliding window."""
         assert self.rf is not None and self.jump is not None
         self.rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(self.rf, kernel, dilation, self.jump))  # type: ignore[assignment]
         self.jump = tuple(j * s for j, s in zip(self.jump, stride))  # type: ignore[assignment]
 
+    def flat(self) -> None:
+        """The output is flat from here: no receptive field any more."""
+        self.rf = self.jump = None
+
     def step(self, index: int, layer: Layer) -> LayerInfo:
-        t = layer.type
+        self.index, self.layer = index, layer
         in_shape = self.shape
-        params = macs = 0
-        implicit_flatten = False
-        if t == "conv2d":
-            c, h, w = self.need_spatial(index, layer)
-            kernel, stride, dilation = _pairs(layer, "kernel_size", "stride", "dilation")
-            out_c, groups = layer.get("out_channels"), layer.get("groups")
-            if c % groups or out_c % groups:
-                self.fail(
-                    index, layer,
-                    f"groups {groups} must divide both in_channels {c} and out_channels {out_c}",
-                    "groups",
-                )
-            padding_value = layer.get("padding")
-            if padding_value == "same":
-                if stride != (1, 1):
-                    self.fail(index, layer, 'padding "same" needs stride 1 (a PyTorch rule)', "padding")
-                padding = None
-            else:
-                padding = (0, 0) if padding_value == "valid" else layer.size("padding")
-            effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-            padded = (h, w) if padding is None else (h + 2 * padding[0], w + 2 * padding[1])
-            if padding is not None and (effective[0] > padded[0] or effective[1] > padded[1]):
-                what = "kernel" if dilation == (1, 1) else "dilated kernel"
-                self.fail(
-                    index, layer,
-                    f"{what} {format_shape(effective)} is larger than its padded input {format_shape(padded)}; "
-                    f"{_same_padding_hint((h, w), kernel, dilation)}, "
-                    f"or use a kernel of at most {format_shape(padded)}",
-                    "kernel_size",
-                )
-            if padding is None:
-                out_hw = (h, w)
-            else:
-                out_hw = tuple(
-                    conv_output_size(n, k, s, p, d)
-                    for n, k, s, p, d in zip((h, w), kernel, stride, padding, dilation)
-                )
-            self.shape = (out_c, *out_hw)
-            per_output = (c // groups) * kernel[0] * kernel[1]
-            params = out_c * per_output + (out_c if layer.get("bias") else 0)
-            macs = out_c * out_hw[0] * out_hw[1] * per_output
-            self.window(kernel, stride, dilation)
-        elif t in ("maxpool2d", "avgpool2d"):
-            c, h, w = self.need_spatial(index, layer)
-            kernel, stride, padding = _pairs(layer, "kernel_size", "stride", "padding")
-            dilation = layer.size("dilation") if t == "maxpool2d" else (1, 1)
-            if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-                limit = (kernel[0] // 2, kernel[1] // 2)
-                self.fail(
-                    index, layer,
-                    f"padding {format_shape(padding)} is over half the kernel {format_shape(kernel)}; "
-                    f"PyTorch allows at most {format_shape(limit)}",
-                    "padding",
-                )
-            out_hw = tuple(
-                pool_output_size(n, k, s, p, d, layer.get("ceil_mode"))
-                for n, k, s, p, d in zip((h, w), kernel, stride, padding, dilation)
-            )
-            if min(out_hw) < 1:
-                effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-                padded = (h + 2 * padding[0], w + 2 * padding[1])
-                self.fail(
-                    index, layer,
-                    f"kernel {format_shape(effective)} is larger than its padded input {format_shape(padded)}; "
-                    f"use a kernel of at most {format_shape(padded)} or remove this layer",
-                    "kernel_size",
-                )
-            self.shape = (c, *out_hw)
-            self.window(kernel, stride, dilation)
-        elif t == "adaptiveavgpool2d":
-            c, h, w = self.need_spatial(index, layer)
-            out_hw = layer.size("output_size")
-            self.shape = (c, *out_hw)
-            # Adaptive pooling has no fixed window: report its widest bin, stepping by
-            # floor(in/out), which is exact when out divides in (global pooling included).
-            kernel = tuple(widest_adaptive_bin(n, o) for n, o in zip((h, w), out_hw))
-            stride = tuple(max(1, n // o) for n, o in zip((h, w), out_hw))
-            self.window(kernel, stride, (1, 1))  # type: ignore[arg-type]
-        elif t == "batchnorm2d":
-            c, _, _ = self.need_spatial(index, layer)
-            params = 2 * c
-        elif t == "dropout2d":
-            self.need_spatial(index, layer)
-        elif t == "flatten":
-            self.shape = (prod(self.shape),)
-            self.rf = self.jump = None
-        elif t == "linear":
-            implicit_flatten = len(self.shape) == 3
-            features = prod(self.shape)
-            out = layer.get("out_features")
-            params = features * out + (out if layer.get("bias") else 0)
-            macs = features * out
-            self.shape = (out,)
-            self.rf = self.jump = None
-        # Activations and dropout keep the shape.
-        if min(self.shape) < 1:  # defensive: every rule above should have caught it
-            self.fail(index, layer, f"output collapses to {format_shape(self.shape)}")
-        self.check_tensor(index, layer, "output", self.shape, None)
-        if t == "conv2d":
-            self.check_tensor(index, layer, "weight", (out_c, c // groups, *kernel), "out_channels")
-        elif t == "linear":
-            self.check_tensor(index, layer, "weight", (out, features), "out_features")
+        implicit_flatten = layer.type == "linear" and len(in_shape) == 3
+        result = RULES.get(layer.type, _keep_shape)(self, layer)
+        self.shape = result.shape
+        if min(self.shape) < 1:  # defensive: every rule should have caught it
+            self.fail(f"output collapses to {format_shape(self.shape)}")
+        self.check_tensor("output", self.shape, None)
+        if result.weight is not None:
+            self.check_tensor("weight", result.weight, result.weight_field)
         return LayerInfo(
-            index=index,
-            type=t,
-            settings=layer.describe(),
-            input_shape=in_shape,
-            output_shape=self.shape,
-            params=params,
-            macs=macs,
-            receptive_field=self.rf,
-            jump=self.jump,
-            output_bytes=self.batch_size * prod(self.shape) * BYTES_PER_FLOAT,
-            implicit_flatten=implicit_flatten,
-            counted=layer.counted,
+            index=index, type=layer.type, settings=layer.describe(), input_shape=in_shape,
+            output_shape=self.shape, params=result.params, macs=result.macs, receptive_field=self.rf,
+            jump=self.jump, output_bytes=self.batch_size * prod(self.shape) * BYTES_PER_FLOAT,
+            implicit_flatten=implicit_flatten, counted=layer.counted,
         )
+
+
+# --- one rule per layer type: output shape, params, MACs, receptive field ---------------
+
+
+def _keep_shape(walker: _Walker, layer: Layer) -> _Step:
+    """Activations and dropout: the shape goes through unchanged."""
+    return _Step(walker.shape)
+
+
+def _keep_spatial(walker: _Walker, layer: Layer) -> _Step:
+    """dropout2d: unchanged, but only on a C×H×W input."""
+    return _Step(walker.need_spatial())
+
+
+def _batchnorm2d(walker: _Walker, layer: Layer) -> _Step:
+    c, _, _ = walker.need_spatial()
+    return _Step(walker.shape, params=2 * c)  # a scale and a shift per channel
+
+
+def _conv_padding(walker: _Walker, layer: Layer, stride: Pair) -> Pair | None:
+    """The conv's padding as a pair, or None for "same" (which keeps the size)."""
+    value = layer.get("padding")
+    if value == "same":
+        if stride != (1, 1):
+            walker.fail('padding "same" needs stride 1 (a PyTorch rule)', "padding")
+        return None
+    return (0, 0) if value == "valid" else layer.size("padding")
+
+
+def _conv2d(walker: _Walker, layer: Layer) -> _Step:
+    c, h, w = walker.need_spatial()
+    kernel, stride, dilation = _pairs(layer, "kernel_size", "stride", "dilation")
+    out_c, groups = layer.get("out_channels"), layer.get("groups")
+    if c % groups or out_c % groups:
+        walker.fail(f"groups {groups} must divide both in_channels {c} and out_channels {out_c}", "groups")
+    padding = _conv_padding(walker, layer, stride)
+    if padding is None:
+        out_hw: Pair = (h, w)
+    else:
+        effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        padded = (h + 2 * padding[0], w + 2 * padding[1])
+        if effective[0] > padded[0] or effective[1] > padded[1]:
+            what = "kernel" if dilation == (1, 1) else "dilated kernel"
+            walker.fail(f"{what} {format_shape(effective)} is larger than its padded input {format_shape(padded)}; "
+                        f"{_same_padding_hint((h, w), kernel, dilation)}, "
+                        f"or use a kernel of at most {format_shape(padded)}", "kernel_size")
+        out_hw = tuple(conv_output_size(n, k, s, p, d)  # type: ignore[assignment]
+                       for n, k, s, p, d in zip((h, w), kernel, stride, padding, dilation))
+    walker.window(kernel, stride, dilation)
+    per_output = (c // groups) * kernel[0] * kernel[1]
+    return _Step(
+        (out_c, *out_hw),
+        params=out_c * per_output + (out_c if layer.get("bias") else 0),
+        macs=out_c * out_hw[0] * out_hw[1] * per_output,
+        weight=(out_c, c // groups, *kernel), weight_field="out_channels",
+    )
+
+
+def _pool2d(walker: _Walker, layer: Layer) -> _Step:
+    """maxpool2d and avgpool2d (which has no dilation)."""
+    c, h, w = walker.need_spatial()
+    kernel, stride, padding = _pairs(layer, "kernel_size", "stride", "padding")
+    dilation = layer.size("dilation") if layer.type == "maxpool2d" else (1, 1)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        limit = (kernel[0] // 2, kernel[1] // 2)
+        walker.fail(f"padding {format_shape(padding)} is over half the kernel {format_shape(kernel)}; "
+                    f"PyTorch allows at most {format_shape(limit)}", "padding")
+    out_hw = tuple(pool_output_size(n, k, s, p, d, layer.get("ceil_mode"))
+                   for n, k, s, p, d in zip((h, w), kernel, stride, padding, dilation))
+    if min(out_hw) < 1:
+        effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        padded = (h + 2 * padding[0], w + 2 * padding[1])
+        walker.fail(f"kernel {format_shape(effective)} is larger than its padded input {format_shape(padded)}; "
+                    f"use a kernel of at most {format_shape(padded)} or remove this layer", "kernel_size")
+    walker.window(kernel, stride, dilation)
+    return _Step((c, *out_hw))
+
+
+def _adaptiveavgpool2d(walker: _Walker, layer: Layer) -> _Step:
+    c, h, w = walker.need_spatial()
+    out_hw = layer.size("output_size")
+    # Adaptive pooling has no fixed window: report its widest bin, stepping by
+    # floor(in/out), which is exact when out divides in (global pooling included).
+    kernel = [widest_adaptive_bin(n, o) for n, o in zip((h, w), out_hw)]
+    stride = [max(1, n // o) for n, o in zip((h, w), out_hw)]
+    walker.window(kernel, stride, (1, 1))
+    return _Step((c, *out_hw))
+
+
+def _flatten(walker: _Walker, layer: Layer) -> _Step:
+    walker.flat()
+    return _Step((prod(walker.shape),))
+
+
+def _linear(walker: _Walker, layer: Layer) -> _Step:
+    """A C×H×W input is flattened first (the builder adds the nn.Flatten)."""
+    features, out = prod(walker.shape), layer.get("out_features")
+    walker.flat()
+    return _Step((out,), params=features * out + (out if layer.get("bias") else 0), macs=features * out,
+                 weight=(out, features), weight_field="out_features")
+
+
+RULES: dict[str, Callable[[_Walker, Layer], _Step]] = {
+    "conv2d": _conv2d,
+    "maxpool2d": _pool2d,
+    "avgpool2d": _pool2d,
+    "adaptiveavgpool2d": _adaptiveavgpool2d,
+    "batchnorm2d": _batchnorm2d,
+    "dropout2d": _keep_spatial,
+    "flatten": _flatten,
+    "linear": _linear,
+}  # every other type (activations, dropout) keeps its input's shape
 
 
 def _walk(
