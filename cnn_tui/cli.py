@@ -17,6 +17,7 @@ from . import __version__
 from .core.config import DEVICES, INPUT_RULE, MAX_BATCH, OPTIMIZERS, TrainConfig, resolve_input
 from .core.datasets import DATASETS, DEFAULT_DATASET
 from .core.presets import DEFAULT_PRESET, PRESET_NAMES
+from .words import worded
 
 EXIT_USAGE = 2
 
@@ -135,7 +136,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     try:
         config.validate()
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(worded(exc, "cli")) from None
     return config
 
 
@@ -175,7 +176,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     try:
         shape = resolve_input(args.input, arch.input, args.dataset)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(worded(exc, "cli")) from None
     summary = infer_shapes(arch, shape, batch_size=args.batch_size)
     summary.raise_for_error()
     if args.json:
@@ -288,7 +289,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ended = train(arch, config, store, args.session, args.resume, on_event, control,
                       exact=args.exact, claim_fd=args.claimed_fd, force=args.force)
     except TrainingRefused as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(worded(exc, "cli")) from None
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGHUP, previous_hup)
@@ -299,7 +300,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{started.get('session', args.session)} --resume --epochs {config.epochs}"
                   + _sessions_dir_option(args), err=True)
         return 130
-    out.print(f"cnn-tui: error: {ended.reason}", err=True)
+    out.print(f"cnn-tui: error: {ended.reason_for('cli')}", err=True)
     return EXIT_USAGE if ended.user_error else 1
 
 
@@ -313,7 +314,7 @@ def _train_in_background(args: argparse.Namespace, arch: Any, config: Any, store
     try:
         run = start_background(arch, config, store, args.session, exact=args.exact)
     except TrainingRefused as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(worded(exc, "cli")) from None
     print(f"session {run.name}: training in the background (pid {run.pid}); it outlives this terminal")
     print(f"  watch, pause or stop it:  cnn-tui watch {run.name}{_sessions_dir_option(args)}")
     print(f"  its output:               {run.log}")
@@ -355,10 +356,13 @@ def _sessions_parser(sub: Any) -> None:
 def cmd_sessions(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .core.sessions import SessionStore
+    from .core.sessions import SessionError, SessionStore
 
     store = SessionStore(args.sessions_dir)
-    infos, problems = store.list()
+    try:
+        infos, problems = store.list()
+    except SessionError as exc:
+        raise UsageError(worded(exc, "cli")) from None
     for problem in problems:
         print(f"cnn-tui: skipped {problem}", file=sys.stderr)
     if args.json:
@@ -368,7 +372,6 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         print(f"no sessions in {store.root}")
         return 0
     from rich.console import Console
-
     from rich.measure import Measurement
 
     from .render import sessions_table
@@ -402,7 +405,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     try:  # the same input rule as summary and train, checked before the screen is taken
         config = config.for_architecture(arch) if arch is not None else config
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(worded(exc, "cli")) from None
     source = Path(args.arch).name if args.arch else f"preset {args.preset or DEFAULT_PRESET}"
     if args.session:
         from .core.sessions import SessionError, SessionStore
@@ -410,7 +413,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         try:
             SessionStore(args.sessions_dir).open(args.session)
         except SessionError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(worded(exc, "cli")) from None
     return run_app(arch=arch, config=config, session=args.session, sessions_dir=args.sessions_dir,
                    arch_source=source)
 

@@ -46,4 +46,26 @@ def test_sessions_piped_shows_whole_names(tmp_path):
 
 def test_threads_option(capsys, tmp_path):
     assert main(["train", "--dataset", "synthetic", "--threads", "0", "--sessions-dir", str(tmp_path)]) == 2
-    assert "--threads must be at least 1" in capsys.readouterr().err
+    assert "--threads must be from 1 to 4096, got 0" in capsys.readouterr().err
+
+
+def test_a_setting_is_a_flag_on_the_command_line_and_a_field_in_the_app():
+    from dataclasses import fields
+
+    from cnn_tui.words import SETTINGS, SettingError, worded
+
+    problem = SettingError("{lr} must be a positive number, got -1", "lr", 0.01)
+    assert str(problem) == "lr must be a positive number, got -1; try lr 0.01"
+    assert worded(problem, "cli") == "--lr must be a positive number, got -1; try --lr 0.01"
+    assert worded(problem, "app") == "lr: must be a positive number, got -1; try 0.01"
+    inside = SettingError("set {input_shape} 1,28,28 or {batch_size} 10 in {data_dir}", "batch_size")
+    assert worded(inside, "cli") == "set --input 1,28,28 or --batch-size 10 in --data-dir"
+    assert worded(inside, "app") == "batch: set --input 1,28,28 or batch 10 in --data-dir"  # no such field: a flag
+    assert worded(SettingError("path {x}/{lr} {}", None), "cli") == "path {x}/--lr {}"  # only settings are named
+    assert {f.name for f in fields(TrainConfig)} <= SETTINGS  # every field can be named
+
+
+def test_a_sessions_folder_that_is_a_file_is_named(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["sessions", "--sessions-dir", str(tmp_path / "file")]) == 2
+    assert "is not a folder; pick another with --sessions-dir" in capsys.readouterr().err

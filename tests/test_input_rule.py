@@ -14,6 +14,7 @@ from cnn_tui.core.presets import preset
 from cnn_tui.core.sessions import SessionStore
 from cnn_tui.core.shapes import infer_shapes
 from cnn_tui.core.prepare import prepare
+from cnn_tui.words import worded
 
 
 @pytest.mark.parametrize(
@@ -39,7 +40,7 @@ def test_the_rule(explicit, arch_input, dataset, shape):
     [
         (None, (3, 32, 32), "fashion-mnist",
          "the architecture's input is 3×32×32 but fashion-mnist images are 1×28×28; use --dataset cifar10 or "
-         "--dataset synthetic, or pass --input 1,28,28 to build it for fashion-mnist"),
+         "--dataset synthetic, or set --input 1,28,28 to build it for fashion-mnist"),
         (None, (1, 28, 28), "cifar10", "the architecture's input is 1×28×28 but cifar10 images are 3×32×32"),
         ((3, 32, 32), None, "mnist", "--input 3,32,32 does not match mnist's 1×28×28 images"),
     ],
@@ -47,7 +48,7 @@ def test_the_rule(explicit, arch_input, dataset, shape):
 def test_a_mismatch_with_a_real_dataset_is_an_error(explicit, arch_input, dataset, message):
     with pytest.raises(ValueError) as info:
         resolve_input(explicit, arch_input, dataset)
-    assert message in str(info.value)
+    assert message in worded(info.value, "cli")
 
 
 def summary_json(capsys, *args):

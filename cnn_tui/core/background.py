@@ -28,8 +28,9 @@ def _gpu_memory(device: str) -> int | None:
     is asked for by name, or `auto` may pick one (an NVIDIA driver is loaded)."""
     if device == "cpu" or (device == "auto" and not os.path.exists("/proc/driver/nvidia")):
         return None
-    from .trainer import pick_device  # checks that the accelerator asked for is there
     import torch
+
+    from .trainer import pick_device  # checks that the accelerator asked for is there
 
     chosen = pick_device(device)
     return torch.cuda.get_device_properties(chosen).total_memory if chosen.type == "cuda" else None
@@ -49,7 +50,7 @@ def start_background(arch: Architecture | None, config: TrainConfig, store: Sess
     try:
         session = store.create(name, new_record(arch, config, config.device, exact, detached=True))
     except SessionError as exc:
-        raise TrainingRefused(str(exc)) from None
+        raise TrainingRefused(str(exc)) from exc
     try:
         log = session.open_log()
         claim = session.claim_fd()

@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..words import SettingError
 from .datasets import DATASETS, DEFAULT_DATASET
-from .spec import digit_count, format_shape
+from .spec import digit_count, format_shape, show
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -24,6 +25,7 @@ MAX_BATCH = 2**31 - 1
 # At least 784 GB of uint8 even at 1×28×28: past this no machine holds the dataset, and
 # generating synthetic images would die in the allocator rather than say so.
 MAX_IMAGES = 10**9
+MAX_THREADS = 4096
 
 
 INPUT_RULE = (
@@ -49,12 +51,14 @@ def resolve_input(
     if dataset is None or dataset == "synthetic" or shape == info.input_shape:
         return shape  # type: ignore[return-value]
     others = [name for name, other in DATASETS.items() if other.input_shape == shape and name != "synthetic"]
-    datasets = " or ".join(f"--dataset {name}" for name in [*others, "synthetic"])
+    datasets = " or ".join(f"{{dataset}} {name}" for name in [*others, "synthetic"])
     if explicit:
-        raise ValueError(f"--input {','.join(map(str, shape))} does not match {dataset}'s {format_shape(info.input_shape)} "
-                         f"images; leave --input out, or use {datasets}")
-    raise ValueError(f"the architecture's input is {format_shape(shape)} but {dataset} images are {format_shape(info.input_shape)}; "
-                     f"use {datasets}, or pass --input {','.join(map(str, info.input_shape))} to build it for {dataset}")
+        raise SettingError(f"{{input_shape}} {','.join(map(str, shape))} does not match {dataset}'s "
+                           f"{format_shape(info.input_shape)} images; leave {{input_shape}} out, or use {datasets}",
+                           "input_shape")
+    raise SettingError(f"the architecture's input is {format_shape(shape)} but {dataset} images are "
+                       f"{format_shape(info.input_shape)}; use {datasets}, or set {{input_shape}} "
+                       f"{','.join(map(str, info.input_shape))} to build it for {dataset}", "dataset")
 
 
 def _brief(value: int) -> str:
@@ -84,43 +88,46 @@ class TrainConfig:
     input_shape: tuple[int, int, int] | None = None  # --input; kept for synthetic data only
 
     def validate(self) -> None:
-        """Raise ValueError naming the option that is wrong and what it accepts."""
+        """Raise SettingError naming the setting that is wrong, what it accepts, and a value
+        that works where there is one."""
         if self.dataset not in DATASETS:
-            raise ValueError(f'unknown dataset "{self.dataset}"; choose one of {", ".join(DATASETS)}')
+            raise SettingError(f'{{dataset}} {show(self.dataset)} is unknown; choose one of {", ".join(DATASETS)}',
+                               "dataset")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f'unknown optimizer "{self.optimizer}"; choose adam or sgd')
+            raise SettingError(f"{{optimizer}} {show(self.optimizer)} is unknown; choose adam or sgd", "optimizer")
         if self.device not in DEVICES:
-            raise ValueError(f'unknown device "{self.device}"; choose one of {", ".join(DEVICES)}')
+            raise SettingError(f'{{device}} {show(self.device)} is unknown; choose one of {", ".join(DEVICES)}',
+                               "device")
         for name in ("epochs", "batch_size", "seed", "train_size", "test_size"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise ValueError(f"--{name.replace('_', '-')} must be a whole number, got {value!r}")
+                raise SettingError(f"{{{name}}} must be a whole number, got {show(value)}", name)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {_brief(getattr(self, name))}")
+                raise SettingError(f"{{{name}}} must be at least 1, got {_brief(getattr(self, name))}", name,
+                                   _default(name))
         if self.batch_size > MAX_BATCH:
-            raise ValueError(f"--batch-size must be at most {MAX_BATCH:,}, got {_brief(self.batch_size)}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {_brief(self.threads)}")
-        if self.threads is not None and self.threads > 4096:
-            raise ValueError(f"--threads must be at most 4096, got {_brief(self.threads)}")
+            raise SettingError(f"{{batch_size}} must be at most {MAX_BATCH:,}, got {_brief(self.batch_size)}",
+                               "batch_size", _default("batch_size"))
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise SettingError(f"{{threads}} must be from 1 to {MAX_THREADS}, got {_brief(self.threads)}", "threads")
         for name in ("train_size", "test_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {_brief(value)}")
+                raise SettingError(f"{{{name}}} must be at least 1, got {_brief(value)}", name)
             if value is not None and value > MAX_IMAGES:
-                raise ValueError(f"--{name.replace('_', '-')} {_brief(value)} is too many images "
-                                 f"(at most {MAX_IMAGES:,}); ask for fewer")
+                raise SettingError(f"{{{name}}} {_brief(value)} is too many images (at most {MAX_IMAGES:,}); "
+                                   "ask for fewer", name)
         if not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {_brief(self.seed)}")
+            raise SettingError(f"{{seed}} must be between 0 and {MAX_SEED}, got {_brief(self.seed)}", "seed", 0)
         for name in ("lr", "momentum"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ValueError(f"--{name} must be a number, got {value!r}")
+                raise SettingError(f"{{{name}}} must be a number, got {show(value)}", name)
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"--lr must be a positive number, got {self.lr}")
+            raise SettingError(f"{{lr}} must be a positive number, got {self.lr}", "lr", _default("lr"))
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
-            raise ValueError(f"momentum must be at least 0 and below 1, got {self.momentum}")
+            raise SettingError(f"{{momentum}} must be at least 0 and below 1, got {self.momentum}", "momentum", _default("momentum"))
         resolve_input(self.input_shape, None, self.dataset)
 
     def for_architecture(self, arch: Any) -> "TrainConfig":
@@ -180,3 +187,8 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "train_size": (int,), "test_size": (int,), "input_shape": (list, tuple), "threads": (int,),
 }
 _OPTIONAL_FIELDS = {"data_dir", "train_size", "test_size", "input_shape", "threads"}
+
+
+def _default(name: str) -> Any:
+    """A TrainConfig field's default: the value an error suggests when one was out of range."""
+    return next(f.default for f in fields(TrainConfig) if f.name == name)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .config import TrainConfig
+from ..words import blaming
+from .config import DATA_DIR_ENV, TrainConfig
 from .datasets import DATASETS, DatasetInfo, missing_files
 
 SYNTHETIC_TRAIN = DATASETS["synthetic"].train_images
@@ -47,13 +48,15 @@ def scale(images: torch.Tensor) -> torch.Tensor:
     return images.float().div(255)
 
 
-def _missing_message(info: DatasetInfo, root: Path, why: str) -> str:
+def _missing(info: DatasetInfo, root: Path, why: str) -> DataError:
+    """The dataset is not there: where it was looked for, and the settings that fix it."""
     folder = root / info.folder
     files = ", ".join(f.split("/")[-1] for f in info.files)
-    return (
+    return blaming(
+        DataError,
         f"{info.name} not found in {folder} ({why}); expected {files} there"
-        f" (set --data-dir or $CNN_TUI_DATA to the folder holding {info.folder}/),"
-        " or train offline with --dataset synthetic"
+        f" (set {{data_dir}} or ${DATA_DIR_ENV} to the folder holding {info.folder}/),"
+        " or train offline with {dataset} synthetic",
     )
 
 
@@ -64,13 +67,13 @@ def _torchvision_split(info: DatasetInfo, root: Path, train: bool, download: boo
            "cifar10": tvd.CIFAR10}[info.name]
     missing = missing_files(info, root)
     if missing and not download:
-        raise DataError(_missing_message(info, root, "files missing"))
+        raise _missing(info, root, "files missing")
     try:  # torchvision shows a progress bar on stderr while it downloads
         dataset = cls(str(root), train=train, download=bool(missing))
     except Exception as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         if missing:  # offline: URLError, RuntimeError, OSError ...
-            raise DataError(_missing_message(info, root, f"download failed: {detail[:120]}")) from None
+            raise _missing(info, root, f"download failed: {detail[:120]}")
         raise DataError(f"{info.name} in {root / info.folder} cannot be read ({detail[:160]}); "
                         "replace the damaged files or delete them to download again") from None
     images = dataset.data

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
+from ..words import worded
+
 # Final statuses of a run, as session.json records them.
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 
@@ -70,9 +72,17 @@ class TrainingEnded:
     """The run is over: finished, stopped (by request) or failed (with the reason)."""
 
     status: str
-    reason: str | None = None
+    reason: str | None = None  # as recorded in the session: neutral words
     epochs_done: int = 0
     user_error: bool = False  # e.g. the dataset is missing: the person can fix it
+    problem: Exception | None = None  # the error behind `reason`, in this process only
+
+    def reason_for(self, audience: str) -> str:
+        """The reason worded for the command line ("cli") or the app ("app"): a setting to
+        change is named as a flag or as a field."""
+        if self.problem is not None:
+            return worded(self.problem, audience)
+        return self.reason or ""
 
 
 TrainerEvent = Union[TrainingStarted, EpochStarted, BatchProgress, EpochFinished, TrainingEnded]

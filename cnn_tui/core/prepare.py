@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..words import blaming
 from .config import TrainConfig
 from .datasets import DATASETS, missing_files
 from .resources import check_training_memory
@@ -18,7 +19,13 @@ from .spec import Architecture
 
 
 class TrainingRefused(Exception):
-    """The run cannot start: a bad architecture, option, dataset or session. Nothing was written."""
+    """The run cannot start: a bad architecture, option, dataset or session. Nothing was written.
+    Raised from a SettingError when a setting is to blame (see `words.worded`)."""
+
+
+def refuse(text: str, setting: str | None = None, value: object = None) -> TrainingRefused:
+    """A refusal that names a setting (in braces: "{epochs}") and a value that would work."""
+    return blaming(TrainingRefused, text, setting, value)
 
 
 def ensure_dataset(config: TrainConfig) -> None:
@@ -26,12 +33,13 @@ def ensure_dataset(config: TrainConfig) -> None:
     info = DATASETS[config.dataset]
     if not missing_files(info, config.resolved_data_dir()):
         return
-    from .data import DataError, ensure_dataset as fetch  # torch and torchvision: only to download
+    from .data import DataError  # torch and torchvision: only to download
+    from .data import ensure_dataset as fetch
 
     try:
         fetch(config)
     except DataError as exc:
-        raise TrainingRefused(str(exc)) from None
+        raise TrainingRefused(str(exc)) from exc
 
 
 def prepare(
@@ -55,22 +63,23 @@ def prepare(
     try:
         config.validate()
     except ValueError as exc:
-        raise TrainingRefused(str(exc)) from None
+        raise TrainingRefused(str(exc)) from exc
     try:
         if resume:
             arch, config = _resumed_run(arch, config, store, name, claimed)
         elif name is not None and store.exists(name):
-            raise TrainingRefused(f"session {name!r} already exists in {store.root}; add --resume to continue it, or pick another name")
+            raise refuse(f"session {name!r} already exists in {store.root}; add {{resume}} to continue it, "
+                         "or pick another name", "session")
         elif name is not None:
             store.path(name)  # validates the name
     except SessionError as exc:
-        raise TrainingRefused(str(exc)) from None
+        raise TrainingRefused(str(exc)) from exc
     if arch is None:
         raise TrainingRefused("no architecture given")
     try:
         config = config.for_architecture(arch)
     except ValueError as exc:
-        raise TrainingRefused(str(exc)) from None
+        raise TrainingRefused(str(exc)) from exc
     summary = infer_shapes(arch, config.input)
     problem = check_classes(summary, config.classes, config.dataset)
     if problem is not None:
@@ -78,7 +87,7 @@ def prepare(
     memory = None if force else check_training_memory(  # --force: the person knows better
         [info.output_shape for info in summary.layers], summary.total_params, config, gpu_memory)
     if memory is not None:
-        raise TrainingRefused(memory)
+        raise TrainingRefused(str(memory)) from memory
     ensure_dataset(config)
     return arch, config
 
@@ -88,14 +97,14 @@ def _resumed_run(arch: Architecture | None, config: TrainConfig, store: SessionS
     """The architecture and configuration a resume trains: the session's own, with the new
     epoch target and device."""
     if not name:
-        raise TrainingRefused("--resume needs --session NAME (see cnn-tui sessions)")
+        raise refuse("{resume} needs {session} NAME (see cnn-tui sessions)", "session")
     session = store.open(name)
     if not claimed and session.live:
         raise TrainingRefused(f"session {name!r} is being trained by process {session.pid}; "
                               f"watch it with: cnn-tui watch {name}")
     stored = session.architecture
     if arch is not None and arch.layers != stored.layers:
-        raise TrainingRefused(f"session {name!r} has its own architecture; --resume trains that one (leave out ARCH.json)")
+        raise refuse(f"session {name!r} has its own architecture; {{resume}} trains that one (leave out ARCH.json)")
     config = replace(session.config, epochs=config.epochs, device=config.device)
     check_more_epochs(name, session.epochs_done, config.epochs)
     return stored, config
@@ -104,4 +113,4 @@ def _resumed_run(arch: Architecture | None, config: TrainConfig, store: SessionS
 def check_more_epochs(name: str, done: int, wanted: int) -> None:
     """Continuing a session must ask for more epochs than it has."""
     if done >= wanted:
-        raise TrainingRefused(f"session {name!r} already has {done} epochs; ask for more with --epochs {done + 5}")
+        raise refuse(f"session {name!r} already has {done} epochs; ask for more", "epochs", done + 5)

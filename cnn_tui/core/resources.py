@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Sequence
 
+from ..words import SettingError
 from .config import TrainConfig
 from .datasets import DATASETS
 from .spec import BYTES_PER_FLOAT
@@ -85,7 +86,8 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
 
 
-def memory_problem(estimate: MemoryEstimate, available: int | None, where: str, config: TrainConfig) -> str | None:
+def memory_problem(estimate: MemoryEstimate, available: int | None, where: str,
+                   config: TrainConfig) -> SettingError | None:
     """Why the run will not fit (one line, with a way out), or None when it fits or when
     the available memory is unknown."""
     if available is None or estimate.total <= available:
@@ -93,18 +95,18 @@ def memory_problem(estimate: MemoryEstimate, available: int | None, where: str, 
     room_for_batch = available - estimate.params - estimate.data
     fits = room_for_batch // estimate.per_sample if estimate.per_sample else 0
     if 1 <= fits < estimate.batch:
-        fix = f"try --batch-size {_round_down(fits)}"
+        fix = f"try {{batch_size}} {_round_down(fits)}"
     elif estimate.params >= estimate.activations and estimate.params >= estimate.data:
         fix = "use fewer channels or features"
     elif estimate.data > estimate.activations:
-        fix = "use fewer images (--train-size, --test-size)"
+        fix = "use fewer images ({train_size}, {test_size})"
     else:
-        fix = "use a smaller --batch-size or fewer channels (smaller layer outputs)"
-    return (
+        fix = "use a smaller {batch_size} or fewer channels (smaller layer outputs)"
+    return SettingError(
         f"training needs about {_gb(estimate.total)} (weights, gradients and optimizer state "
         f"{_gb(estimate.params)}; activations and their gradients for a batch of {estimate.batch} "
         f"{_gb(estimate.activations)}; data {_gb(estimate.data)}) but {where} has {_gb(available)} "
-        f"available; {fix}, or pass --force to try anyway"
+        f"available; {fix}, or pass {{force}} to try anyway"
     )
 
 
@@ -116,7 +118,7 @@ def _round_down(n: int) -> int:
 
 def check_training_memory(
     output_shapes: Sequence[Sequence[int]], total_params: int, config: TrainConfig, cuda_total: int | None = None
-) -> str | None:
+) -> SettingError | None:
     """The one call before training: against the GPU's total memory when the run will use
     one (the caller, who has torch, passes it in), else against the machine's available memory."""
     estimate = estimate_training_memory(output_shapes, total_params, config)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..words import blaming
 from .events import FAILED, FINISHED, RUNNING, STOPPED
 from .files import TEMP_SUFFIX, atomic_writer
 
@@ -765,14 +766,14 @@ class SessionStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
-            raise SessionError(f"sessions folder {self.root} is a file, not a folder; "
-                               "pick another with --sessions-dir") from None
+            raise blaming(SessionError, f"sessions folder {self.root} is a file, not a folder; "
+                                        "pick another with {sessions_dir}")
         except OSError as exc:
-            raise SessionError(f"cannot create the sessions folder {self.root} ({exc.strerror}); "
-                               "pick another with --sessions-dir") from None
+            raise blaming(SessionError, f"cannot create the sessions folder {self.root} ({exc.strerror}); "
+                                        "pick another with {sessions_dir}")
         if not os.access(self.root, os.W_OK | os.X_OK):
-            raise SessionError(f"cannot write in the sessions folder {self.root} (permission denied); "
-                               "pick another with --sessions-dir")
+            raise blaming(SessionError, f"cannot write in the sessions folder {self.root} (permission denied); "
+                                        "pick another with {sessions_dir}")
 
     def create(self, name: str | None, record: SessionRecord) -> Session:
         """A new session, claimed: its folder and session.json, status running. Refuses a
@@ -897,6 +898,9 @@ class SessionStore:
         infos: list[SessionInfo] = []
         problems: list[str] = []
         if not self.root.is_dir():
+            if self.root.exists():
+                raise blaming(SessionError, f"sessions folder {self.root} is not a folder; "
+                                            "pick another with {sessions_dir}")
             return infos, problems
         for path in sorted(self.root.iterdir()):
             if not NAME_PATTERN.fullmatch(path.name) or path.is_symlink() or not path.is_dir():

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..words import count
+from ..words import SettingError, count
 from .build import build_model
 from .config import TrainConfig
 from .data import DataError, Split, load_data, scale
@@ -42,8 +42,8 @@ from .events import (
     TrainingEnded,
     TrainingStarted,
 )
+from .prepare import TrainingRefused, check_more_epochs, prepare, refuse
 from .sessions import Checkpoint, Session, SessionError, SessionRecord, SessionStore, new_record
-from .prepare import TrainingRefused, check_more_epochs, prepare
 from .spec import Architecture
 from .system import SystemMonitor
 from .threads import default_threads
@@ -82,9 +82,9 @@ def pick_device(wanted: str) -> torch.device:
     if wanted == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if wanted == "cuda" and not cuda:
-        raise TrainingRefused("--device cuda: no CUDA GPU is visible to torch here; use --device auto or cpu")
+        raise refuse("{device} cuda: no CUDA GPU is visible to torch here; use {device} auto or cpu", "device")
     if wanted == "mps" and not mps:
-        raise TrainingRefused("--device mps: Apple's MPS is not available here; use --device auto or cpu")
+        raise refuse("{device} mps: Apple's MPS is not available here; use {device} auto or cpu", "device")
     return torch.device(wanted)
 
 
@@ -308,7 +308,7 @@ def _claim_session(store: SessionStore, name: str | None, resume: bool, claim_fd
         check_more_epochs(name, session.epochs_done, int(record.config["epochs"]))
         return session
     except SessionError as exc:
-        raise TrainingRefused(str(exc)) from None
+        raise TrainingRefused(str(exc)) from exc
 
 
 def train(
@@ -334,7 +334,7 @@ def train(
     try:
         config.validate()
     except ValueError as exc:
-        raise TrainingRefused(str(exc)) from None
+        raise TrainingRefused(str(exc)) from exc
     device = pick_device(config.device)  # the memory check needs to know the device
     gpu_memory = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None,
@@ -397,9 +397,11 @@ class _Training:
                     return self._end(STOPPED, f"stopped after epoch {epoch}; resume continues from epoch {self.epochs_done}")
             return self._end(FINISHED, None)
         except (DataError, SessionError) as exc:
-            return self._end(FAILED, str(exc), user_error=True)
+            return self._end(FAILED, str(exc), user_error=True, problem=exc)
         except _LossDiverged as exc:
-            return self._end(FAILED, f"{exc}; the learning rate {config.lr:g} is probably too high: try --lr {config.lr / 10:g}")
+            too_high = SettingError(f"{exc}; the learning rate {config.lr:g} is probably too high", "lr",
+                                    f"{config.lr / 10:g}")
+            return self._end(FAILED, str(too_high), problem=too_high)
         except KeyboardInterrupt:
             self._end(STOPPED, "interrupted")
             raise
@@ -407,8 +409,9 @@ class _Training:
             if _is_out_of_memory(exc):
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-                return self._end(FAILED, f"{self.device.type} ran out of memory at batch size {config.batch_size}; "
-                                         f"try --batch-size {max(1, config.batch_size // 2)}")
+                too_big = SettingError(f"{self.device.type} ran out of memory at batch size {config.batch_size}",
+                                       "batch_size", max(1, config.batch_size // 2))
+                return self._end(FAILED, str(too_big), problem=too_big)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return self._end(FAILED, f"{type(exc).__name__}: {first[:300]}")
 
@@ -461,7 +464,8 @@ class _Training:
         self.session.set_epochs_done(self.epochs_done)
         self.on_event(EpochFinished(metrics))
 
-    def _end(self, status: str, reason: str | None, user_error: bool = False) -> TrainingEnded:
+    def _end(self, status: str, reason: str | None, user_error: bool = False,
+             problem: Exception | None = None) -> TrainingEnded:
         """Record how the run ended (if the disk lets us) and tell the caller."""
         try:
             self._take_commands(self.control)  # a terminal lost at the very end is recorded too
@@ -470,6 +474,7 @@ class _Training:
         except SessionError as exc:
             reason = f"{reason}; and the session could not record it: {exc}" if reason else str(exc)
             status = FAILED if status == FINISHED else status
-        event = TrainingEnded(status, reason, self.epochs_done, user_error)
+            problem = None  # the reason says more than the problem now
+        event = TrainingEnded(status, reason, self.epochs_done, user_error, problem)
         self.on_event(event)
         return event

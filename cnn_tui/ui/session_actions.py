@@ -18,6 +18,7 @@ from ..core.config import TrainConfig
 from ..core.presets import PRESET_NAMES, preset
 from ..core.sessions import STOPPED, SessionError, new_record
 from ..core.spec import Architecture, ArchitectureError
+from ..words import worded
 from .screens.confirm import ConfirmScreen
 from .screens.pick import PickScreen
 from .screens.prompt import TextPrompt
@@ -143,7 +144,7 @@ class SessionActions:
                 session = self.store.create(name, new_record(arch, config, config.device))
                 session.set_status(STOPPED, "saved from the editor; not trained yet")
             except (SessionError, OSError) as exc:
-                self.notify(str(exc), title="cannot save", severity="error", markup=False)
+                self.notify(worded(exc, "app"), title="cannot save", severity="error", markup=False)
                 return
             self.shown = ShownSession(name, arch, config, 0)
             self.pane.show_epochs([])  # the saved session has no epochs yet
@@ -164,7 +165,12 @@ class SessionActions:
     @work(thread=True, exclusive=True, group="sessions", exit_on_error=False, description="list sessions")
     def list_sessions(self) -> None:
         """Read every session (and its metrics) off the event loop; then offer the list."""
-        infos, problems = self.store.list()
+        try:
+            infos, problems = self.store.list()
+        except SessionError as exc:
+            self.call_from_thread(self.notify, worded(exc, "app"), title="cannot list sessions", severity="error",
+                                  markup=False)
+            return
         self.call_from_thread(self._pick_session, infos, problems)
 
     def _pick_session(self, infos: list, problems: list[str]) -> None:

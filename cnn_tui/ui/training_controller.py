@@ -32,6 +32,7 @@ from ..core.follow import EpochsReplaced, SessionFollower
 from ..core.sessions import SessionError
 from ..core.spec import Architecture
 from ..terminal import detach_from_terminal
+from ..words import worded
 from .screens.confirm import ConfirmScreen
 from .session_actions import ShownSession
 
@@ -126,7 +127,7 @@ class TrainingController:
         try:
             run = start_background(arch, config, self.store)
         except TrainingRefused as exc:
-            self.call_from_thread(self._background_refused, str(exc))
+            self.call_from_thread(self._background_refused, worded(exc, "app"))
             return
         self.call_from_thread(self._background_started, run.name, run.pid)
 
@@ -191,7 +192,7 @@ class TrainingController:
         try:
             train(arch, config, self.store, name, resume, lambda event: self.post_message(TrainerUpdate(event)), control)
         except TrainingRefused as exc:
-            self.post_message(TrainerUpdate(TrainingEnded("refused", str(exc), 0, user_error=True)))
+            self.post_message(TrainerUpdate(TrainingEnded("refused", str(exc), 0, user_error=True, problem=exc)))
 
     def on_trainer_update(self, message: TrainerUpdate) -> None:
         event = message.event
@@ -221,12 +222,13 @@ class TrainingController:
         elif isinstance(event, TrainingEnded):
             self._training_over()
             if event.status == "refused":
-                self.pane.set_state("idle", event.reason or "", problem=True)
-                self.notify(event.reason or "", title="cannot train", severity="error", timeout=8, markup=False)
+                self.pane.set_state("idle", event.reason_for("app"), problem=True)
+                self.notify(event.reason_for("app"), title="cannot train", severity="error", timeout=8, markup=False)
             else:
                 self.pane.ended(event)
                 if event.status == FAILED:
-                    self.notify(event.reason or "", title="training failed", severity="error", timeout=15, markup=False)
+                    self.notify(event.reason_for("app"), title="training failed", severity="error", timeout=15,
+                                markup=False)
             if self.quitting:
                 self.exit(0)
 

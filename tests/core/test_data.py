@@ -8,6 +8,7 @@ import torch
 
 from cnn_tui.core.config import TrainConfig
 from cnn_tui.core.data import DataError, load_data, scale, synthetic_split
+from cnn_tui.words import worded
 
 from ..conftest import needs_real_data, real_data_dir
 
@@ -47,7 +48,9 @@ def test_missing_dataset_names_folder_files_and_the_way_out(tmp_path):
     message = str(info.value)
     assert str(tmp_path / "empty" / "FashionMNIST") in message
     assert "train-images-idx3-ubyte" in message and "t10k-labels-idx1-ubyte" in message
-    assert "--dataset synthetic" in message and "$CNN_TUI_DATA" in message
+    assert "dataset synthetic" in message and "$CNN_TUI_DATA" in message and "--" not in message  # neutral
+    assert "set --data-dir or $CNN_TUI_DATA" in worded(info.value, "cli") and "--dataset synthetic" in worded(info.value, "cli")
+    assert "train offline with data synthetic" in worded(info.value, "app")  # the app's field is "data"
 
 
 def test_missing_cifar_is_named_too(tmp_path):

@@ -161,5 +161,5 @@ def test_the_largest_seed_seeds_torch_and_synthetic_data():
     torch.manual_seed(MAX_SEED)
     assert len(synthetic_split(5, (1, 4, 4), 10, MAX_SEED, train=False)) == 5  # seeds 2·seed + 2
     TrainConfig(seed=MAX_SEED).validate()
-    with pytest.raises(ValueError, match="--seed must be between 0 and"):
+    with pytest.raises(ValueError, match="seed must be between 0 and"):
         TrainConfig(seed=MAX_SEED + 1).validate()

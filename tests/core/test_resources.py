@@ -48,9 +48,10 @@ def test_refusal_names_estimate_available_and_a_fix():
     e = estimate(WIDE_CONV, dataset="synthetic", batch_size=100)
     assert e.activations > 100 * 2 * 100_000 * 26 * 26 * 4  # conv and relu outputs, and their gradients: 108 GB
     message = memory_problem(e, 8 * 10**9, "this machine", config)
-    assert message.startswith("training needs about ")
-    assert "but this machine has 8.0 GB available" in message
-    assert "try --batch-size 5," in message and "--force" in message
+    assert str(message).startswith("training needs about ")
+    assert "but this machine has 8.0 GB available" in str(message)
+    assert "try --batch-size 5, or pass --force" in message.for_audience("cli")
+    assert "try batch 5, or pass --force" in message.for_audience("app")
     assert memory_problem(e, e.total, "this machine", config) is None  # exactly fits
     assert memory_problem(e, None, "this machine", config) is None  # unknown: do not guess
 
@@ -60,7 +61,7 @@ def test_parameters_that_cannot_fit_suggest_fewer_features():
     summary = infer_shapes(GIANT_LINEAR)
     message = check_training_memory([i.output_shape for i in summary.layers], summary.total_params, config,
                                     cuda_total=80 * 10**9)
-    assert "but the GPU has 80.0 GB available; use fewer channels or features" in message
+    assert "but the GPU has 80.0 GB available; use fewer channels or features" in str(message)
 
 
 def test_available_cpu_memory_reads_memavailable(tmp_path):
@@ -105,4 +106,6 @@ def test_cpu_out_of_memory_gets_the_batch_size_hint(tmp_path, monkeypatch, error
     ended = train(preset("seed"), TrainConfig(dataset="synthetic", train_size=200, test_size=50, batch_size=40,
                                               epochs=1, device="cpu"), store, "oom")
     assert ended.status == "failed"
-    assert ended.reason == "cpu ran out of memory at batch size 40; try --batch-size 20"
+    assert ended.reason == "cpu ran out of memory at batch size 40; try batch size 20"  # as recorded
+    assert ended.reason_for("cli").endswith("; try --batch-size 20")
+    assert ended.reason_for("app") == "batch: cpu ran out of memory at batch size 40; try 20"

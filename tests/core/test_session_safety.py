@@ -120,7 +120,7 @@ def test_temporary_files_of_a_killed_write_are_removed_when_claimed(tmp_path):
 
 @pytest.mark.parametrize("field, value, named", [
     (("config", "epochs"), "many", "epochs is 'many'"),
-    (("config", "lr"), -1, "--lr must be a positive number"),
+    (("config", "lr"), -1, "config: lr must be a positive number"),
     (("epochs_done",), "x", "epochs_done is 'x'"),
     (("status",), 7, "status is 7"),
     (("architecture", "layers"), "nope", "architecture"),

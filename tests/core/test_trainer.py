@@ -20,6 +20,7 @@ from cnn_tui.core.presets import preset
 from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore
 from cnn_tui.core.spec import Architecture
 from cnn_tui.core.trainer import TrainingRefused, train
+from cnn_tui.words import worded
 
 SMALL = dict(dataset="synthetic", train_size=600, test_size=200, batch_size=50)
 VARYING = ("seconds", "images_per_second", "peak_memory_bytes")  # measured, not computed; everything else must be equal
@@ -200,7 +201,8 @@ def test_stop_while_paused_does_not_hang(tmp_path):
 def test_nan_loss_fails_with_advice(tmp_path):
     ended, store = run(tmp_path, "nan", epochs=2, optimizer="sgd", lr=1e12)
     assert ended.status == "failed"
-    assert "loss became nan" in ended.reason and "try --lr" in ended.reason
+    assert "loss became nan" in ended.reason and "try lr 1e+11" in ended.reason  # recorded in neutral words
+    assert ended.reason_for("cli").endswith("; try --lr 1e+11") and ended.reason_for("app").startswith("lr: ")
     assert store.open("nan").record.reason == ended.reason
 
 
@@ -227,18 +229,21 @@ def test_bad_session_names_are_refused(tmp_path, name):
 
 def test_existing_session_needs_resume(tmp_path):
     run(tmp_path, "once", epochs=1)
-    with pytest.raises(TrainingRefused, match="already exists.*--resume"):
+    with pytest.raises(TrainingRefused, match="already exists.*add resume"):
         run(tmp_path, "once", epochs=1)
-    with pytest.raises(TrainingRefused, match="already has 1 epochs; ask for more with --epochs 6"):
+    with pytest.raises(TrainingRefused, match="already has 1 epochs; ask for more; try epochs 6") as refused:
         run(tmp_path, "once", resume=True, epochs=1)
+    assert worded(refused.value, "cli").endswith("ask for more; try --epochs 6")
+    assert worded(refused.value, "app") == "epochs: session 'once' already has 1 epochs; ask for more; try 6"
     with pytest.raises(TrainingRefused, match="no session 'nope'"):
         run(tmp_path, "nope", resume=True, epochs=1)
 
 
 def test_missing_data_is_refused_before_a_session_exists(tmp_path):
-    with pytest.raises(TrainingRefused, match="--dataset synthetic") as refused:
+    with pytest.raises(TrainingRefused, match="dataset synthetic") as refused:
         run(tmp_path, "nodata", dataset="fashion-mnist", data_dir=str(tmp_path / "none"), epochs=1)
     assert str(tmp_path / "none" / "FashionMNIST") in str(refused.value)
+    assert "--dataset synthetic" in worded(refused.value, "cli") and "data synthetic" in worded(refused.value, "app")
     assert not (tmp_path / "sessions").exists()  # a typo leaves no failed session behind
 
 
@@ -254,10 +259,14 @@ def test_damaged_data_is_recorded_as_a_user_error(tmp_path):
 
 
 def test_bad_config_is_refused(tmp_path):
-    with pytest.raises(TrainingRefused, match="--lr must be a positive number"):
+    with pytest.raises(TrainingRefused, match="lr must be a positive number") as refused:
         run(tmp_path, "x", lr=0.0)
-    with pytest.raises(TrainingRefused, match="--batch-size must be at least 1"):
+    assert worded(refused.value, "cli") == "--lr must be a positive number, got 0.0; try --lr 0.01"
+    assert worded(refused.value, "app") == "lr: must be a positive number, got 0.0; try 0.01"
+    with pytest.raises(TrainingRefused, match="batch size must be at least 1") as refused:
         run(tmp_path, "x", batch_size=0)
+    assert worded(refused.value, "cli") == "--batch-size must be at least 1, got 0; try --batch-size 100"
+    assert worded(refused.value, "app") == "batch: must be at least 1, got 0; try 100"
 
 
 def test_out_of_memory_fails_with_advice(tmp_path, monkeypatch):
@@ -280,7 +289,8 @@ def test_out_of_memory_fails_with_advice(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "build_model", build_then_explode)
     ended, store = run(tmp_path, "oom", epochs=1)
     assert ended.status == "failed"
-    assert "ran out of memory at batch size 50; try --batch-size 25" in ended.reason
+    assert "ran out of memory at batch size 50; try batch size 25" in ended.reason
+    assert ended.reason_for("cli").endswith("; try --batch-size 25")
     assert store.open("oom").record.status == "failed"
 
 

@@ -11,6 +11,8 @@ from textual.widgets import Checkbox, Input, Label, Select
 
 from ...core.config import DEVICES, OPTIMIZERS, TrainConfig
 from ...core.datasets import DATASETS
+from ...words import worded
+
 
 def _threads(text: str) -> int | None:
     """Empty means: let the trainer choose from the free cores."""
@@ -107,7 +109,7 @@ class ConfigForm(Widget):
             try:
                 config.validate()
             except ValueError as exc:
-                error, config = str(exc), None
+                error, config = worded(exc, "app"), None
         self.config = config
         self.post_message(self.Changed(config, error))
 

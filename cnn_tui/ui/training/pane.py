@@ -135,7 +135,7 @@ class TrainingPane(Vertical):
         if event.status == "stopped":  # in the app's words: epochs counted from 1, as everywhere here
             detail = f"{count(event.epochs_done, 'epoch')} done; t continues from epoch {event.epochs_done + 1}"
         else:
-            detail = event.reason or count(event.epochs_done, "epoch")
+            detail = event.reason_for("app") or count(event.epochs_done, "epoch")
         self.set_state(event.status, detail, problem=event.status == "failed")
         self.query_one(EpochProgress).show_text(
             f"{event.status} · {event.epochs_done}/{self.total_epochs} epochs done", done=event.status == "finished")
