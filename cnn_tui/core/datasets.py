@@ -53,11 +53,3 @@ def missing_files(info: DatasetInfo, root: Path) -> list[str]:
     """The files an offline load needs that are not under `root` (none for synthetic)."""
     return [f for f in info.files if not (root / info.folder / f).is_file()]
 
-
-def dataset_info(name: str) -> DatasetInfo:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(
-            f'unknown dataset "{name}"; choose one of {", ".join(DATASETS)}'
-        ) from None

@@ -404,10 +404,6 @@ class Session:
 
     # --- the claim --------------------------------------------------------------------
 
-    @property
-    def writable(self) -> bool:
-        return self._claim_fd is not None
-
     def release(self) -> None:
         """Give up the claim (the kernel does this too when the process dies)."""
         fd, self._claim_fd = getattr(self, "_claim_fd", None), None
