@@ -12,17 +12,11 @@ from datetime import date
 
 def machine_line() -> str:
     """Where a figure was measured: CPU model, cores, Python, date."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import os
 
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {date.today().isoformat()}"
+    from ..core.system import cpu_name
+
+    return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, {date.today().isoformat()}"
 
 
 def time_command(argv: list[str]) -> float:

@@ -16,24 +16,12 @@ import sys
 from dataclasses import dataclass
 
 from .config import TrainConfig
+from .device import gpu_memory_for
 from .prepare import TrainingRefused, prepare
 from .sessions import SessionError, SessionStore, new_record
 from .spec import Architecture
 
 CLAIMED_FD_OPTION = "--claimed-fd"  # how the child is told which descriptor holds its claim
-
-
-def _gpu_memory(device: str) -> int | None:
-    """The training GPU's memory, for the memory check: torch is imported only when a GPU
-    is asked for by name, or `auto` may pick one (an NVIDIA driver is loaded)."""
-    if device == "cpu" or (device == "auto" and not os.path.exists("/proc/driver/nvidia")):
-        return None
-    import torch
-
-    from .trainer import pick_device  # checks that the accelerator asked for is there
-
-    chosen = pick_device(device)
-    return torch.cuda.get_device_properties(chosen).total_memory if chosen.type == "cuda" else None
 
 
 @dataclass(frozen=True)
@@ -46,7 +34,7 @@ class BackgroundRun:
 def start_background(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None = None,
                      exact: bool = False) -> BackgroundRun:
     """Start a background run. Raises TrainingRefused (nothing written) when it cannot start."""
-    arch, config = prepare(arch, config, store, name, gpu_memory=_gpu_memory(config.device))
+    arch, config = prepare(arch, config, store, name, gpu_memory=gpu_memory_for(config.device))
     try:
         session = store.create(name, new_record(arch, config, config.device, exact, detached=True))
     except SessionError as exc:

@@ -9,6 +9,7 @@ the optional `nvidia-ml-py` package is installed (`pip install 'cnn-tui[gpu]'`).
 from __future__ import annotations
 
 import os
+import platform
 import resource
 import time
 from typing import Any
@@ -24,6 +25,18 @@ def _status_bytes(key: str) -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name ("AMD EPYC 7B13"), or what the platform says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def total_memory_bytes() -> int | None:

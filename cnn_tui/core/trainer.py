@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..words import SettingError, count
+from ..words import SettingError
 from .build import build_model
 from .config import TrainConfig
 from .data import DataError, Split, load_data, scale
@@ -42,7 +42,8 @@ from .events import (
     TrainingEnded,
     TrainingStarted,
 )
-from .prepare import TrainingRefused, check_more_epochs, prepare, refuse
+from .device import device_name, gpu_memory, pick_device
+from .prepare import TrainingRefused, check_more_epochs, prepare
 from .sessions import Checkpoint, Session, SessionError, SessionRecord, SessionStore, new_record
 from .spec import Architecture
 from .system import SystemMonitor
@@ -73,33 +74,6 @@ def tune_allocator() -> None:
     except OSError:
         return
     _allocator_tuned = True
-
-
-def pick_device(wanted: str) -> torch.device:
-    """`auto` is CUDA, else MPS, else CPU; an explicit device that is missing is refused."""
-    cuda = torch.cuda.is_available()
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if wanted == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if wanted == "cuda" and not cuda:
-        raise refuse("{device} cuda: no CUDA GPU is visible to torch here; use {device} auto or cpu", "device")
-    if wanted == "mps" and not mps:
-        raise refuse("{device} mps: Apple's MPS is not available here; use {device} auto or cpu", "device")
-    return torch.device(wanted)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "mps":
-        return "Apple MPS"
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({count(torch.get_num_threads(), 'thread')})"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({count(torch.get_num_threads(), 'thread')})"
 
 
 # --- one run ----------------------------------------------------------------------------
@@ -336,10 +310,9 @@ def train(
     except ValueError as exc:
         raise TrainingRefused(str(exc)) from exc
     device = pick_device(config.device)  # the memory check needs to know the device
-    gpu_memory = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None,
                            force=force or claim_fd is not None,  # a background run was checked in the foreground
-                           gpu_memory=gpu_memory)
+                           gpu_memory=gpu_memory(device))
     torch.set_num_threads(config.threads or default_threads())  # 1 on a busy 2-core box: see core/threads.py
     session = _claim_session(store, name, resume, claim_fd, new_record(arch, config, str(device), exact))
     try:

@@ -196,13 +196,13 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     def probe_device(self) -> None:
         import torch  # in a worker thread, never on the event loop
 
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            self.post_message(DeviceProbed(f"auto → cuda · {props.name}", props.total_memory))
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            self.post_message(DeviceProbed("auto → mps", None))
-        else:
+        from ..core.device import device_name, gpu_memory, pick_device
+
+        device = pick_device("auto")  # the trainer's own rule
+        if device.type == "cpu":
             self.post_message(DeviceProbed(f"auto → cpu · {count(torch.get_num_threads(), 'thread')}", None))
+        else:
+            self.post_message(DeviceProbed(f"auto → {device.type} · {device_name(device)}", gpu_memory(device)))
 
     def on_device_probed(self, message: DeviceProbed) -> None:
         if not self.training:

@@ -20,7 +20,7 @@ from cnn_tui.core.presets import preset
 from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore
 from cnn_tui.core.spec import Architecture
 from cnn_tui.core.trainer import TrainingRefused, train
-from cnn_tui.words import worded
+from cnn_tui.words import count, worded
 
 SMALL = dict(dataset="synthetic", train_size=600, test_size=200, batch_size=50)
 VARYING = ("seconds", "images_per_second", "peak_memory_bytes")  # measured, not computed; everything else must be equal
@@ -304,3 +304,18 @@ def test_an_unexpected_error_is_recorded_not_lost(tmp_path, monkeypatch):
     ended, store = run(tmp_path, "bug", epochs=1)
     assert ended.status == "failed" and ended.reason == "ZeroDivisionError: something inside"
     assert store.open("bug").record.reason == ended.reason
+
+
+def test_one_device_rule_for_the_trainer_the_app_and_background_runs(monkeypatch):
+    import torch
+
+    from cnn_tui.core import device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device.pick_device("auto").type in ("cpu", "mps")
+    assert device.gpu_memory_for("cpu") is None and device.gpu_memory(torch.device("cpu")) is None
+    with pytest.raises(TrainingRefused) as refused:
+        device.pick_device("cuda")
+    assert worded(refused.value, "cli").startswith("--device cuda: no CUDA GPU is visible")
+    assert worded(refused.value, "app").startswith("device: cuda: no CUDA GPU")
+    assert device.device_name(torch.device("cpu")).endswith(f"({count(torch.get_num_threads(), 'thread')})")
