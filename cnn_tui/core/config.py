@@ -134,7 +134,12 @@ class TrainConfig:
         """This configuration with the input shape settled for `arch` by `resolve_input`
         (kept in `input_shape` for synthetic data only). Raises ValueError on a mismatch."""
         shape = resolve_input(self.input_shape, getattr(arch, "input", None), self.dataset)
-        return replace(self, input_shape=shape if self.dataset == "synthetic" else None)
+        return replace(self, input_shape=shape).input_kept_for_synthetic()
+
+    def input_kept_for_synthetic(self) -> "TrainConfig":
+        """An input shape is a setting of synthetic data only: a real dataset's images have
+        their own, so it is dropped there (the architecture is built for the images)."""
+        return self if self.dataset == "synthetic" else replace(self, input_shape=None)
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir or os.environ.get(DATA_DIR_ENV) or "data")

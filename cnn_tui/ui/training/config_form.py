@@ -103,9 +103,7 @@ class ConfigForm(Widget):
                 error = error or f"{key} must be {what}, got {widget.value.strip()!r}"
         config = None
         if error is None:
-            if changes["dataset"] != "synthetic":
-                changes["input_shape"] = None
-            config = replace(self.base, **changes)
+            config = replace(self.base, **changes).input_kept_for_synthetic()
             try:
                 config.validate()
             except ValueError as exc:
