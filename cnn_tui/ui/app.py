@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -166,19 +166,20 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         if self.pane in self.focused_ancestors():
             self.show_editor()
         else:
-            self.show_training(focus="#dataset")
+            self.show_training(self.pane.focus_config)
 
     def focused_ancestors(self) -> list:
         return list(self.focused.ancestors_with_self) if self.focused is not None else []
 
-    def show_training(self, focus: str) -> None:
+    def show_training(self, focus: Callable[[], None]) -> None:
+        """The training pane (narrow: instead of the editor), focused by `focus`."""
         self.screen.add_class("-show-training")
-        self.query_one(focus).focus()
+        focus()
 
     def action_focus_layers(self) -> None:
         """escape: out of a training field to the epoch table; otherwise to the layers."""
-        if self.pane in self.focused_ancestors() and self.focused is not self.query_one("#epochs"):
-            self.query_one("#epochs").focus()
+        if self.pane in self.focused_ancestors() and not self.pane.epochs_focused:
+            self.pane.focus_epochs()
             return
         self.show_editor()
 

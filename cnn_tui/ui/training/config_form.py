@@ -111,6 +111,9 @@ class ConfigForm(Widget):
         self.config = config
         self.post_message(self.Changed(config, error))
 
+    def focus_first(self) -> None:
+        self.query_one("#dataset", Select).focus()
+
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         self._rebuild()

@@ -59,6 +59,19 @@ class TrainingPane(Vertical):
             yield MetricChart("accuracy", ("train", "test"), ("cyan", "orange"), id="acc-chart")
         yield EpochTable(id="epochs")
 
+    # --- focus: the app says where, the pane knows its widgets -------------------------
+
+    def focus_config(self) -> None:
+        """The configuration's first field (the dataset)."""
+        self.query_one(ConfigForm).focus_first()
+
+    def focus_epochs(self) -> None:
+        self.query_one(EpochTable).focus()
+
+    @property
+    def epochs_focused(self) -> bool:
+        return self.screen.focused is self.query_one(EpochTable)
+
     def on_mount(self) -> None:
         self.set_state("idle", "press t to train")
 
