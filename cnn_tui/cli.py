@@ -17,7 +17,7 @@ from . import __version__
 from .core.config import DEVICES, INPUT_RULE, MAX_BATCH, OPTIMIZERS, TrainConfig, resolve_input
 from .core.datasets import DATASETS, DEFAULT_DATASET
 from .core.presets import DEFAULT_PRESET, PRESET_NAMES
-from .words import worded
+from .words import count, worded
 
 EXIT_USAGE = 2
 
@@ -203,6 +203,13 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--claimed-fd", type=int, help=argparse.SUPPRESS)  # a background run's inherited claim
     p.add_argument("--force", action="store_true",
                    help="train even when the memory estimate says the run will not fit")
+    group = p.add_argument_group("several processes (data-parallel, through torchrun)")
+    group.add_argument("--nproc-per-node", metavar="N", help="processes on this machine: one per GPU with "
+                       "--device cuda, or CPU processes; auto: every visible GPU (without one: every core)")
+    group.add_argument("--nnodes", type=_whole, default=1, help="machines taking part (default: 1)")
+    group.add_argument("--node-rank", type=int, default=0, help="this machine's number, 0 to NNODES-1 (default: 0)")
+    group.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                       help="where the machines meet: an address of node rank 0 (needed with --nnodes)")
     p.set_defaults(handler=cmd_train)
 
 
@@ -244,9 +251,11 @@ def _sessions_dir_option(args: argparse.Namespace) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
     import signal
 
-    from .core.events import FINISHED, STOPPED, EpochFinished, TrainingControl, TrainingStarted
+    from .core.events import EpochFinished, TrainingControl, TrainingStarted
+    from .core.launcher import LAUNCHED_ENV
     from .core.sessions import SessionStore
 
     config = config_from_args(args)
@@ -254,11 +263,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = SessionStore(args.sessions_dir)
     if args.detach:
         return _train_in_background(args, arch, config, store)
+    if _launches_processes(args):
+        return _train_distributed(args, arch, config, store)
+    from .core.events import Terminated
     from .core.trainer import TrainingRefused, train
 
     control = TrainingControl()
     out = TerminalOutput()
     started: dict[str, str] = {}
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        """torchrun ends a distributed run whose other process failed: record it, then go."""
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
 
     def on_sigint(signum: int, frame: Any) -> None:
         if control.stop_requested:  # a second Ctrl-C: stop now
@@ -285,6 +302,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_hup = signal.signal(signal.SIGHUP, on_sighup)
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         ended = train(arch, config, store, args.session, args.resume, on_event, control,
                       exact=args.exact, claim_fd=args.claimed_fd, force=args.force)
@@ -293,15 +311,70 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGHUP, previous_hup)
+        signal.signal(signal.SIGTERM, previous_term)
+    if LAUNCHED_ENV in os.environ:  # the launcher that started this process says how the run ended
+        return 0 if ended.status == "finished" else 1
+    return _report_end(ended, out, started.get("session", args.session), args, config.epochs)
+
+
+def _report_end(ended: Any, out: TerminalOutput, name: str | None, args: argparse.Namespace, epochs: int) -> int:
+    """The last line of a run, and the command's exit status."""
+    from .core.events import FINISHED, STOPPED
+
     if ended.status == FINISHED:
         return 0
     if ended.status == STOPPED:
-        out.print(f"cnn-tui: {ended.reason}; continue with: cnn-tui train --session "
-                  f"{started.get('session', args.session)} --resume --epochs {config.epochs}"
-                  + _sessions_dir_option(args), err=True)
+        out.print(f"cnn-tui: {ended.reason}; continue with: cnn-tui train --session {name} --resume "
+                  f"--epochs {epochs}" + _sessions_dir_option(args), err=True)
         return 130
     out.print(f"cnn-tui: error: {ended.reason_for('cli')}", err=True)
     return EXIT_USAGE if ended.user_error else 1
+
+
+def _launches_processes(args: argparse.Namespace) -> bool:
+    """--nproc-per-node (or --nnodes) asked for, and this is not already one of torchrun's processes."""
+    import os
+
+    distributed = args.nproc_per_node is not None or args.nnodes > 1
+    return distributed and "TORCHELASTIC_RUN_ID" not in os.environ
+
+
+def _train_distributed(args: argparse.Namespace, arch: Any, config: Any, store: Any) -> int:
+    """Start torchrun with the session claimed, wait for it; Ctrl-C stops every process."""
+    import signal
+
+    from .core.distributed import Launch, split_note
+    from .core.launcher import start_distributed
+    from .core.prepare import TrainingRefused
+
+    launch = Launch(args.nproc_per_node or "1", args.nnodes, args.node_rank, args.rdzv_endpoint)
+    out = TerminalOutput()
+    try:
+        run = start_distributed(arch, config, store, args.session, args.resume, launch, exact=args.exact,
+                                claim_fd=args.claimed_fd, force=args.force, relayed=True)
+    except TrainingRefused as exc:
+        raise UsageError(worded(exc, "cli")) from None
+    run.relay_output(lambda line: out.print(line, err=True))
+    world = run.processes * args.nnodes
+    if run.name is not None:
+        out.print(f"session {run.name}: {count(world, 'process', 'processes')} through torchrun "
+                  f"(pid {run.process.pid})", err=True)
+        if note := split_note(config.batch_size, world):
+            out.print(f"note: {note}", err=True)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if not run.stop_sent:
+            out.print("stopping every process after this batch (Ctrl-C again to end them now)...", err=True)
+        run.stop(store)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_hup = signal.signal(signal.SIGHUP, lambda signum, frame: out.lose())  # the run goes on
+    try:
+        ended = run.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
+    return _report_end(ended, out, run.name, args, config.epochs)
 
 
 def _train_in_background(args: argparse.Namespace, arch: Any, config: Any, store: Any) -> int:

@@ -17,18 +17,25 @@ if TYPE_CHECKING:
     import torch
 
 
-def pick_device(wanted: str) -> "torch.device":
-    """`auto` is CUDA, else MPS, else CPU; an explicit device that is missing is refused."""
+def pick_device(wanted: str, gpu_index: int | None = None) -> "torch.device":
+    """`auto` is CUDA, else MPS, else CPU; an explicit device that is missing is refused.
+    `gpu_index`: which GPU, for one process of a distributed run (its local rank)."""
     import torch
 
     cuda = torch.cuda.is_available()
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if wanted == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+        wanted = "cuda" if cuda else "mps" if mps else "cpu"
     if wanted == "cuda" and not cuda:
         raise refuse("{device} cuda: no CUDA GPU is visible to torch here; use {device} auto or cpu", "device")
     if wanted == "mps" and not mps:
         raise refuse("{device} mps: Apple's MPS is not available here; use {device} auto or cpu", "device")
+    if wanted == "cuda" and gpu_index is not None:
+        if gpu_index >= torch.cuda.device_count():
+            raise refuse(f"process {gpu_index} of this machine has no GPU: {torch.cuda.device_count()} are visible; "
+                         "start at most that many processes per node")
+        torch.cuda.set_device(gpu_index)
+        return torch.device("cuda", gpu_index)
     return torch.device(wanted)
 
 

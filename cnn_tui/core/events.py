@@ -85,6 +85,11 @@ class TrainingEnded:
         return self.reason or ""
 
 
+class Terminated(Exception):
+    """The process was asked to end (SIGTERM): torchrun tearing down a distributed run whose
+    other process failed, or someone killing the run. The trainer records it and returns."""
+
+
 TrainerEvent = Union[TrainingStarted, EpochStarted, BatchProgress, EpochFinished, TrainingEnded]
 EventSink = Callable[[TrainerEvent], None]
 
@@ -145,6 +150,14 @@ class TrainingControl:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    def wait_while_paused_for(self, seconds: float, poll: float = 0.1) -> None:
+        """`wait_while_paused`, but for at most `seconds`."""
+        deadline = time.monotonic() + seconds
+        while not self._running.wait(min(poll, max(0.0, deadline - time.monotonic()))):
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                return
+            self.poll()
 
     def wait_while_paused(self, poll: float = 0.1) -> None:
         """Block while paused; returns at once when running or when a stop is requested."""

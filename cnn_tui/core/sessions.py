@@ -229,6 +229,7 @@ class SessionRecord:
     detached: bool = False  # started in the background (`cnn-tui train --detach`)
     terminal_lost: str | None = None  # when the run's terminal hung up, if it did
     started: dict[str, Any] | None = None  # the TrainingStarted event, for watchers
+    distributed: dict[str, Any] | None = None  # world_size, backend, hosts of the last run (None: one process)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -461,6 +462,13 @@ class Session:
         self._need_claim()
         self.record.started = started
         self._save()
+
+    def set_distributed(self, distributed: dict[str, Any] | None) -> None:
+        """How many processes train it, with which backend, on which hosts (None: one)."""
+        self._need_claim()
+        if self.record.distributed != distributed:
+            self.record.distributed = distributed
+            self._save()
 
     def note_terminal_lost(self) -> None:
         """The run's terminal hung up; it trains on. Recorded once."""

@@ -41,15 +41,18 @@ from .events import (
     TrainingControl,
     TrainingEnded,
     TrainingStarted,
+    Terminated,
 )
 from .device import device_name, gpu_memory, pick_device
-from .prepare import TrainingRefused, check_more_epochs, prepare
+from .distributed import COLLECTIVE_TIMEOUT, STATS_EVERY, Peers, World, lost_peer, threads_per_process
+from .prepare import TrainingRefused, check_more_epochs, prepare, refuse
 from .sessions import Checkpoint, Session, SessionError, SessionRecord, SessionStore, new_record
 from .spec import Architecture
 from .system import SystemMonitor
 from .threads import default_threads
 
 PROGRESS_INTERVAL = 0.25  # seconds between BatchProgress events (≤ 4 per second)
+PAUSE_NOTICED = 0.05  # a rank of a distributed run that waited this long was paused by rank 0
 EVAL_BATCH = 1000  # test-set evaluation batch; no gradients, so bigger is cheaper
 
 
@@ -83,9 +86,11 @@ def tune_allocator() -> None:
 class _Run:
     """Everything a run holds while it trains."""
 
-    session: Session
+    session: Session | None  # None on the ranks of a distributed run that do not write it
     config: TrainConfig
-    model: torch.nn.Module
+    model: torch.nn.Module  # what trains: the network, or DDP around it
+    net: torch.nn.Module  # the network itself (evaluated, saved)
+    peers: Peers
     optimizer: torch.optim.Optimizer
     device: torch.device
     train: Split
@@ -109,38 +114,46 @@ def _checkpoint(run: _Run, epochs_done: int) -> Checkpoint:
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": run.shuffle_gen.get_state()}
     if run.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    return Checkpoint(model=run.model.state_dict(), optimizer=run.optimizer.state_dict(), epoch=epochs_done,
+    assert run.session is not None
+    return Checkpoint(model=run.net.state_dict(), optimizer=run.optimizer.state_dict(), epoch=epochs_done,
                       rng=rng, architecture=run.session.record.architecture)
 
 
 def _restore(run: _Run, checkpoint: Checkpoint) -> None:
     try:
-        run.model.load_state_dict(checkpoint.model)
+        run.net.load_state_dict(checkpoint.model)
         run.optimizer.load_state_dict(checkpoint.optimizer)
         torch.set_rng_state(checkpoint.rng["torch"])
         run.shuffle_gen.set_state(checkpoint.rng["shuffle"])
         if run.device.type == "cuda" and "cuda" in checkpoint.rng:
             torch.cuda.set_rng_state_all(checkpoint.rng["cuda"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise SessionError(f"{run.session.checkpoint_file}: does not fit this session's model ({str(exc).splitlines()[0][:160]})") from None
+        raise SessionError(f"checkpoint.pt: does not fit this session's model ({str(exc).splitlines()[0][:160]})") from None
 
 
-def evaluate(model: torch.nn.Module, split: Split, channels_last: bool) -> tuple[float, int]:
-    """Summed cross-entropy and correct count over a split, under eval() and no_grad()."""
+def evaluate(model: torch.nn.Module, split: Split, channels_last: bool,
+             peers: Peers | None = None) -> tuple[float, int]:
+    """Summed cross-entropy and correct count over a split, under eval() and no_grad().
+    With `peers`, each rank evaluates its share of the split and the sums are added."""
     model.eval()
+    lo, hi = peers.share(0, len(split)) if peers is not None else (0, len(split))
     total_loss = torch.zeros((), dtype=torch.float64, device=split.images.device)
-    correct = torch.zeros((), dtype=torch.int64, device=split.images.device)
+    correct = torch.zeros((), dtype=torch.float64, device=split.images.device)
     with torch.no_grad():
-        for start in range(0, len(split), EVAL_BATCH):
-            x = scale(split.images[start:start + EVAL_BATCH])  # (B, C, H, W)
+        for start in range(lo, hi, EVAL_BATCH):
+            end = min(hi, start + EVAL_BATCH)
+            x = scale(split.images[start:end])  # (B, C, H, W)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = split.labels[start:start + EVAL_BATCH]
+            y = split.labels[start:end]
             preds = model(x)  # (B, classes)
             total_loss += F.cross_entropy(preds, y, reduction="sum").double()
             correct += preds.argmax(dim=1).eq(y).sum()
     model.train()
-    return float(total_loss), int(correct)
+    sums = torch.stack([total_loss, correct])
+    if peers is not None:
+        peers.sum(sums)
+    return float(sums[0]), int(sums[1])
 
 
 class _LossDiverged(Exception):
@@ -161,6 +174,7 @@ class _Epoch:
         self.progress = BatchProgress(epoch=epoch, batch=0, batches=self.batches, samples=0,
                                       images_per_second=0.0, eta_seconds=0.0, mean_loss=0.0, epochs=epochs)
         self.start = self.last_report = 0.0
+        self.forward_seconds, self.forward_samples = 0.0, 0
 
     def run_epoch(self) -> dict[str, Any] | None:
         """The metrics row, or None when a stop came mid-epoch."""
@@ -172,48 +186,88 @@ class _Epoch:
         run.monitor.reset_peak()
         for batch in range(self.batches):
             self.control.poll()  # commands from watchers, at most every POLL_INTERVAL
-            if self.control.paused:
+            if self.control.paused or self.run.peers.world.distributed:
                 self._hold_while_paused()
             if self.control.stop_requested:
                 return None
             images, labels, end = self._batch(batch, order)
-            self._train_step(images, labels)
+            self._train_step(images, labels, end - batch * run.config.batch_size)
             self._report(batch, end)
+            if run.peers.world.distributed and batch % STATS_EVERY == 0:
+                run.peers.exchange_stats(self._rank_stats())
         return self._metrics(time.perf_counter() - self.start)
 
     def _hold_while_paused(self) -> None:
-        """Acknowledge the pause, wait for resume or stop; paused time is not training time."""
+        """Acknowledge a pause, wait for resume or stop; paused time is not training time.
+        In a distributed run every rank waits, on rank 0's word (`Peers.agree`)."""
         paused_at = time.perf_counter()
-        self.on_event(replace(self.progress, state="paused", system=self.run.monitor.sample()))
-        self.control.wait_while_paused()
-        self.start += time.perf_counter() - paused_at
-        self.on_event(replace(self.progress, state=self.control.state, system=self.run.monitor.sample()))
+        was_paused = self.control.paused
+        if was_paused:
+            self.on_event(replace(self.progress, state="paused", system=self._system()))
+        if self.run.peers.world.distributed:
+            self.run.peers.agree(self.control)
+        else:
+            self.control.wait_while_paused()
+        held = time.perf_counter() - paused_at
+        if was_paused or held > PAUSE_NOTICED:
+            self.start += held
+            self.on_event(replace(self.progress, state=self.control.state, system=self._system()))
 
     def _batch(self, batch: int, order: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """The batch's images (B, C, H, W, float in [0, 1]) and labels, and where it ends."""
+        """This process's images (B, C, H, W, float in [0, 1]) and labels of the batch (all
+        of it, or its rank's share), and where the whole batch ends."""
         run, size = self.run, self.run.config.batch_size
         lo, hi = batch * size, min(self.samples, (batch + 1) * size)
+        start, end = run.peers.share(lo, hi)
         if order is None:
-            images, labels = run.train.images[lo:hi], run.train.labels[lo:hi]
+            images, labels = run.train.images[start:end], run.train.labels[start:end]
         else:
-            index = order[lo:hi]
+            index = order[start:end]
             images, labels = run.train.images[index], run.train.labels[index]
         x = scale(images)
         if run.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, labels, hi
 
-    def _train_step(self, x: torch.Tensor, labels: torch.Tensor) -> None:
+    def _train_step(self, x: torch.Tensor, labels: torch.Tensor, batch_size: int) -> None:
         """Forward, backward, step; the batch's mean loss and correct count (made before the
-        step, as the reference loop counts them) are added on the device."""
+        step, as the reference loop counts them) are added on the device.
+
+        A rank holding part of a batch sums its losses and divides by the whole batch's
+        size: that is its share of the batch's mean loss. DDP averages the gradients over
+        the W ranks, so the loss is scaled by W first, and the step is the one-process step."""
         run = self.run
+        started = time.perf_counter()
         preds = run.model(x)  # (B, classes)
-        loss = F.cross_entropy(preds, labels)
+        self.forward_seconds += time.perf_counter() - started
+        self.forward_samples += len(labels)
+        world = run.peers.world.size
+        if world == 1:
+            loss = share = F.cross_entropy(preds, labels)
+        else:
+            share = F.cross_entropy(preds, labels, reduction="sum") / batch_size
+            loss = share * world
         run.optimizer.zero_grad()
         loss.backward()
         run.optimizer.step()
-        self.total_loss += loss.detach().double()
+        self.total_loss += share.detach().double()
         self.total_correct += preds.detach().argmax(dim=1).eq(labels).sum()
+
+    def _system(self) -> dict[str, Any]:
+        """What the machine is doing, and in a distributed run each rank's line."""
+        system = self.run.monitor.sample()
+        if self.run.peers.rank_stats:
+            system["ranks"] = self.run.peers.rank_stats
+        return system
+
+    def _rank_stats(self) -> dict[str, Any]:
+        """This rank's line in the system panel: where it runs, its forward passes' speed
+        (no collective waits in it, so a slow rank shows as the slow one; on a GPU the
+        launches are asynchronous and this is left out), and its memory."""
+        system = self.run.monitor.sample()
+        memory = system["cuda"]["allocated"] if "cuda" in system else system.get("rss_bytes")
+        speed = self.forward_samples / self.forward_seconds if self.forward_seconds and self.run.device.type == "cpu" else None
+        return {"device": str(self.run.device), "forward_images_per_second": speed, "memory_bytes": memory}
 
     def _report(self, batch: int, samples_done: int) -> None:
         """A BatchProgress at most every PROGRESS_INTERVAL, and after the last batch."""
@@ -221,12 +275,14 @@ class _Epoch:
         if now - self.last_report < PROGRESS_INTERVAL and batch != self.batches - 1:
             return
         self.last_report = now
-        loss_so_far = float(self.total_loss)  # the one host sync, a few times a second
+        # The one host sync, a few times a second. A rank of a distributed run knows only its
+        # share of the loss so far: times the world size, that estimates the whole.
+        loss_so_far = float(self.total_loss) * self.run.peers.world.size
         if not math.isfinite(loss_so_far):
             raise _LossDiverged(f"loss became {loss_so_far} in epoch {self.epoch} "
                                 f"(by batch {batch + 1} of {self.batches})")
         elapsed = max(now - self.start, 1e-9)
-        system = self.run.monitor.sample()
+        system = self._system()
         self.progress = BatchProgress(
             epoch=self.epoch, batch=batch + 1, batches=self.batches, samples=samples_done,
             images_per_second=samples_done / elapsed,
@@ -240,11 +296,12 @@ class _Epoch:
     def _metrics(self, seconds: float) -> dict[str, Any]:
         """The epoch's metrics.jsonl row, the test set evaluated."""
         run, n = self.run, self.samples
-        test_loss, test_correct = evaluate(run.model, run.test, run.channels_last)
-        correct = int(self.total_correct)
+        sums = run.peers.sum(torch.stack([self.total_loss, self.total_correct.double()]))
+        test_loss, test_correct = evaluate(run.net, run.test, run.channels_last, run.peers)
+        correct = int(sums[1])
         return {
             "epoch": self.epoch,
-            "total_loss": float(self.total_loss),
+            "total_loss": float(sums[0]),
             "total_correct": correct,
             "samples": n,
             "train_accuracy": correct / n,
@@ -303,41 +360,72 @@ def train(
     session exists, every failure (damaged data, NaN, out of memory, a bug) is recorded in
     session.json and returned as TrainingEnded(FAILED, reason). The session is claimed for
     the whole run; `claim_fd` adopts a claim handed down by a parent (a background run).
+
+    Under torchrun (several processes), every process calls this: rank 0 does all of the
+    above and hands the others what to train; they train their share and write nothing.
     """
     control = control or TrainingControl()
+    world = World.from_env()
     try:
         config.validate()
     except ValueError as exc:
         raise TrainingRefused(str(exc)) from exc
-    device = pick_device(config.device)  # the memory check needs to know the device
-    arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None,
-                           force=force or claim_fd is not None,  # a background run was checked in the foreground
-                           gpu_memory=gpu_memory(device))
-    torch.set_num_threads(config.threads or default_threads())  # 1 on a busy 2-core box: see core/threads.py
-    session = _claim_session(store, name, resume, claim_fd, new_record(arch, config, str(device), exact))
+    if exact and world.distributed:
+        raise refuse("{exact} reproduces one process bit for bit; train with one process, or leave it out")
+    device = pick_device(config.device, world.local_rank if world.distributed else None)
+    peers = Peers(world)
+    peers.join(device.type)
     try:
-        if resume:
-            session.start_resume(config, str(device))
-        return _Training(session, arch, config, device, exact, on_event, control).run(resume)
+        if not world.leader:
+            arch, config = _what_rank_zero_trains(peers)
+            torch.set_num_threads(config.threads or threads_per_process())
+            return _Training(None, arch, config, device, exact, lambda event: None, control, peers).run(resume)
+        try:
+            arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None,
+                                   force=force or claim_fd is not None,  # checked by the process that launched this one
+                                   gpu_memory=gpu_memory(device))
+            session = _claim_session(store, name, resume, claim_fd, new_record(arch, config, str(device), exact))
+        except TrainingRefused as exc:
+            peers.broadcast(("refused", str(exc)))
+            raise
+        peers.broadcast(("train", arch.to_dict(), config.to_json()))
+        # 1 thread on a busy 2-core box (core/threads.py); a share of the cores per process
+        torch.set_num_threads(config.threads or (threads_per_process() if world.distributed else default_threads()))
+        try:
+            if resume:
+                session.start_resume(config, str(device))
+            return _Training(session, arch, config, device, exact, on_event, control, peers).run(resume)
+        finally:
+            session.release()
     finally:
-        session.release()
+        peers.leave()
+
+
+def _what_rank_zero_trains(peers: Peers) -> tuple[Architecture, TrainConfig]:
+    """A rank other than 0 learns the run from rank 0, or that rank 0 refused it."""
+    what = peers.broadcast(None)
+    if what[0] == "refused":
+        raise TrainingRefused(what[1])
+    return Architecture.from_dict(what[1]), TrainConfig.from_json(what[2])
 
 
 class _Training:
-    """One claimed run, as short named steps: set up, the epochs, the end."""
+    """One claimed run, as short named steps: set up, the epochs, the end. `session` is None
+    on the ranks of a distributed run that only train (rank 0 writes)."""
 
-    def __init__(self, session: Session, arch: Architecture, config: TrainConfig, device: torch.device,
-                 exact: bool, on_event: EventSink, control: TrainingControl) -> None:
+    def __init__(self, session: Session | None, arch: Architecture, config: TrainConfig, device: torch.device,
+                 exact: bool, on_event: EventSink, control: TrainingControl, peers: Peers) -> None:
         self.session, self.arch, self.config, self.device, self.exact = session, arch, config, device, exact
-        self.control = control
+        self.control, self.peers = control, peers
         self.on_event = self._writing_progress(on_event)
         self.epochs_done = 0
-        control.add_poller(self._take_commands)
+        if session is not None:
+            control.add_poller(self._take_commands)
 
     def _writing_progress(self, on_event: EventSink) -> EventSink:
         """Every event goes to the caller; progress also goes to progress.json for watchers."""
         def emit(event: Any) -> None:
-            if isinstance(event, BatchProgress):
+            if isinstance(event, BatchProgress) and self.session is not None:
                 try:
                     self.session.write_progress(asdict(event))
                 except SessionError:
@@ -348,6 +436,7 @@ class _Training:
 
     def _take_commands(self, control: TrainingControl) -> None:
         """The control channel (watchers in other processes) and a lost terminal."""
+        assert self.session is not None
         try:
             commands = self.session.take_commands()
         except SessionError:
@@ -378,6 +467,10 @@ class _Training:
         except KeyboardInterrupt:
             self._end(STOPPED, "interrupted")
             raise
+        except Terminated:
+            return self._end(FAILED, "terminated (SIGTERM): the run was killed, or another process of a "
+                                     "distributed run failed; resume continues from epoch "
+                                     f"{self.epochs_done}")
         except Exception as exc:  # recorded, never lost: the app and CLI show the reason
             if _is_out_of_memory(exc):
                 if self.device.type == "cuda":
@@ -386,6 +479,11 @@ class _Training:
                                        "batch_size", max(1, config.batch_size // 2))
                 return self._end(FAILED, str(too_big), problem=too_big)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            said = lost_peer(exc) if self.peers.world.distributed else None
+            if said is not None:
+                return self._end(FAILED, f"lost contact with another process of the distributed run: it died, "
+                                         f"or hung past {COLLECTIVE_TIMEOUT.seconds} s ({said}); "
+                                         f"resume continues from epoch {self.epochs_done}")
             return self._end(FAILED, f"{type(exc).__name__}: {first[:300]}")
 
     def _set_up(self, resume: bool) -> _Run:
@@ -397,49 +495,73 @@ class _Training:
         torch.manual_seed(config.seed)  # the initial weights: the same seed, the same net
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = not exact
-        model = build_model(self.arch, config.input)
-        model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+        net = build_model(self.arch, config.input)
+        net = net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
         run = _Run(
-            session=self.session, config=config, model=model,
-            optimizer=make_optimizer(model, config, exact), device=device,
+            session=self.session, config=config, model=net, net=net, peers=self.peers,
+            optimizer=make_optimizer(net, config, exact), device=device,
             train=train_split.to(device), test=test_split.to(device),
             shuffle_gen=torch.Generator().manual_seed(config.seed),
             channels_last=channels_last, start_epoch=0,
             monitor=SystemMonitor(device.type, device.index, torch.get_num_threads()),
         )
-        if resume and self.session.checkpoint_file.exists():
-            checkpoint = self.session.load_checkpoint()
+        checkpoint = self.peers.broadcast(self._checkpoint_to_resume() if resume else None)
+        if checkpoint is not None:
             _restore(run, checkpoint)
             run.start_epoch = checkpoint.epoch
-        elif resume and self.session.epochs_done:
+        if self.peers.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            run.model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        self.epochs_done = run.start_epoch
+        if self.session is not None:
+            self._record_start(run)
+        return run
+
+    def _checkpoint_to_resume(self) -> Checkpoint | None:
+        """Rank 0 reads it (the others get it from rank 0)."""
+        if self.session is None:
+            return None
+        if self.session.checkpoint_file.exists():
+            return self.session.load_checkpoint()
+        if self.session.epochs_done:
             raise SessionError(f"{self.session.checkpoint_file}: missing, but {self.session.session_file.name} "
                                f"says {self.session.epochs_done} epochs are done")
-        self.session.truncate_metrics(run.start_epoch)  # epochs after the checkpoint are redone
-        self.epochs_done = run.start_epoch
+        return None
+
+    def _record_start(self, run: _Run) -> None:
+        """Epochs after the checkpoint are redone; watchers learn what the run is."""
+        assert self.session is not None
+        config, device = self.config, self.device
+        self.session.truncate_metrics(run.start_epoch)
         self.session.set_epochs_done(run.start_epoch)
+        self.session.set_distributed(self.peers.describe())
         started = TrainingStarted(
             session=self.session.name, device=str(device), device_name=device_name(device),
             start_epoch=run.start_epoch, epochs=config.epochs, train_samples=len(run.train),
             test_samples=len(run.test), batches_per_epoch=math.ceil(len(run.train) / config.batch_size),
-            total_params=sum(p.numel() for p in model.parameters()),
+            total_params=sum(p.numel() for p in run.net.parameters()),
         )
         self.session.set_started(asdict(started))
         self.on_event(started)
-        return run
 
     def _finish_epoch(self, run: _Run, epoch: int, metrics: dict[str, Any]) -> None:
         """Metrics first (a crash now keeps the numbers), then the checkpoint, then the count."""
         if not math.isfinite(metrics["total_loss"]):
             raise _LossDiverged(f"loss became {metrics['total_loss']} in epoch {epoch}")
+        self.epochs_done = epoch + 1
+        if self.session is None:
+            return
         self.session.append_metrics(metrics)
         self.session.save_checkpoint(_checkpoint(run, epoch + 1))
-        self.epochs_done = epoch + 1
         self.session.set_epochs_done(self.epochs_done)
         self.on_event(EpochFinished(metrics))
 
     def _end(self, status: str, reason: str | None, user_error: bool = False,
              problem: Exception | None = None) -> TrainingEnded:
         """Record how the run ended (if the disk lets us) and tell the caller."""
+        if self.session is None:
+            return TrainingEnded(status, reason, self.epochs_done, user_error, problem)
         try:
             self._take_commands(self.control)  # a terminal lost at the very end is recorded too
             self.session.set_epochs_done(self.epochs_done)
