@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from .config import TrainConfig
 from .device import gpu_memory_for
-from .prepare import TrainingRefused, prepare
+from .distributed import Launch
+from .launcher import check_launch
+from .prepare import TrainingRefused, prepare, refuse
 from .sessions import SessionError, SessionStore, new_record
 from .spec import Architecture
 
@@ -32,8 +34,15 @@ class BackgroundRun:
 
 
 def start_background(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None = None,
-                     exact: bool = False) -> BackgroundRun:
-    """Start a background run. Raises TrainingRefused (nothing written) when it cannot start."""
+                     exact: bool = False, launch: Launch | None = None) -> BackgroundRun:
+    """Start a background run; with `launch`, a distributed one (the background process
+    starts torchrun and stays to record how it ended). Raises TrainingRefused (nothing
+    written) when it cannot start."""
+    if launch is not None:
+        if launch.node_rank != 0:
+            raise refuse("{detach} runs the session's machine, node rank 0; on the other machines start "
+                         "cnn-tui train in the foreground (or under nohup)", "node_rank")
+        check_launch(launch, config.device, exact)
     arch, config = prepare(arch, config, store, name, gpu_memory=gpu_memory_for(config.device))
     try:
         session = store.create(name, new_record(arch, config, config.device, exact, detached=True))
@@ -45,6 +54,8 @@ def start_background(arch: Architecture | None, config: TrainConfig, store: Sess
         command = [sys.executable, "-m", "cnn_tui", "train", "--session", session.name,
                    "--sessions-dir", str(store.root), "--resume", "--epochs", str(config.epochs),
                    "--device", config.device, CLAIMED_FD_OPTION, str(claim)] + (["--exact"] if exact else [])
+        if launch is not None:
+            command += launch.options()
         try:
             child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      start_new_session=True, pass_fds=(claim,))

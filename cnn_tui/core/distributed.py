@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 COLLECTIVE_TIMEOUT = timedelta(seconds=120)
 PAUSE_BEAT = 1.0
 STATS_EVERY = 25  # batches between exchanges of each rank's speed and memory
+JOIN_TIMEOUT = 120  # seconds the machines of a several-machine run wait for each other at the start
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,10 @@ def torchrun_command(train_args: list[str], processes: int, nodes: int = 1, node
     if nodes == 1 and rdzv_endpoint is None:
         command.append("--standalone")  # a rendezvous on a free local port
     else:
-        command += ["--nnodes", str(nodes), "--node-rank", str(node_rank), "--rdzv-backend", "c10d",
-                    "--rdzv-endpoint", rdzv_endpoint or "localhost:29400", "--rdzv-id", "cnn-tui",
-                    "--rdzv-conf", "join_timeout=60"]
+        # A static rendezvous: global rank = node rank × processes + local rank, so rank 0 is
+        # always on node rank 0, the machine that checked the run and holds the session.
+        command += ["--nnodes", str(nodes), "--node-rank", str(node_rank), "--rdzv-backend", "static",
+                    "--rdzv-endpoint", rdzv_endpoint or "localhost:29400", "--rdzv-conf", f"timeout={JOIN_TIMEOUT}"]
     return command + ["-m", "cnn_tui", "train", *train_args]
 
 
@@ -245,6 +247,11 @@ class Launch:
     node_rank: int = 0
     rdzv_endpoint: str | None = None
 
+    def options(self) -> list[str]:
+        """These settings as `cnn-tui train` options."""
+        options = ["--nproc-per-node", self.processes, "--nnodes", str(self.nodes), "--node-rank", str(self.node_rank)]
+        return options + (["--rdzv-endpoint", self.rdzv_endpoint] if self.rdzv_endpoint else [])
+
 
 def resolve_processes(wanted: str, device: str) -> int:
     """`--nproc-per-node` as a count, checked against the GPUs a CUDA run would use."""
@@ -257,9 +264,11 @@ def resolve_processes(wanted: str, device: str) -> int:
     try:
         count = int(wanted)
     except ValueError:
-        raise refuse(f"{{nproc_per_node}} must be a whole number or auto, got {wanted!r:.40}", "nproc_per_node") from None
+        raise refuse(f"{{nproc_per_node}} must be a whole number or auto, got {wanted!r:.40}", "nproc_per_node")
     if count < 1:
         raise refuse(f"{{nproc_per_node}} must be at least 1, got {count}", "nproc_per_node", 1)
+    if device == "cuda" and not gpus:
+        raise refuse("{device} cuda: no CUDA GPU is visible to torch here; use {device} cpu", "device")
     if device == "cuda" and count > gpus:
         raise refuse(f"{{nproc_per_node}} {count} asks for more GPUs than the {gpus} visible here "
                      "(one GPU per process)", "nproc_per_node", gpus or "auto")
@@ -288,7 +297,7 @@ def check_endpoint(endpoint: str, node_rank: int) -> None:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
     except OSError as exc:
         raise refuse(f"{{rdzv_endpoint}}: cannot resolve {host!r:.60} ({exc.strerror or exc}); "
-                     "give the address of the machine with node rank 0", "rdzv_endpoint") from None
+                     "give the address of the machine with node rank 0", "rdzv_endpoint")
     if node_rank != 0:
         return
     for address in addresses:
@@ -299,9 +308,9 @@ def check_endpoint(endpoint: str, node_rank: int) -> None:
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise refuse(f"{{rdzv_endpoint}}: port {port} on {host} is in use; pick another port",
-                                 "rdzv_endpoint") from None
+                                 "rdzv_endpoint")
                 if exc.errno == errno.EADDRNOTAVAIL:
                     raise refuse(f"{{rdzv_endpoint}}: {host} is not an address of this machine, but node rank 0 "
                                  "hosts the rendezvous; run it there, or give this machine's address",
-                                 "rdzv_endpoint") from None
+                                 "rdzv_endpoint")
                 raise

@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 from .config import TrainConfig
 from .device import gpu_memory_for
 from .distributed import Launch, check_endpoint, resolve_processes, threads_per_process_for, torchrun_command
-from .events import FAILED, RUNNING, TrainingEnded
+from .events import FAILED, FINISHED, RUNNING, TrainingEnded
 from .prepare import TrainingRefused, prepare, refuse
 from .sessions import Session, SessionError, SessionStore, new_record
 from .spec import Architecture
@@ -54,6 +54,7 @@ class DistributedRun:
     process: subprocess.Popen
     session: Session | None
     processes: int
+    launch: Launch
     stop_sent: bool = field(default=False)
     _relay: threading.Thread | None = field(default=None)
 
@@ -92,9 +93,12 @@ class DistributedRun:
         code = self.process.wait()
         if self._relay is not None:
             self._relay.join(timeout=5)
-        if self.session is None:  # another machine holds the session
-            status = "finished" if code == 0 else FAILED
-            return TrainingEnded(status, None if code == 0 else f"torchrun exited with status {code}", 0)
+        if self.session is None:  # node rank 0, another machine, holds the session and says how it went
+            if code == 0:
+                return TrainingEnded(FINISHED, None, 0)
+            return TrainingEnded(FAILED, f"torchrun exited with status {code}: the run did not start, or ended "
+                                         f"early (is node rank 0 running, and {self.launch.rdzv_endpoint} "
+                                         "reachable from here? node rank 0's session says more)", 0)
         session = self.session
         try:
             session.reload()
@@ -115,13 +119,7 @@ def start_distributed(arch: Architecture | None, config: TrainConfig, store: Ses
     """Check, claim the session (node rank 0), start torchrun. Raises TrainingRefused
     (nothing written, nothing started) when the run cannot start. `relayed`: torchrun's
     standard error comes back through a pipe (`DistributedRun.relay_output`)."""
-    processes = resolve_processes(launch.processes, config.device)
-    if exact and (processes > 1 or launch.nodes > 1):
-        raise refuse("{exact} reproduces one process bit for bit; leave it out, or train with one process")
-    if launch.rdzv_endpoint is not None:
-        check_endpoint(launch.rdzv_endpoint, launch.node_rank)
-    elif launch.nodes > 1:
-        raise refuse("{nnodes} above 1 needs {rdzv_endpoint} HOST:PORT, the address of node rank 0", "rdzv_endpoint")
+    processes = check_launch(launch, config.device, exact)
     session = None
     args = ["--device", config.device]
     if config.threads is not None:
@@ -142,7 +140,20 @@ def start_distributed(arch: Architecture | None, config: TrainConfig, store: Ses
             session.set_status(FAILED, f"could not start torchrun: {exc}")
             session.release()
         raise TrainingRefused(f"could not start torchrun: {exc}") from None
-    return DistributedRun(process, session, processes)
+    return DistributedRun(process, session, processes, launch)
+
+
+def check_launch(launch: Launch, device: str, exact: bool) -> int:
+    """Everything about the processes that can be checked before starting them; their
+    number on this machine. Raises TrainingRefused."""
+    processes = resolve_processes(launch.processes, device)
+    if exact and (processes > 1 or launch.nodes > 1):
+        raise refuse("{exact} reproduces one process bit for bit; leave it out, or train with one process")
+    if launch.rdzv_endpoint is not None:
+        check_endpoint(launch.rdzv_endpoint, launch.node_rank)
+    elif launch.nodes > 1:
+        raise refuse("{nnodes} above 1 needs {rdzv_endpoint} HOST:PORT, the address of node rank 0", "rdzv_endpoint")
+    return processes
 
 
 def _claim(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None, resume: bool,
