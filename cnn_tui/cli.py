@@ -273,7 +273,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     started: dict[str, str] = {}
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        """torchrun ends a distributed run whose other process failed: record it, then go."""
+        """torchrun ends a distributed run whose other process failed: record it, then go
+        (a run already recording its end finishes that first)."""
+        if control.ending.is_set():
+            return
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         raise Terminated
 

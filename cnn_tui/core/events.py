@@ -109,6 +109,7 @@ class TrainingControl:
         self._pollers: list[Callable[["TrainingControl"], None]] = []
         self._last_poll = 0.0
         self.terminal_lost = threading.Event()  # the terminal that started the run hung up
+        self.ending = threading.Event()  # the run is recording how it ended: let it finish
 
     def add_poller(self, poller: Callable[["TrainingControl"], None]) -> None:
         self._pollers.append(poller)

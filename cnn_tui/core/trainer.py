@@ -560,6 +560,7 @@ class _Training:
     def _end(self, status: str, reason: str | None, user_error: bool = False,
              problem: Exception | None = None) -> TrainingEnded:
         """Record how the run ended (if the disk lets us) and tell the caller."""
+        self.control.ending.set()
         if self.session is None:
             return TrainingEnded(status, reason, self.epochs_done, user_error, problem)
         try:
