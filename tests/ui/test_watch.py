@@ -102,3 +102,21 @@ def test_the_app_trains_on_after_its_terminal_hangs_up(tmp_path):
     assert [r["epoch"] for r in session.read_metrics()[0]] == [0, 1, 2, 3, 4]
     assert session.record.terminal_lost  # recorded: the hang-up came while it trained
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_system_panel_shows_each_process_of_a_distributed_run_and_the_slowest():
+    from cnn_tui.ui.training.system_panel import system_lines
+
+    ranks = [{"rank": 0, "device": "cpu", "forward_images_per_second": 20000.0, "memory_bytes": 300_000_000},
+             {"rank": 1, "device": "cpu", "forward_images_per_second": 9000.0, "memory_bytes": 290_000_000}]
+    lines = system_lines({"device": "cpu", "threads": 1, "ranks": ranks})
+    assert lines[1:] == ["rank 0 · cpu · forward 20,000 img/s · 300.0 MB",
+                         "rank 1 · cpu · forward 9,000 img/s · 290.0 MB  ← slowest"]
+    many = [{**ranks[0], "rank": i, "forward_images_per_second": 1000.0 * (i + 1)} for i in range(8)]
+    assert system_lines({"device": "cpu", "ranks": many})[1:] == [
+        "8 processes; the slowest and the fastest:",
+        "rank 0 · cpu · forward 1,000 img/s · 300.0 MB  ← slowest",
+        "rank 7 · cpu · forward 8,000 img/s · 300.0 MB"]
+    gpus = [{"rank": i, "device": f"cuda:{i}", "forward_images_per_second": None, "memory_bytes": 10**9}
+            for i in range(8)]
+    assert system_lines({"device": "cuda", "ranks": gpus})[-1] == "… and 5 more processes"

@@ -12,6 +12,8 @@ from rich.filesize import decimal
 from rich.text import Text
 from textual.widgets import Static
 
+MAX_RANK_LINES = 4
+
 
 def system_lines(system: dict[str, Any] | None) -> list[str]:
     """One line for the process, one for CUDA memory, one per GPU (when NVML is there)."""
@@ -36,14 +38,40 @@ def system_lines(system: dict[str, Any] | None) -> list[str]:
         lines.append(f"GPU{gpu.get('index')} {gpu.get('utilization', 0)}% busy · "
                      f"{decimal(gpu.get('memory_used', 0))} of {decimal(gpu.get('memory_total', 0))} · "
                      f"{gpu.get('temperature', 0)}°C · {float(gpu.get('power_watts', 0)):.0f} W")
-    return lines
+    return lines + rank_lines(system.get("ranks"))
+
+
+def rank_lines(ranks: Any) -> list[str]:
+    """A distributed run: one line per process, the slowest marked (with MAX_RANK_LINES at
+    most: beyond that the slowest and the fastest)."""
+    if not isinstance(ranks, list) or not ranks:
+        return []
+    speeds = [rank.get("forward_images_per_second") for rank in ranks]
+    known = [speed for speed in speeds if speed]
+    slowest = speeds.index(min(known)) if len(known) > 1 else None
+
+    def line(i: int) -> str:
+        rank = ranks[i]
+        parts = [f"rank {rank.get('rank', i)}", str(rank.get("device", "?"))]
+        if speeds[i]:
+            parts.append(f"forward {speeds[i]:,.0f} img/s")
+        if rank.get("memory_bytes"):
+            parts.append(decimal(rank["memory_bytes"]))
+        return " · ".join(parts) + ("  ← slowest" if i == slowest else "")
+
+    if len(ranks) <= MAX_RANK_LINES:
+        return [line(i) for i in range(len(ranks))]
+    if slowest is None:  # speeds unknown (GPUs): the first few
+        return [line(i) for i in range(MAX_RANK_LINES - 1)] + [f"… and {len(ranks) - MAX_RANK_LINES + 1} more processes"]
+    fastest = speeds.index(max(known))
+    return [f"{len(ranks)} processes; the slowest and the fastest:", line(slowest), line(fastest)]
 
 
 class SystemPanel(Static):
     """A few dim lines under the progress bar; empty until the first sample arrives."""
 
     DEFAULT_CSS = """
-    SystemPanel { height: auto; max-height: 4; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+    SystemPanel { height: auto; max-height: 8; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     _rows = -1  # lines shown last time
