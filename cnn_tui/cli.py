@@ -386,14 +386,14 @@ def _train_in_background(args: argparse.Namespace, arch: Any, config: Any, store
 
     from .core.distributed import Launch
 
-    if args.resume or args.claimed_fd is not None:
-        raise UsageError("--detach starts a new run; resume a session in the background from the app, "
-                         "or in the foreground with --resume")
+    if args.claimed_fd is not None:
+        raise UsageError("--detach cannot be given to the background process itself")
     launch = None
     if args.nproc_per_node is not None or args.nnodes > 1:
         launch = Launch(args.nproc_per_node or "1", args.nnodes, args.node_rank, args.rdzv_endpoint)
     try:
-        run = start_background(arch, config, store, args.session, exact=args.exact, launch=launch)
+        run = start_background(arch, config, store, args.session, exact=args.exact, launch=launch,
+                               resume=args.resume)
     except TrainingRefused as exc:
         raise UsageError(worded(exc, "cli")) from None
     print(f"session {run.name}: training in the background (pid {run.pid}); it outlives this terminal")

@@ -76,6 +76,16 @@ def test_detach_returns_at_once_and_the_run_goes_on_alone(tmp_path):
     assert "epoch 1 total_correct:" in log  # the trainer's output went to the session's log
 
 
+def test_detach_also_resumes_a_session(tmp_path):
+    assert cli("train", *SMALL, "--epochs", "1", "--session", "more", "--sessions-dir", str(tmp_path)).returncode == 0
+    result, _ = detach(tmp_path, "more", "--resume", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    store = SessionStore(tmp_path)
+    events = follow_until(SessionFollower(store, "more"), lambda evs: any(isinstance(e, TrainingEnded) for e in evs))
+    assert events[-1].status == "finished" and store.open("more").epochs_done == 2
+    assert [row["epoch"] for row in store.open("more").read_metrics()[0]] == [0, 1]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--lr", "-1"], "--lr must be a positive number"),
     (["--dataset", "fashion-mnist", "--data-dir", "/nowhere"], "--dataset synthetic"),

@@ -34,18 +34,22 @@ class BackgroundRun:
 
 
 def start_background(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None = None,
-                     exact: bool = False, launch: Launch | None = None) -> BackgroundRun:
-    """Start a background run; with `launch`, a distributed one (the background process
-    starts torchrun and stays to record how it ended). Raises TrainingRefused (nothing
-    written) when it cannot start."""
+                     exact: bool = False, launch: Launch | None = None, resume: bool = False) -> BackgroundRun:
+    """Start a background run: a new session, or (`resume`) more epochs of session `name`;
+    with `launch`, a distributed one (the background process starts torchrun and stays to
+    record how it ended). Raises TrainingRefused (nothing written) when it cannot start."""
     if launch is not None:
         if launch.node_rank != 0:
             raise refuse("{detach} runs the session's machine, node rank 0; on the other machines start "
                          "cnn-tui train in the foreground (or under nohup)", "node_rank")
         check_launch(launch, config.device, exact)
-    arch, config = prepare(arch, config, store, name, gpu_memory=gpu_memory_for(config.device))
+    arch, config = prepare(arch, config, store, name, resume, gpu_memory=gpu_memory_for(config.device))
     try:
-        session = store.create(name, new_record(arch, config, config.device, exact, detached=True))
+        if resume:
+            assert name is not None
+            session = store.claim(name)
+        else:
+            session = store.create(name, new_record(arch, config, config.device, exact, detached=True))
     except SessionError as exc:
         raise TrainingRefused(str(exc)) from exc
     try:
