@@ -112,6 +112,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.quitting = False
         self.arch_error: str | None = None
         self.config_error: str | None = None
+        self.processes = "1"  # several: `t` starts a distributed run in the background
         self.shown: ShownSession | None = None  # the session the training pane shows
         self._run: tuple[Architecture, TrainConfig] | None = None  # what the worker is training
         self.last_path = "architecture.json"  # what l and w offer: the last file named
@@ -219,6 +220,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
 
     async def on_config_form_changed(self, message: ConfigForm.Changed) -> None:
         self.config_error = message.error
+        self.processes = message.processes
         if message.config is not None:
             old, self.config = self.config, message.config
             if (old.dataset, old.input_shape) != (self.config.dataset, self.config.input_shape):

@@ -110,22 +110,46 @@ class TrainingController:
 
     def action_train_background(self) -> None:
         """Train the editor's network and configuration in a background process that
-        outlives this terminal, and watch it here."""
+        outlives this terminal (more epochs of the shown session when they continue it),
+        and watch it here."""
         if self.training or self.following:
             self.notify("a run is already shown here: s stops it", severity="warning", markup=False)
             return
         if self._cannot_train():
             return
-        self.pane.set_state("starting", "starting a background run")
-        self.start_background_run(self.editor.architecture(), self.config)
+        arch = self.editor.architecture()
+        name = self._session_to_continue(arch)
+        if name is False:
+            return
+        processes = "" if self.processes == "1" else f" in {self.processes} processes"
+        self.pane.set_state("starting", f"starting a background run{processes}")
+        self.start_background_run(arch, self.config, name or None, self.processes)
+
+    def _session_to_continue(self, arch: Architecture) -> str | None | bool:
+        """The shown session when the editor's network and settings continue it; None for a
+        new session; False (and a notice) when it has its epochs already."""
+        resume = self.shown is not None and self.shown.continues_with(arch, self.config)
+        if not resume or self.shown is None:
+            if self.shown is not None:
+                self.notify(f"network or settings differ from session {self.shown.name}: training a new session",
+                            markup=False)
+            return None
+        if self.shown.epochs_done >= self.config.epochs:
+            self.notify(f"session {self.shown.name} already has {self.shown.epochs_done} epochs; raise epochs to "
+                        "continue it", severity="warning", markup=False)
+            return False
+        return self.shown.name
 
     @work(thread=True, exclusive=True, group="background", exit_on_error=False, description="start background run")
-    def start_background_run(self, arch: Architecture, config: TrainConfig) -> None:
+    def start_background_run(self, arch: Architecture, config: TrainConfig, name: str | None = None,
+                             processes: str = "1") -> None:
         from ..core.background import start_background
+        from ..core.distributed import Launch
         from ..core.prepare import TrainingRefused
 
+        launch = Launch(processes) if processes != "1" else None
         try:
-            run = start_background(arch, config, self.store)
+            run = start_background(arch, config, self.store, name, launch=launch, resume=name is not None)
         except TrainingRefused as exc:
             self.call_from_thread(self._background_refused, worded(exc, "app"))
             return
@@ -158,17 +182,15 @@ class TrainingController:
             return
         if self._cannot_train():
             return
-        arch = self.editor.architecture()
-        resume = self.shown is not None and self.shown.continues_with(arch, self.config)
-        name = self.shown.name if resume and self.shown else None
-        if resume and self.shown and self.shown.epochs_done >= self.config.epochs:
-            self.notify(f"session {name} already has {self.shown.epochs_done} epochs; raise epochs to continue it",
-                        severity="warning", markup=False)
+        if self.processes != "1":  # several processes: torchrun, in a process of their own
+            self.action_train_background()
             return
+        arch = self.editor.architecture()
+        name = self._session_to_continue(arch)
+        if name is False:
+            return
+        resume = name is not None
         if not resume:
-            if self.shown is not None:
-                self.notify(f"network or settings differ from session {self.shown.name}: training a new session",
-                            markup=False)
             self.pane.show_epochs([])
         self._stop_following()
         self._run = (arch, self.config)

@@ -120,3 +120,25 @@ def test_the_system_panel_shows_each_process_of_a_distributed_run_and_the_slowes
     gpus = [{"rank": i, "device": f"cuda:{i}", "forward_images_per_second": None, "memory_bytes": 10**9}
             for i in range(8)]
     assert system_lines({"device": "cuda", "ranks": gpus})[-1] == "… and 5 more processes"
+
+
+async def test_t_with_two_processes_trains_a_distributed_run_and_watches_it(make_app, tmp_path):
+    from .conftest import notifications, small_config
+
+    app = make_app(config=small_config(device="cpu", epochs=2))
+    async with app.run_test(size=(120, 40)) as pilot:
+        procs = app.query_one("#cfg-procs")
+        procs.value = "two"
+        await pilot.pause()
+        assert procs.has_class("-invalid") and app.config_error.startswith("procs must be a whole number")
+        procs.value = "2"
+        await pilot.pause()
+        assert app.config_error is None and app.processes == "2"
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.follower is not None, timeout=30)
+        name = app.follower.name
+        await wait_for(pilot, lambda: app.follower.ended is not None and rows(app) == 2, timeout=120)
+        assert "finished" in str(app.query_one("#state").render())
+        assert any("trains in the background" in n for n in notifications(app))
+    session = SessionStore(tmp_path / "sessions").open(name)
+    assert session.status == "finished" and session.record.distributed["world_size"] == 2

@@ -34,8 +34,17 @@ def _shown(attr: str, value: object) -> str:
     return f"{value:g}" if attr == "lr" else str(value)
 
 
+def processes_text(text: str) -> str:
+    """The processes field: a whole number ≥ 1, or auto (every visible GPU)."""
+    text = text.strip().lower() or "1"
+    if text != "auto" and not (text.isdigit() and int(text) >= 1):
+        raise ValueError(text)
+    return text if text == "auto" else str(int(text))
+
+
 class ConfigForm(Widget):
-    """Posts Changed with a valid TrainConfig, or with the reason it is not valid."""
+    """Posts Changed with a valid TrainConfig, or with the reason it is not valid, and the
+    number of processes to train with (several: a distributed run, in the background)."""
 
     DEFAULT_CSS = """
     ConfigForm { height: auto; layout: grid; grid-size: 4; grid-columns: auto 1fr; grid-gutter: 0 1; grid-rows: 1; }
@@ -48,11 +57,13 @@ class ConfigForm(Widget):
     class Changed(Message):
         config: TrainConfig | None
         error: str | None
+        processes: str = "1"
 
     def __init__(self, config: TrainConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         self.base = config  # fields the form does not show (data dir, sizes, input) come from here
         self.config: TrainConfig | None = config
+        self.processes = "1"
 
     def compose(self) -> ComposeResult:
         c = self.base
@@ -68,6 +79,9 @@ class ConfigForm(Widget):
             yield Label(key)
             yield Input(_shown(attr, getattr(c, attr)), compact=True, id=f"cfg-{key}",
                         placeholder="auto" if attr == "threads" else "")
+        yield Label("procs")
+        yield Input("1", compact=True, id="cfg-procs", tooltip="processes: several train one run together "
+                    "(one per GPU; auto: every GPU), in the background")
 
     def load(self, config: TrainConfig) -> None:
         """Show another configuration (an opened session's)."""
@@ -101,6 +115,13 @@ class ConfigForm(Widget):
             except ValueError:
                 widget.add_class("-invalid")
                 error = error or f"{key} must be {what}, got {widget.value.strip()!r}"
+        procs = self.query_one("#cfg-procs", Input)
+        try:
+            self.processes = processes_text(procs.value)
+            procs.remove_class("-invalid")
+        except ValueError:
+            procs.add_class("-invalid")
+            error = error or f"procs must be a whole number ≥ 1 or auto, got {procs.value.strip()!r}"
         config = None
         if error is None:
             config = replace(self.base, **changes).input_kept_for_synthetic()
@@ -109,7 +130,7 @@ class ConfigForm(Widget):
             except ValueError as exc:
                 error, config = worded(exc, "app"), None
         self.config = config
-        self.post_message(self.Changed(config, error))
+        self.post_message(self.Changed(config, error, self.processes))
 
     def focus_first(self) -> None:
         self.query_one("#dataset", Select).focus()
