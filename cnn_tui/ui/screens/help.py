@@ -14,7 +14,7 @@ HELP = """\
 | key | does |
 |---|---|
 | `t` | train (continues an opened session when its architecture is unchanged) |
-| `b` | train in the background: a process of its own that goes on if this terminal closes; watched here |
+| `b` | train in the background: a process of its own that goes on if this terminal closes; watched here (procs above 1: `t` does this too, with that many processes) |
 | `p` | pause / resume training (also a run watched from another process) |
 | `s` | stop training after the current batch (the session stays resumable) |
 | `a` | add a layer below the selected one |
