@@ -153,12 +153,28 @@ def test_a_rank_killed_mid_epoch_ends_the_run_with_a_reason(tmp_path):
     assert err.strip().splitlines()[-1] == f"cnn-tui: error: {session.reason}"
 
 
-def test_a_stop_from_a_watcher_stops_every_rank(tmp_path):
+def progress_when(store, name, condition, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        progress = store.open(name).read_progress() or {}
+        if condition(progress):
+            return progress
+        time.sleep(0.1)
+    raise AssertionError(f"never: last progress {progress}")
+
+
+def test_pause_and_stop_from_a_watcher_reach_every_rank(tmp_path):
     proc = start(tmp_path, "stopped")
-    progress = wait_for_batches(tmp_path, "stopped", proc)
-    assert [rank["rank"] for rank in progress["system"].get("ranks", [])] in ([], [0, 1])
+    wait_for_batches(tmp_path, "stopped", proc)
+    store = SessionStore(tmp_path)
     ranks = ranks_of(proc.pid)
-    SessionStore(tmp_path).send_control("stopped", "stop")
+    store.send_control("stopped", "pause")
+    paused = progress_when(store, "stopped", lambda p: p.get("state") == "paused")
+    time.sleep(3)  # longer than a pause beat: the ranks keep each other company, nobody times out
+    assert store.open("stopped").read_progress()["batch"] == paused["batch"] and proc.poll() is None
+    store.send_control("stopped", "resume")
+    progress_when(store, "stopped", lambda p: p.get("state") == "training" and p["batch"] > paused["batch"])
+    store.send_control("stopped", "stop")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "continue with: cnn-tui train --session stopped --resume" in err
     assert all(not os.path.exists(f"/proc/{pid}") for pid in ranks)

@@ -10,8 +10,9 @@ they share:
   global batch (`shard`), sums its losses and divides by the global batch size, times the
   world size; DDP averages the gradients over the ranks, so each step is the step one
   process would take on the whole batch, up to floating-point rounding.
-- Before every batch the ranks agree on stop and pause (rank 0 decides: it reads the
-  session's control channel), so a stop or a pause from a watcher reaches every rank.
+- Every few batches the ranks agree on stop and pause (rank 0 decides: it reads the
+  session's control channel), so a stop or a pause from a watcher reaches every rank at
+  the same batch.
 - The epoch's sums are added over the ranks.
 
 Only `World.from_env` and `torchrun_command` run without torch; everything else imports
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 # evaluation shard) of work, and a paused run exchanges a message every PAUSE_BEAT seconds.
 COLLECTIVE_TIMEOUT = timedelta(seconds=120)
 PAUSE_BEAT = 1.0
+AGREE_EVERY = 8  # batches between the ranks' agreements on stop and pause (~1 ms each on a CPU)
 STATS_EVERY = 25  # batches between exchanges of each rank's speed and memory
 JOIN_TIMEOUT = 120  # seconds the machines of a several-machine run wait for each other at the start
 
@@ -191,15 +193,16 @@ class Peers:
     def share(self, lo: int, hi: int) -> tuple[int, int]:
         return shard(lo, hi, self.world.rank, self.world.size) if self.world.distributed else (lo, hi)
 
-    def agree(self, control: "TrainingControl") -> None:
-        """Rank 0's stop and pause, on every rank; while paused, every rank waits here."""
-        if not self.world.distributed:
-            return
+    def agree(self, control: "TrainingControl") -> bool:
+        """Rank 0's word on every rank: whether to stop. While rank 0 is paused, every rank
+        waits here (a message every PAUSE_BEAT seconds keeps the collectives from timing out).
+        Every rank calls this at the same points; the others' own controls are not read."""
         stop, paused = self._exchange(control)
         while paused and not stop:
             if self.world.leader:
                 control.wait_while_paused_for(PAUSE_BEAT)
             stop, paused = self._exchange(control)
+        return stop
 
     def _exchange(self, control: "TrainingControl") -> tuple[bool, bool]:
         import torch
@@ -207,15 +210,7 @@ class Peers:
 
         state = torch.tensor([control.stop_requested, control.paused], dtype=torch.int32)
         dist.broadcast(state, src=0, group=self._control_group)
-        stop, paused = bool(state[0]), bool(state[1])
-        if not self.world.leader:  # mirror rank 0's state, so this rank's loop reads it the same way
-            if stop:
-                control.stop()
-            elif paused:
-                control.pause()
-            else:
-                control.resume()
-        return stop, paused
+        return bool(state[0]), bool(state[1])
 
     def exchange_stats(self, stats: dict[str, Any]) -> None:
         """Every rank's speed and memory, for rank 0's system panel (the trainer calls this

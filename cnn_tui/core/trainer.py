@@ -44,7 +44,7 @@ from .events import (
     Terminated,
 )
 from .device import device_name, gpu_memory, pick_device
-from .distributed import COLLECTIVE_TIMEOUT, STATS_EVERY, Peers, World, lost_peer, threads_per_process
+from .distributed import AGREE_EVERY, COLLECTIVE_TIMEOUT, STATS_EVERY, Peers, World, lost_peer, threads_per_process
 from .prepare import TrainingRefused, check_more_epochs, prepare, refuse
 from .sessions import Checkpoint, Session, SessionError, SessionRecord, SessionStore, new_record
 from .spec import Architecture
@@ -186,9 +186,7 @@ class _Epoch:
         run.monitor.reset_peak()
         for batch in range(self.batches):
             self.control.poll()  # commands from watchers, at most every POLL_INTERVAL
-            if self.control.paused or self.run.peers.world.distributed:
-                self._hold_while_paused()
-            if self.control.stop_requested:
+            if self._stop_before(batch):
                 return None
             images, labels, end = self._batch(batch, order)
             self._train_step(images, labels, end - batch * run.config.batch_size)
@@ -197,21 +195,29 @@ class _Epoch:
                 run.peers.exchange_stats(self._rank_stats())
         return self._metrics(time.perf_counter() - self.start)
 
-    def _hold_while_paused(self) -> None:
-        """Acknowledge a pause, wait for resume or stop; paused time is not training time.
-        In a distributed run every rank waits, on rank 0's word (`Peers.agree`)."""
+    def _stop_before(self, batch: int) -> bool:
+        """Wait here while paused; whether to stop before this batch. The ranks of a
+        distributed run decide together, every AGREE_EVERY batches, on rank 0's word
+        (`Peers.agree`). Paused time is not training time."""
+        distributed = self.run.peers.world.distributed
+        if distributed and batch % AGREE_EVERY:
+            return False
+        if not distributed and not self.control.paused:
+            return self.control.stop_requested
         paused_at = time.perf_counter()
         was_paused = self.control.paused
-        if was_paused:
+        if was_paused:  # acknowledged
             self.on_event(replace(self.progress, state="paused", system=self._system()))
-        if self.run.peers.world.distributed:
-            self.run.peers.agree(self.control)
+        if distributed:
+            stop = self.run.peers.agree(self.control)
         else:
             self.control.wait_while_paused()
+            stop = self.control.stop_requested
         held = time.perf_counter() - paused_at
         if was_paused or held > PAUSE_NOTICED:
             self.start += held
             self.on_event(replace(self.progress, state=self.control.state, system=self._system()))
+        return stop
 
     def _batch(self, batch: int, order: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, int]:
         """This process's images (B, C, H, W, float in [0, 1]) and labels of the batch (all
@@ -455,7 +461,7 @@ class _Training:
                 if metrics is None:
                     return self._end(STOPPED, f"stopped during epoch {epoch}; resume continues from epoch {self.epochs_done}")
                 self._finish_epoch(run, epoch, metrics)
-                if self.control.stop_requested:
+                if self._stop_after_epoch():
                     return self._end(STOPPED, f"stopped after epoch {epoch}; resume continues from epoch {self.epochs_done}")
             return self._end(FINISHED, None)
         except (DataError, SessionError) as exc:
@@ -485,6 +491,12 @@ class _Training:
                                          f"or hung past {COLLECTIVE_TIMEOUT.seconds} s ({said}); "
                                          f"resume continues from epoch {self.epochs_done}")
             return self._end(FAILED, f"{type(exc).__name__}: {first[:300]}")
+
+    def _stop_after_epoch(self) -> bool:
+        """Was a stop asked for (in a distributed run: by rank 0, all ranks agreeing)?"""
+        if self.peers.world.distributed:
+            return self.peers.agree(self.control)
+        return self.control.stop_requested
 
     def _set_up(self, resume: bool) -> _Run:
         """Data on the device, the model, the optimizer; the checkpoint when resuming."""
