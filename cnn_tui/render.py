@@ -6,39 +6,19 @@ from typing import Iterator, Sequence
 
 from rich import box
 from rich.console import Console, ConsoleOptions
-from rich.table import Table
+from rich.filesize import decimal
 from rich.segment import Segment
 from rich.style import Style
+from rich.table import Table
 
 from .core.sessions import SessionInfo
 from .core.shapes import ArchitectureSummary
 from .core.spec import format_shape
 
 
-_BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
-
-
-def _scaled(n: float, units: int) -> tuple[float, int]:
-    """n in the largest power of 1000 below it (at most `units - 1`), and that power.
-
-    Integer division first, so a number too large for a float still formats."""
-    power = 0
-    while abs(n) >= 1000 and power < units - 1:
-        n = n // 1000 if isinstance(n, int) and abs(n) >= 10**300 else n / 1000
-        power += 1
-    return n, power
-
-
-def human_bytes(n: float, precision: int = 1) -> str:
-    """Bytes as B / KB / MB / GB / TB / PB / EB, in powers of 1000 (1 MB = 10^6 bytes)."""
-    value, power = _scaled(n, len(_BYTE_UNITS))
-    return f"{value:,.0f} B" if power == 0 else f"{value:,.{precision}f} {_BYTE_UNITS[power]}"
-
-
-def compact_bytes(n: float) -> str:
-    """Bytes in about six characters for narrow tables: `1.4M`, `345.6K`."""
-    value, power = _scaled(n, len(_BYTE_UNITS))
-    return f"{value:.0f}B" if power == 0 else f"{value:.1f}{_BYTE_UNITS[power][0]}"
+def compact_bytes(n: int) -> str:
+    """Bytes in about six characters, for narrow columns: `1.4MB`, `345.6kB`."""
+    return decimal(int(n), separator="")
 
 
 _COLUMNS = ("#", "layer", "output", "params", "MACs", "RF", "memory")
@@ -124,10 +104,10 @@ class SummaryTable:
 
 def summary_totals_line(summary: ArchitectureSummary) -> str:
     return (
-        f"params {summary.total_params:,} ({human_bytes(summary.param_bytes)}, "
-        f"{human_bytes(summary.train_state_bytes)} with Adam state) · "
+        f"params {summary.total_params:,} ({decimal(summary.param_bytes)}, "
+        f"{decimal(summary.train_state_bytes)} with Adam state) · "
         f"MACs {summary.total_macs:,} · {summary.counted_layers} counted layers (conv + linear) · "
-        f"activations {human_bytes(summary.activation_bytes)} per batch of {summary.batch_size}"
+        f"activations {decimal(summary.activation_bytes)} per batch of {summary.batch_size}"
     )
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import Sequence
 
+from rich.filesize import decimal
+
 from ..words import SettingError
 from .config import TrainConfig
 from .datasets import DATASETS
@@ -83,7 +85,7 @@ def available_cpu_memory(meminfo: str = "/proc/meminfo") -> int | None:
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
+    return decimal(int(n))
 
 
 def memory_problem(estimate: MemoryEstimate, available: int | None, where: str,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from rich.filesize import decimal
 from rich.text import Text
 from textual.widgets import Static
 
 from ...core.shapes import ArchitectureSummary
-from ...render import human_bytes
 
 
 class Totals(Static):
@@ -19,11 +19,11 @@ class Totals(Static):
     def show(self, summary: ArchitectureSummary) -> None:
         text = Text("" if summary.ok else "up to the error: ")
         text.append("params ").append(f"{summary.total_params:,}", style="bold")
-        text.append(f" ({human_bytes(summary.param_bytes)}; {human_bytes(summary.train_state_bytes)} with Adam)")
+        text.append(f" ({decimal(summary.param_bytes)}; {decimal(summary.train_state_bytes)} with Adam)")
         text.append(" · MACs ").append(f"{summary.total_macs:,}", style="bold")
         text.append(" · ").append(str(summary.counted_layers), style="bold")
         text.append(" layer" if summary.counted_layers == 1 else " layers")
-        text.append(f" · activations {human_bytes(summary.activation_bytes)} per batch of {summary.batch_size}")
+        text.append(f" · activations {decimal(summary.activation_bytes)} per batch of {summary.batch_size}")
         if text.plain != self._shown:  # unchanged: skip the repaint and layout pass
             self._shown = text.plain
             self.update(text)
