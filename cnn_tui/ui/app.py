@@ -19,12 +19,12 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from textual import on, work
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Footer
+from textual.widgets import Footer
 
 from ..core.config import TrainConfig
 from ..core.events import FAILED, TrainingControl
@@ -142,7 +142,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     async def on_mount(self) -> None:
         if hasattr(signal, "SIGHUP"):
             self._previous_hup = signal.signal(signal.SIGHUP, self._on_hangup)
-        self.query_one("#layers").focus()
+        self.editor.focus_layers()
         self._fit_layout(self.size.width)
         if self.initial_session:
             await self.load_session(self.initial_session)
@@ -186,7 +186,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
 
     def show_editor(self) -> None:
         self.screen.remove_class("-show-training")
-        self.query_one("#layers").focus()
+        self.editor.focus_layers()
 
     def action_help(self) -> None:
         self.clear_notifications()  # a notice would cover the help text
@@ -254,7 +254,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         async def add(choice: str | None) -> None:
             if choice:
                 await self.editor.insert_layer(choice)
-                self.query_one("#layers").focus()
+                self.editor.focus_layers()
 
         self.push_screen(PickScreen("add which layer below the selected one?", options), add)
 
@@ -284,12 +284,6 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     async def action_redo(self) -> None:
         if not await self.editor.redo():
             self.notify("nothing to redo", severity="warning", markup=False)
-
-    @on(DataTable.RowSelected, "#layers")
-    def on_layer_selected(self, event: DataTable.RowSelected) -> None:
-        """enter on a layer row jumps to its first field."""
-        self.editor.sync_form()
-        self.editor.form.focus_first()
 
 
 def run_app(arch: Architecture | None = None, config: TrainConfig | None = None, session: str | None = None,

@@ -244,6 +244,15 @@ class EditorPane(Vertical):
 
         await self._edit(set_text, group=(event.index, event.field), rebuild_form=False)
 
+    def focus_layers(self) -> None:
+        self.table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """enter on a layer row jumps to its first field."""
+        event.stop()
+        self.sync_form()
+        self.form.focus_first()
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """The cursor moved: the row shows it at once; the form follows once the cursor rests
         (FORM_DELAY), so holding an arrow key never waits on refilling the form's inputs."""
