@@ -168,6 +168,11 @@ def test_pause_and_stop_from_a_watcher_reach_every_rank(tmp_path):
     wait_for_batches(tmp_path, "stopped", proc)
     store = SessionStore(tmp_path)
     ranks = ranks_of(proc.pid)
+    # Each rank's line for the system panel: where it runs, its speed, its memory.
+    lines = progress_when(store, "stopped", lambda p: p.get("system", {}).get("ranks"))["system"]["ranks"]
+    assert [line["rank"] for line in lines] == [0, 1]
+    assert all(line["device"] == "cpu" and line["memory_bytes"] > 0 for line in lines)
+    assert all(line["forward_images_per_second"] is None or line["forward_images_per_second"] > 0 for line in lines)
     store.send_control("stopped", "pause")
     paused = progress_when(store, "stopped", lambda p: p.get("state") == "paused")
     time.sleep(3)  # longer than a pause beat: the ranks keep each other company, nobody times out
@@ -180,21 +185,6 @@ def test_pause_and_stop_from_a_watcher_reach_every_rank(tmp_path):
     assert all(not os.path.exists(f"/proc/{pid}") for pid in ranks)
     session = SessionStore(tmp_path).open("stopped")
     assert session.status == "stopped" and "stopped during epoch 0" in session.reason
-
-
-def test_ranks_report_their_speed_and_memory(tmp_path):
-    proc = start(tmp_path, "stats")
-    wait_for_batches(tmp_path, "stats", proc)
-    deadline = time.monotonic() + 30
-    ranks = []
-    while not ranks and time.monotonic() < deadline:
-        ranks = (SessionStore(tmp_path).open("stats").read_progress() or {}).get("system", {}).get("ranks", [])
-        time.sleep(0.2)
-    SessionStore(tmp_path).send_control("stats", "stop")
-    proc.communicate(timeout=60)
-    assert [rank["rank"] for rank in ranks] == [0, 1]
-    assert all(rank["device"] == "cpu" and rank["memory_bytes"] > 0 for rank in ranks)
-    assert all(rank["forward_images_per_second"] is None or rank["forward_images_per_second"] > 0 for rank in ranks)
 
 
 @pytest.mark.parametrize("args, message", [
