@@ -26,7 +26,7 @@ Shape = tuple[int, ...]
 Pair = tuple[int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LayerInfo:
     """Everything the summary knows about one layer."""
 
@@ -161,7 +161,7 @@ def _same_padding_hint(size: Pair, kernel: Pair, dilation: Pair) -> str:
     return f"padding {need[0] if need[0] == need[1] else format_shape(need)} makes it fit"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Step:
     """What one layer's rule works out: its output shape, params and MACs, and its weight's
     shape (checked against PyTorch's tensor limit) with the field that sets it."""
@@ -215,16 +215,19 @@ class _Walker:
         self.index, self.layer = index, layer
         in_shape = self.shape
         implicit_flatten = layer.type == "linear" and len(in_shape) == 3
-        result = RULES.get(layer.type, _keep_shape)(self, layer)
-        self.shape = result.shape
+        rule = RULES.get(layer.type)
+        result = rule(self, layer) if rule is not None else None  # None: the shape goes through, nothing counted
+        if result is not None:
+            self.shape = result.shape
         if min(self.shape) < 1:  # defensive: every rule should have caught it
             self.fail(f"output collapses to {format_shape(self.shape)}")
         self.check_tensor("output", self.shape, None)
-        if result.weight is not None:
+        if result is not None and result.weight is not None:
             self.check_tensor("weight", result.weight, result.weight_field)
+        params, macs = (result.params, result.macs) if result is not None else (0, 0)
         return LayerInfo(
             index=index, type=layer.type, settings=layer.describe(), input_shape=in_shape,
-            output_shape=self.shape, params=result.params, macs=result.macs, receptive_field=self.rf,
+            output_shape=self.shape, params=params, macs=macs, receptive_field=self.rf,
             jump=self.jump, output_bytes=self.batch_size * prod(self.shape) * BYTES_PER_FLOAT,
             implicit_flatten=implicit_flatten, counted=layer.counted,
         )
@@ -233,14 +236,9 @@ class _Walker:
 # --- one rule per layer type: output shape, params, MACs, receptive field ---------------
 
 
-def _keep_shape(walker: _Walker, layer: Layer) -> _Step:
-    """Activations and dropout: the shape goes through unchanged."""
-    return _Step(walker.shape)
-
-
-def _keep_spatial(walker: _Walker, layer: Layer) -> _Step:
+def _keep_spatial(walker: _Walker, layer: Layer) -> None:
     """dropout2d: unchanged, but only on a C×H×W input."""
-    return _Step(walker.need_spatial())
+    walker.need_spatial()
 
 
 def _batchnorm2d(walker: _Walker, layer: Layer) -> _Step:
@@ -331,7 +329,7 @@ def _linear(walker: _Walker, layer: Layer) -> _Step:
                  weight=(out, features), weight_field="out_features")
 
 
-RULES: dict[str, Callable[[_Walker, Layer], _Step]] = {
+RULES: dict[str, Callable[[_Walker, Layer], _Step | None]] = {
     "conv2d": _conv2d,
     "maxpool2d": _pool2d,
     "avgpool2d": _pool2d,
@@ -340,7 +338,7 @@ RULES: dict[str, Callable[[_Walker, Layer], _Step]] = {
     "dropout2d": _keep_spatial,
     "flatten": _flatten,
     "linear": _linear,
-}  # every other type (activations, dropout) keeps its input's shape
+}  # every other type (activations, dropout) keeps its input's shape: no rule
 
 
 def _walk(
