@@ -247,7 +247,8 @@ class SessionActions:
             return
         for warning in warnings:
             self.notify(warning, severity="warning", markup=False)
-        self.pane.config_form.load(config)
+        distributed = session.record.distributed
+        self.pane.config_form.load(config, str(distributed["world_size"]) if distributed else "1")
         self.config = config
         await self.editor.set_dataset(config.input, config.classes, config.dataset)
         await self.editor.set_batch_size(config.batch_size)

@@ -83,9 +83,10 @@ class ConfigForm(Widget):
         yield Input("1", compact=True, id="cfg-procs", tooltip="processes: several train one run together "
                     "(one per GPU; auto: every GPU), in the background")
 
-    def load(self, config: TrainConfig) -> None:
-        """Show another configuration (an opened session's)."""
+    def load(self, config: TrainConfig, processes: str = "1") -> None:
+        """Show another configuration (an opened session's, and how many processes trained it)."""
         self.base = config
+        self.query_one("#cfg-procs", Input).value = processes
         self.query_one("#dataset", Select).value = config.dataset
         self.query_one("#device", Select).value = config.device
         self.query_one("#optimizer", Select).value = config.optimizer

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 MAX_RANK_LINES = 4
+SLOW = 0.9  # a rank below this share of the fastest one's speed is marked
 
 
 def system_lines(system: dict[str, Any] | None) -> list[str]:
@@ -48,7 +49,9 @@ def rank_lines(ranks: Any) -> list[str]:
         return []
     speeds = [rank.get("forward_images_per_second") for rank in ranks]
     known = [speed for speed in speeds if speed]
-    slowest = speeds.index(min(known)) if len(known) > 1 else None
+    slowest = None
+    if len(known) > 1 and min(known) < SLOW * max(known):  # a rank that holds the others back
+        slowest = speeds.index(min(known))
 
     def line(i: int) -> str:
         rank = ranks[i]
@@ -61,10 +64,10 @@ def rank_lines(ranks: Any) -> list[str]:
 
     if len(ranks) <= MAX_RANK_LINES:
         return [line(i) for i in range(len(ranks))]
-    if slowest is None:  # speeds unknown (GPUs): the first few
+    if not known:  # speeds unknown (GPUs): the first few
         return [line(i) for i in range(MAX_RANK_LINES - 1)] + [f"… and {len(ranks) - MAX_RANK_LINES + 1} more processes"]
-    fastest = speeds.index(max(known))
-    return [f"{len(ranks)} processes; the slowest and the fastest:", line(slowest), line(fastest)]
+    return [f"{len(ranks)} processes; the slowest and the fastest:",
+            line(speeds.index(min(known))), line(speeds.index(max(known)))]
 
 
 class SystemPanel(Static):
