@@ -28,6 +28,7 @@ from ..core.events import (
     TrainingEnded,
     TrainingStarted,
 )
+from ..core.distributed import split_note
 from ..core.follow import EpochsReplaced, SessionFollower
 from ..core.sessions import SessionError
 from ..core.spec import Architecture
@@ -123,6 +124,8 @@ class TrainingController:
             return
         processes = "" if self.processes == "1" else f" in {self.processes} processes"
         self.pane.set_state("starting", f"starting a background run{processes}")
+        if self.processes.isdigit() and (note := split_note(self.config.batch_size, int(self.processes))):
+            self.notify(note, timeout=8, markup=False)
         self.start_background_run(arch, self.config, name or None, self.processes)
 
     def _session_to_continue(self, arch: Architecture) -> str | None | bool:

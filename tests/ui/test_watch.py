@@ -134,6 +134,7 @@ async def test_t_with_two_processes_trains_a_distributed_run_and_watches_it(make
         await pilot.pause()
         assert procs.has_class("-invalid") and app.config_error.startswith("procs must be a whole number")
         procs.value = "2"
+        app.query_one("#cfg-batch").value = "75"
         await pilot.pause()
         assert app.config_error is None and app.processes == "2"
         await pilot.press("t")
@@ -142,5 +143,6 @@ async def test_t_with_two_processes_trains_a_distributed_run_and_watches_it(make
         await wait_for(pilot, lambda: app.follower.ended is not None and rows(app) == 2, timeout=120)
         assert "finished" in str(app.query_one("#state").render())
         assert any("trains in the background" in n for n in notifications(app))
+        assert "each batch of 75 is split over 2 processes as 1×38 and 1×37 images" in notifications(app)
     session = SessionStore(tmp_path / "sessions").open(name)
     assert session.status == "finished" and session.record.distributed["world_size"] == 2
