@@ -7,7 +7,6 @@ a path, a yes) on a screen of its own, and says in a notice what it did or why i
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from ..core.presets import PRESET_NAMES, preset
 from ..core.sessions import STOPPED, SessionError, new_record
 from ..core.spec import Architecture, ArchitectureError
 from ..words import worded
+from .editor.pane import off_the_loop
 from .screens.confirm import ConfirmScreen
 from .screens.pick import PickScreen
 from .screens.prompt import TextPrompt
@@ -70,7 +70,7 @@ class SessionActions:
                 return
             self.last_path = path
             try:  # read and checked in a thread: a large file never stalls the screen
-                arch = await asyncio.to_thread(Architecture.load, path)
+                arch = await off_the_loop(Architecture.load, path)
             except ArchitectureError as exc:
                 self.notify(str(exc), title="cannot load", severity="error", markup=False)
                 return

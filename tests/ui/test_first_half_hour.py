@@ -399,8 +399,7 @@ async def test_vgg_small_shows_every_column_whole(make_app, size):
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         table = app.query_one(LayerTable)
-        needed = sum(column.get_render_width(table) for column in table.ordered_columns)
-        assert table.scrollable_content_region.width >= needed
+        assert table.scrollable_content_region.width >= table.wanted_width
         assert table.max_scroll_x == 0
 
 
@@ -408,20 +407,20 @@ async def test_columns_shrink_back_and_end_keeps_the_layer_in_view(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(LayerTable)
-        before = [column.get_render_width(table) for column in table.ordered_columns]
+        before = list(table.column_widths)
         await pilot.press("enter", "tab", "tab", "tab", "1", "2", "3", "4", "5", "6", "7")  # padding of layer 0
         await pilot.pause()
-        assert table.ordered_columns[2].get_render_width(table) > before[2]
+        assert table.column_widths[2] > before[2]
         for _ in range(7):
             await pilot.press("backspace")
         await pilot.press("0", "escape")
         await pilot.pause()
-        assert [column.get_render_width(table) for column in table.ordered_columns] == before
+        assert table.column_widths == before
         await pilot.press("enter", "tab", "tab", "tab", "1", "2", "3", "4", "5", "escape", "c")
         await pilot.press("ctrl+z", "ctrl+z")  # the copy and the long padding undone: rows rebuilt
         await pilot.pause()
         assert app.editor.draft.layers[0].get("padding", 0) == 0 and table.row_count == 12
-        assert [column.get_render_width(table) for column in table.ordered_columns] == before
+        assert table.column_widths == before
         await pilot.press("end")
         await pilot.pause()
         assert table.cursor_row == table.row_count - 1 and table.scroll_x == 0
@@ -430,9 +429,8 @@ async def test_columns_shrink_back_and_end_keeps_the_layer_in_view(make_app):
 # --- a very long architecture never holds the screen still ------------------------------------
 
 
-async def test_a_long_architecture_is_shown_a_chunk_at_a_time(make_app):
+async def test_a_long_architecture_is_shown_whole_at_once(make_app):
     from cnn_tui.core.spec import Architecture
-    from cnn_tui.ui.editor.layer_table import CHUNK_ROWS
 
     n = 3001
     layers = [{"type": "flatten"}] + [{"type": "linear", "out_features": 10}] * (n - 1)
@@ -441,11 +439,10 @@ async def test_a_long_architecture_is_shown_a_chunk_at_a_time(make_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await app.editor.load(arch, "long.json")
         table = app.query_one(LayerTable)
-        assert table.row_count == CHUNK_ROWS  # the first rows at once, the rest frame by frame
-        await wait_for(pilot, lambda: table.row_count == n, timeout=60)
+        assert table.row_count == n and cell(table, n - 1, 3) == "10"  # every row, no filling frame by frame
         await pilot.press("end")
         await pilot.pause()
-        assert table.cursor_row == n - 1 and cell(table, n - 1, 3) == "10"
+        assert table.cursor_row == n - 1 and table.scroll_y == table.max_scroll_y
 
 
 # --- 9. sessions: rename and delete from the app ------------------------------------------------

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import ArchitectureError, format_shape, parse_layer
 
 COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF")
-CHUNK_ROWS = 100  # rows added per frame: measuring their widths stays well under a frame
-FILL_INTERVAL = 0.01
+FIXED_COLUMNS = 2  # "#" and "layer" stay in view when the table scrolls sideways
+HEADER_ROWS = 1
 CELL_PADDING = 1  # columns either side of a cell
 LARGE_TABLE = 500  # above this many rows (layers), work goes off the event loop and out of the collector's way
 
@@ -52,6 +57,11 @@ class TableRows:
     def width(self) -> int:
         """Columns the table needs to show every cell whole, padding included."""
         return sum(self.widths) + 2 * CELL_PADDING * len(self.widths)
+
+    @property
+    def fixed_width(self) -> int:
+        """Columns the fixed columns (# and layer) take, padding included."""
+        return sum(self.widths[:FIXED_COLUMNS]) + 2 * CELL_PADDING * FIXED_COLUMNS
 
 
 def table_rows(layers: list[dict[str, Any]], summary: ArchitectureSummary, typed: dict[int, str]) -> TableRows:
@@ -99,89 +109,303 @@ def _cells(index: int, raw: dict[str, Any], summary: ArchitectureSummary, typed:
             Text(_settings(index, raw), style="dim"), Text("?", style="dim"), "", "", ""]
 
 
-class LayerTable(DataTable):
-    """Rows mirror the draft; the editor pane calls `show()` after every change."""
+class LayerTable(ScrollView, can_focus=True):
+    """Rows mirror the draft; the editor pane calls `show()` after every change.
 
-    DEFAULT_CSS = """
-    LayerTable { height: 1fr; min-height: 4; scrollbar-size-vertical: 1; }
+    The rows are kept as plain data (`TableRows.cells`) and drawn a line at a time, only the
+    lines on screen: showing 40,000 layers costs what showing 10 does. (Textual's DataTable
+    keeps per-row bookkeeping that it walks on every change: ~0.1 s a keystroke at 40,000.)
+    The header stays at the top and the first two columns (# and layer) stay at the left
+    when the table scrolls.
     """
 
-    BINDINGS = [  # home / end go to the first / last layer, never sideways (hiding # and the layer)
-        Binding("home", "first_row", "first layer", show=False),
-        Binding("end", "last_row", "last layer", show=False),
+    ALLOW_SELECT = False
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "layer-table--header",
+        "layer-table--fixed",
+        "layer-table--even-row",
+        "layer-table--cursor",
+        "layer-table--fixed-cursor",
+        "layer-table--hover",
+    }
+
+    # DataTable's look in every theme, as the editor showed it before
+    DEFAULT_CSS = """
+    LayerTable {
+        background: $surface;
+        color: $foreground;
+        height: 1fr;
+        min-height: 4;
+        scrollbar-size-vertical: 1;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .layer-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .layer-table--header {
+                background-tint: $foreground 5%;
+            }
+            & > .layer-table--fixed-cursor {
+                color: $block-cursor-foreground;
+                background: $block-cursor-background;
+            }
+        }
+        &:dark > .layer-table--even-row {
+            background: $surface-darken-1 40%;
+        }
+        & > .layer-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .layer-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .layer-table--fixed {
+            background: $secondary-muted;
+            color: $foreground;
+        }
+        & > .layer-table--even-row {
+            background: $surface-lighten-1 50%;
+        }
+        & > .layer-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        & > .layer-table--fixed-cursor {
+            background: $block-cursor-blurred-background;
+            color: $foreground;
+        }
+        & > .layer-table--hover {
+            background: $block-hover-background;
+        }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [  # home / end go to the first / last layer, never sideways (hiding # and the layer)
+        Binding("enter", "select_cursor", "select", show=False),
+        Binding("up", "cursor_up", "cursor up", show=False),
+        Binding("down", "cursor_down", "cursor down", show=False),
+        Binding("pageup", "cursor_page_up", "page up", show=False),
+        Binding("pagedown", "cursor_page_down", "page down", show=False),
+        Binding("home,ctrl+home", "first_row", "first layer", show=False),
+        Binding("end,ctrl+end", "last_row", "last layer", show=False),
     ]
 
+    @dataclass
+    class RowHighlighted(Message):
+        """The cursor moved to another row (never when only the cells under it changed)."""
+
+        cursor_row: int
+
+    @dataclass
+    class RowSelected(Message):
+        """enter on the cursor's row, or a click on it."""
+
+        cursor_row: int
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=2, cell_padding=CELL_PADDING,
-                         **kwargs)
-        self.wanted_width = 0
-        self._rows: list[list[Any]] = []  # what the table shows, or will once filled
-        self._target_row = 0  # where the cursor goes once its row is added
-        self._filling = 0  # which rebuild is adding rows
+        super().__init__(**kwargs)
+        self._table = TableRows([], [cell_len(name) for name in COLUMNS])
+        self._cursor_row = 0
+        self._hover_row: int | None = None  # the row under the mouse, drawn lighter
 
-    def action_first_row(self) -> None:
-        self.move_cursor(row=0, animate=False)
+    # --- what the rest of the editor reads ------------------------------------------
 
-    def action_last_row(self) -> None:
-        self.move_cursor(row=max(0, self.row_count - 1), animate=False)
+    @property
+    def row_count(self) -> int:
+        return len(self._table.cells)
 
-    def on_mount(self) -> None:
-        for name in COLUMNS:
-            self.add_column(name, key=name)
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor_row
+
+    @property
+    def wanted_width(self) -> int:
+        """Columns the table needs to show every cell whole."""
+        return self._table.width
+
+    @property
+    def column_widths(self) -> list[int]:
+        """Each column's width without its padding: its widest cell (or header)."""
+        return self._table.widths
+
+    def get_row_at(self, row: int) -> list[Any]:
+        """The cells of `row`: str, or Text where the cell has a style."""
+        return self._table.cells[row]
 
     def show(self, table: TableRows, keep_row: int | None = None) -> None:
-        """Redraw every row (from `table_rows`).
+        """Show `table` (from `table_rows`): the work on the event loop is the lines on screen,
+        however many rows there are.
 
-        With the same number of rows, only the cells that changed are updated in place: the
-        cursor stays and no row-highlight event fires, so the field being typed in keeps its
-        focus. Otherwise the rows are rebuilt: the first CHUNK_ROWS at once, the rest a chunk
-        per frame, so a 40,000-layer file never holds the screen still (about 400 frames).
+        With the same number of rows and `keep_row` None or the cursor's row, the cells change
+        under a resting cursor: nothing scrolls and no RowHighlighted is posted, so the field
+        being typed in keeps its focus. Otherwise the cursor goes to `keep_row` (or stays,
+        within the new rows) and into view, posting RowHighlighted if its row changed.
         """
-        rows = table.cells
-        if len(rows) == len(self._rows) and keep_row in (None, self.cursor_row):
-            # In place, also while a large table is still filling: rows already added are
-            # updated, the fill adds the others from the new cells.
-            added = self.row_count
-            changed = [r for r, (new, old) in enumerate(zip(rows[:added], self._rows)) if new != old]
-            for r in changed:
-                for c, (new, old) in enumerate(zip(rows[r], self._rows[r])):
-                    if new != old:  # widths come from the rows, measured off the loop
-                        self.update_cell_at(Coordinate(r, c), new, update_width=False)
-            self._rows = rows
-            self._set_widths(table)
-            return
-        self._rows = rows
-        self._target_row = self.cursor_row if keep_row is None else keep_row
-        self._filling += 1  # a fill still under way for older rows stops at its next chunk
-        self.clear()
-        self._set_widths(table)
-        self._add_rows(self._filling, 0)
+        in_place = len(table.cells) == self.row_count and keep_row in (None, self._cursor_row)
+        self._table = table
+        self.virtual_size = Size(table.width, len(table.cells) + HEADER_ROWS)
+        if not in_place:
+            self.move_cursor(row=self._cursor_row if keep_row is None else keep_row)
+        self.refresh()
 
-    def _set_widths(self, table: TableRows) -> None:
-        """Columns as wide as their widest cell, known before the rows are all added. (A
-        DataTable measures a narrowed column again over every row: 40,000 cells a keystroke.)"""
-        self.wanted_width = table.width
-        changed = False
-        for column, width in zip(self.columns.values(), table.widths):
-            if column.content_width != width:
-                column.content_width = width
-                changed = True
-        if changed:
-            self._require_update_dimensions = True  # Textual 8.2's flag for "widths changed"
-            self.refresh()
+    def move_cursor(self, row: int, animate: bool = False) -> None:
+        """Put the cursor on `row` (within the rows) and scroll it into view."""
+        row = max(0, min(row, self.row_count - 1))
+        if row != self._cursor_row:
+            self._refresh_row(self._cursor_row)
+            self._cursor_row = row
+            self._refresh_row(row)
+            self.post_message(self.RowHighlighted(row))
+        self._scroll_to_cursor(animate)
 
-    def _add_rows(self, filling: int, start: int) -> None:
-        if filling != self._filling:
+    # --- keys and mouse -------------------------------------------------------------
+
+    def action_cursor_up(self) -> None:
+        self._key_move(self._cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self._key_move(self._cursor_row + 1)
+
+    def action_cursor_page_up(self) -> None:
+        self._page(-1)
+
+    def action_cursor_page_down(self) -> None:
+        self._page(1)
+
+    def action_first_row(self) -> None:
+        self._key_move(0)
+
+    def action_last_row(self) -> None:
+        self._key_move(self.row_count - 1)
+
+    def action_select_cursor(self) -> None:
+        if self.row_count:
+            self.post_message(self.RowSelected(self._cursor_row))
+
+    def _key_move(self, row: int) -> None:
+        self._set_hover(None)  # the keyboard leads: no second highlight where the mouse rests
+        self.move_cursor(row=row)
+
+    def _page(self, direction: int) -> None:
+        """The view and the cursor move a screenful, so the cursor keeps its place on screen."""
+        page = self._rows_shown()
+        self.scroll_to(y=self.scroll_y + direction * page, animate=False, force=True)
+        self._key_move(self._cursor_row + direction * page)
+
+    def on_click(self, event: events.Click) -> None:
+        """A click moves the cursor to its row; a click on the cursor's row selects it."""
+        row = self._row_at(event)
+        if row is None:
             return
-        end = min(len(self._rows), start + CHUNK_ROWS)
-        for index in range(start, end):
-            self.add_row(*self._rows[index], key=str(index))
-        if len(self._rows) > LARGE_TABLE:
-            settle_garbage_collector()
-        if start <= self._target_row < end or (end == len(self._rows) and self._target_row >= end):
-            self.move_cursor(row=max(0, min(self._target_row, self.row_count - 1)), animate=False)
-        if end < len(self._rows):
-            self.set_timer(FILL_INTERVAL, lambda: self._add_rows(filling, end))
+        event.stop()
+        if row == self._cursor_row:
+            self.post_message(self.RowSelected(row))
+        else:
+            self.move_cursor(row=row)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self._set_hover(self._row_at(event))
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._set_hover(None)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._scroll_to_cursor()
+
+    def _row_at(self, event: events.MouseEvent) -> int | None:
+        """The row under the mouse, if any (not the header)."""
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < HEADER_ROWS:
+            return None
+        row = offset.y - HEADER_ROWS + self.scroll_offset.y
+        return row if row < self.row_count else None
+
+    def _set_hover(self, row: int | None) -> None:
+        if row != self._hover_row:
+            for old_or_new in (self._hover_row, row):
+                if old_or_new is not None:
+                    self._refresh_row(old_or_new)
+            self._hover_row = row
+
+    # --- scrolling ------------------------------------------------------------------
+
+    def _rows_shown(self) -> int:
+        """How many rows fit below the header."""
+        return max(1, self.scrollable_content_region.height - HEADER_ROWS)
+
+    def _scroll_to_cursor(self, animate: bool = False) -> None:
+        """Scroll vertically (only) so the cursor's row is on screen. Forced: right after a
+        `show()` the scrollbar that allows it may not be laid out yet."""
+        top, shown = self.scroll_offset.y, self._rows_shown()
+        if self._cursor_row < top:
+            self.scroll_to(y=self._cursor_row, animate=animate, force=True)
+        elif self._cursor_row >= top + shown:
+            self.scroll_to(y=self._cursor_row - shown + 1, animate=animate, force=True)
+
+    def _refresh_row(self, row: int) -> None:
+        self.refresh_line(row + HEADER_ROWS)
+
+    # --- drawing --------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        """Line `y` of the widget: the header at y 0, then the rows from the scroll position;
+        the fixed columns, then the others from the horizontal scroll position."""
+        width = self.size.width
+        base = self.rich_style
+        scroll_x, scroll_y = self.scroll_offset
+        if y < HEADER_ROWS:
+            row, cells = None, COLUMNS
+        else:
+            row = y - HEADER_ROWS + scroll_y
+            if row >= self.row_count:
+                return Strip.blank(width, base)
+            cells = self._table.cells[row]
+        (fixed_style, fixed_over), (style, over), rest = self._row_styles(row, base)
+        widths = self._table.widths
+        fixed: list[Segment] = []
+        for value, column_width in zip(cells[:FIXED_COLUMNS], widths):
+            fixed += self._cell(value, column_width, fixed_style, fixed_over)
+        scrolling: list[Segment] = []
+        for value, column_width in zip(cells[FIXED_COLUMNS:], widths[FIXED_COLUMNS:]):
+            scrolling += self._cell(value, column_width, style, over)
+        scrolling.append(Segment(" " * max(0, scroll_x + width - self._table.width), rest))
+        shown = Strip(scrolling).crop(scroll_x, scroll_x + width - self._table.fixed_width)
+        return Strip([*fixed, *shown]).adjust_cell_length(width, base).simplify()
+
+    def _row_styles(self, row: int | None, base: Style) -> tuple[tuple[Style, Style], tuple[Style, Style], Style]:
+        """How a row is drawn: for the fixed columns and for the others, the cells' style and
+        the text colour laid over the cells' own (the cursor's colour wins, as in DataTable);
+        then the style of the blank right of the last column. `row` None: the header."""
+        component = self.get_component_rich_style
+        if row is None:
+            header = component("layer-table--header")
+            return (header, Style()), (header, Style()), header
+        stripe = component("layer-table--even-row") if row % 2 == 0 else base
+        mark = component("layer-table--hover") if row == self._hover_row else Style()
+        fixed_mark = mark
+        if row == self._cursor_row:
+            mark += component("layer-table--cursor")
+            fixed_mark = mark + component("layer-table--fixed-cursor")
+        fixed = component("layer-table--fixed")
+        return ((fixed + fixed_mark, Style.from_color(fixed_mark.color)),
+                (stripe + mark, Style.from_color(mark.color)), stripe + mark)
+
+    def _cell(self, value: Any, width: int, style: Style, over: Style) -> list[Segment]:
+        """One cell padded to its column: a Text keeps its own styles, between the row's
+        style and the colour laid over them; a str is plain."""
+        pad = " " * CELL_PADDING
+        if isinstance(value, Text):
+            # assembled, the Text's own style becomes a span (rendered alone, Rich drops it)
+            cell = Text.assemble(pad, value, " " * (width - value.cell_len) + pad, end="")
+            return [Segment(part.text, style + part.style + over) for part in cell.render(self.app.console)]
+        return [Segment(pad + value + " " * (width - cell_len(value)) + pad, style + over)]
 
 
 def error_text(error: ArchitectureError | None) -> Text:

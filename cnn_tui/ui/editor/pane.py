@@ -13,14 +13,14 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from ...core.draft import ArchitectureDraft, DraftHistory, DraftState
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import Architecture, ArchitectureError, format_shape
 from .layer_form import LayerForm
 from .layer_table import LARGE_TABLE, LayerTable, TableRows, error_text, settle_garbage_collector, table_rows
-from .totals import Totals
+from .totals import Totals, totals_text
 
 FORM_DELAY = 0.06  # seconds the cursor rests on a row before the form shows that layer
 # Above this many layers, the work of an edit (numbers, cells, the undo copy) runs in a
@@ -41,6 +41,21 @@ def one_change_at_a_time(method: Change) -> Change:
             return await method(self, *args, **kwargs)
 
     return serialised  # type: ignore[return-value]
+
+
+async def off_the_loop(job: Callable[..., T], *args: Any) -> T:
+    """Run `job` in a thread with the collector out of the way. No collection while it builds:
+    each would walk all it has made so far holding the interpreter, and so the event loop
+    (50-80 ms each while a 40,000-layer file is read). What it made lives on, so it goes out
+    of the collector's way."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return await asyncio.to_thread(job, *args)
+    finally:
+        settle_garbage_collector()
+        if collecting:
+            gc.enable()
 
 
 class EditorPane(Vertical):
@@ -86,16 +101,7 @@ class EditorPane(Vertical):
     async def _work(self, job: Callable[..., T], *args: Any) -> T:
         """Run `job` in a thread when the draft is large, so the screen never stalls."""
         if len(self.draft.layers) > OFF_LOOP_LAYERS:
-            # No collection while it builds (each would walk all it has made so far, holding
-            # the interpreter); what it made lives on, so it goes out of the collector's way.
-            collecting = gc.isenabled()
-            gc.disable()
-            try:
-                return await asyncio.to_thread(job, *args)
-            finally:
-                settle_garbage_collector()
-                if collecting:
-                    gc.enable()
+            return await off_the_loop(job, *args)
         return job(*args)
 
     @property
@@ -247,13 +253,13 @@ class EditorPane(Vertical):
     def focus_layers(self) -> None:
         self.table.focus()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_layer_table_row_selected(self, event: LayerTable.RowSelected) -> None:
         """enter on a layer row jumps to its first field."""
         event.stop()
         self.sync_form()
         self.form.focus_first()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_layer_table_row_highlighted(self, event: LayerTable.RowHighlighted) -> None:
         """The cursor moved: the row shows it at once; the form follows once the cursor rests
         (FORM_DELAY), so holding an arrow key never waits on refilling the form's inputs."""
         event.stop()
@@ -305,15 +311,16 @@ class EditorPane(Vertical):
         text = self.draft.field_text(error.index, error.field)
         return {error.index: f"{error.field} = {text}" if text.strip() else f"{error.field} empty"}
 
-    def _numbers(self) -> tuple[ArchitectureSummary, TableRows]:
-        """Every layer's numbers and its table row: pure work on the draft, safe in a thread."""
+    def _numbers(self) -> tuple[ArchitectureSummary, TableRows, Text]:
+        """Every layer's numbers, its table row and the totals: pure work on the draft, safe
+        in a thread."""
         summary = self.draft.summary(self.batch_size, self.num_classes, self.dataset)
-        return summary, table_rows(self.draft.layers, summary, self._typed_settings(summary))
+        return summary, table_rows(self.draft.layers, summary, self._typed_settings(summary)), totals_text(summary)
 
     async def recompute(self, rebuild_form: bool = False, row: int | None = None) -> None:
         """Recompute every number and redraw: ~1 ms for 100 layers on the event loop; a
         large draft's numbers are worked out in a thread (see OFF_LOOP_LAYERS)."""
-        self.summary, rows = await self._work(self._numbers)
+        self.summary, rows, totals = await self._work(self._numbers)
         self.query_one("#editor-title", Static).update(Text(
             f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
         ))
@@ -322,7 +329,7 @@ class EditorPane(Vertical):
         if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass
             self._shown_error = error.plain
             self.query_one("#editor-error", Static).update(error)
-        self.query_one(Totals).show(self.summary)
+        self.query_one(Totals).show(totals)
         if rebuild_form:  # the layers changed under the form: refill it now
             if self._form_timer is not None:
                 self._form_timer.stop()

@@ -9,6 +9,19 @@ from textual.widgets import Static
 from ...core.shapes import ArchitectureSummary
 
 
+def totals_text(summary: ArchitectureSummary) -> Text:
+    """The totals line. Each total walks every layer (8 ms at 40,000 layers), so a large
+    draft's is worked out in a thread with its other numbers."""
+    text = Text("" if summary.ok else "up to the error: ")
+    text.append("params ").append(f"{summary.total_params:,}", style="bold")
+    text.append(f" ({decimal(summary.param_bytes)}; {decimal(summary.train_state_bytes)} with Adam)")
+    text.append(" · MACs ").append(f"{summary.total_macs:,}", style="bold")
+    text.append(" · ").append(str(summary.counted_layers), style="bold")
+    text.append(" layer" if summary.counted_layers == 1 else " layers")
+    text.append(f" · activations {decimal(summary.activation_bytes)} per batch of {summary.batch_size}")
+    return text
+
+
 class Totals(Static):
     DEFAULT_CSS = """
     Totals { height: auto; color: $text-muted; }
@@ -16,14 +29,8 @@ class Totals(Static):
 
     _shown = ""
 
-    def show(self, summary: ArchitectureSummary) -> None:
-        text = Text("" if summary.ok else "up to the error: ")
-        text.append("params ").append(f"{summary.total_params:,}", style="bold")
-        text.append(f" ({decimal(summary.param_bytes)}; {decimal(summary.train_state_bytes)} with Adam)")
-        text.append(" · MACs ").append(f"{summary.total_macs:,}", style="bold")
-        text.append(" · ").append(str(summary.counted_layers), style="bold")
-        text.append(" layer" if summary.counted_layers == 1 else " layers")
-        text.append(f" · activations {decimal(summary.activation_bytes)} per batch of {summary.batch_size}")
+    def show(self, text: Text) -> None:
+        """Show `text` (from `totals_text`)."""
         if text.plain != self._shown:  # unchanged: skip the repaint and layout pass
             self._shown = text.plain
             self.update(text)
