@@ -57,9 +57,23 @@ def gpu_memory(device: "torch.device") -> int | None:
     return torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
 
 
+def _nvidia_driver_loaded() -> bool:
+    """Could torch see a CUDA GPU here? (Checked without importing torch.)"""
+    return os.path.exists("/proc/driver/nvidia")
+
+
 def gpu_memory_for(wanted: str) -> int | None:
     """`gpu_memory` of the device `wanted` picks, without importing torch where no GPU can
     be picked (CPU asked for, or `auto` on a machine with no NVIDIA driver loaded)."""
-    if wanted == "cpu" or (wanted == "auto" and not os.path.exists("/proc/driver/nvidia")):
+    if wanted == "cpu" or (wanted == "auto" and not _nvidia_driver_loaded()):
         return None
     return gpu_memory(pick_device(wanted))
+
+
+def visible_gpus(wanted: str) -> int:
+    """The CUDA GPUs a run on device `wanted` could use (torch imported only where one may exist)."""
+    if wanted in ("cpu", "mps") or not _nvidia_driver_loaded():
+        return 0
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

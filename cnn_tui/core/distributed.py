@@ -250,10 +250,11 @@ class Launch:
 
 def resolve_processes(wanted: str, device: str) -> int:
     """`--nproc-per-node` as a count, checked against the GPUs a CUDA run would use."""
+    from .device import visible_gpus
     from .prepare import refuse
     from .threads import usable_cores
 
-    gpus = _visible_gpus(device)
+    gpus = visible_gpus(device)
     if wanted == "auto":
         return gpus or usable_cores()
     try:
@@ -268,15 +269,6 @@ def resolve_processes(wanted: str, device: str) -> int:
         raise refuse(f"{{nproc_per_node}} {count} asks for more GPUs than the {gpus} visible here "
                      "(one GPU per process)", "nproc_per_node", gpus or "auto")
     return count
-
-
-def _visible_gpus(device: str) -> int:
-    """CUDA GPUs a run on `device` would use (torch is imported only where one may exist)."""
-    if device in ("cpu", "mps") or not os.path.exists("/proc/driver/nvidia"):
-        return 0
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def check_endpoint(endpoint: str, node_rank: int) -> None:
