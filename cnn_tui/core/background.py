@@ -16,11 +16,10 @@ import sys
 from dataclasses import dataclass
 
 from .config import TrainConfig
-from .device import gpu_memory_for
 from .distributed import Launch
-from .launcher import check_launch
-from .prepare import TrainingRefused, prepare, refuse
-from .sessions import SessionError, SessionStore, new_record
+from .launcher import check_and_claim, check_launch
+from .prepare import TrainingRefused, refuse
+from .sessions import SessionError, SessionStore
 from .spec import Architecture
 
 CLAIMED_FD_OPTION = "--claimed-fd"  # how the child is told which descriptor holds its claim
@@ -43,15 +42,7 @@ def start_background(arch: Architecture | None, config: TrainConfig, store: Sess
             raise refuse("{detach} runs the session's machine, node rank 0; on the other machines start "
                          "cnn-tui train in the foreground (or under nohup)", "node_rank")
         check_launch(launch, config.device, exact)
-    arch, config = prepare(arch, config, store, name, resume, gpu_memory=gpu_memory_for(config.device))
-    try:
-        if resume:
-            assert name is not None
-            session = store.claim(name)
-        else:
-            session = store.create(name, new_record(arch, config, config.device, exact, detached=True))
-    except SessionError as exc:
-        raise TrainingRefused(str(exc)) from exc
+    session, config = check_and_claim(arch, config, store, name, resume, exact, detached=True)
     try:
         log = session.open_log()
         claim = session.claim_fd()

@@ -156,19 +156,30 @@ def check_launch(launch: Launch, device: str, exact: bool) -> int:
     return processes
 
 
-def _claim(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None, resume: bool,
-           exact: bool, claim_fd: int | None, force: bool, detached: bool) -> Session:
-    """The session the run writes: adopted from the parent (a detached run), the one to
-    resume, or a new one, after every check a one-process run makes."""
+def check_and_claim(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None,
+                    resume: bool, exact: bool = False, force: bool = False,
+                    detached: bool = False) -> tuple[Session, TrainConfig]:
+    """For a run whose training process starts later, elsewhere (a background run, torchrun):
+    every check a one-process run makes, then its session claimed here, the one to resume or
+    a new one; and the configuration it trains with. Raises TrainingRefused."""
+    arch, config = prepare(arch, config, store, name, resume, force=force, gpu_memory=gpu_memory_for(config.device))
     try:
-        if claim_fd is not None:
-            assert name is not None
-            return store.claim(name, claim_fd)
-        arch, config = prepare(arch, config, store, name, resume, force=force,
-                               gpu_memory=gpu_memory_for(config.device))
         if resume:
             assert name is not None
-            return store.claim(name)
-        return store.create(name, new_record(arch, config, config.device, exact, detached=detached))
+            return store.claim(name), config
+        return store.create(name, new_record(arch, config, config.device, exact, detached=detached)), config
+    except SessionError as exc:
+        raise TrainingRefused(str(exc)) from exc
+
+
+def _claim(arch: Architecture | None, config: TrainConfig, store: SessionStore, name: str | None, resume: bool,
+           exact: bool, claim_fd: int | None, force: bool, detached: bool) -> Session:
+    """The session the run writes: adopted from the parent (a detached run), or checked and
+    claimed here."""
+    if claim_fd is None:
+        return check_and_claim(arch, config, store, name, resume, exact, force, detached)[0]
+    assert name is not None
+    try:
+        return store.claim(name, claim_fd)
     except SessionError as exc:
         raise TrainingRefused(str(exc)) from exc
