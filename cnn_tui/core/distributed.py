@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..words import SettingError
+
 if TYPE_CHECKING:
     import torch
 
@@ -248,21 +250,34 @@ class Launch:
         return options + (["--rdzv-endpoint", self.rdzv_endpoint] if self.rdzv_endpoint else [])
 
 
+def process_count(text: str) -> int | None:
+    """What `--nproc-per-node` and the app's procs field accept: a whole number ≥ 1, or
+    auto (None here). Raises SettingError."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        raise SettingError(f"{{nproc_per_node}} must be a whole number or auto, got {text!r:.40}",
+                           "nproc_per_node") from None
+    if count < 1:
+        raise SettingError(f"{{nproc_per_node}} must be at least 1, got {count}", "nproc_per_node", 1)
+    return count
+
+
 def resolve_processes(wanted: str, device: str) -> int:
     """`--nproc-per-node` as a count, checked against the GPUs a CUDA run would use."""
     from .device import visible_gpus
-    from .prepare import refuse
+    from .prepare import TrainingRefused, refuse
     from .threads import usable_cores
 
-    gpus = visible_gpus(device)
-    if wanted == "auto":
-        return gpus or usable_cores()
     try:
-        count = int(wanted)
-    except ValueError:
-        raise refuse(f"{{nproc_per_node}} must be a whole number or auto, got {wanted!r:.40}", "nproc_per_node")
-    if count < 1:
-        raise refuse(f"{{nproc_per_node}} must be at least 1, got {count}", "nproc_per_node", 1)
+        count = process_count(wanted)
+    except SettingError as exc:
+        raise TrainingRefused(str(exc)) from exc
+    gpus = visible_gpus(device)
+    if count is None:
+        return gpus or usable_cores()
     if device == "cuda" and not gpus:
         raise refuse("{device} cuda: no CUDA GPU is visible to torch here; use {device} cpu", "device")
     if device == "cuda" and count > gpus:

@@ -11,6 +11,7 @@ from textual.widgets import Checkbox, Input, Label, Select
 
 from ...core.config import DEVICES, OPTIMIZERS, TrainConfig
 from ...core.datasets import DATASETS
+from ...core.distributed import process_count
 from ...words import worded
 
 
@@ -35,11 +36,10 @@ def _shown(attr: str, value: object) -> str:
 
 
 def processes_text(text: str) -> str:
-    """The processes field: a whole number ≥ 1, or auto (every visible GPU)."""
-    text = text.strip().lower() or "1"
-    if text != "auto" and not (text.isdigit() and int(text) >= 1):
-        raise ValueError(text)
-    return text if text == "auto" else str(int(text))
+    """The processes field: a whole number ≥ 1, or auto (every visible GPU); empty is 1.
+    Raises ValueError (a SettingError) otherwise."""
+    count = process_count(text or "1")
+    return "auto" if count is None else str(count)
 
 
 class ConfigForm(Widget):
