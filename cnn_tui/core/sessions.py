@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import io
 import json
 import os
@@ -277,22 +278,19 @@ class SessionRecord:
         return {**data, **self.extra}
 
 
-_RECORD_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {}
-
-
+@functools.cache
 def _record_fields() -> dict[str, tuple[tuple[type, ...], bool]]:
     """Each SessionRecord field (but `extra`): the JSON types it accepts, and whether it is required."""
-    if not _RECORD_FIELDS:
-        hints = typing.get_type_hints(SessionRecord)
-        for f in fields(SessionRecord):
-            if f.name == "extra":
-                continue
-            hint = hints[f.name]
-            options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-            accepted = tuple(typing.get_origin(option) or option for option in options)
-            required = f.default is MISSING and f.default_factory is MISSING
-            _RECORD_FIELDS[f.name] = (accepted, required)
-    return _RECORD_FIELDS
+    hints = typing.get_type_hints(SessionRecord)
+    accepts: dict[str, tuple[tuple[type, ...], bool]] = {}
+    for f in fields(SessionRecord):
+        if f.name == "extra":
+            continue
+        hint = hints[f.name]
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        accepted = tuple(typing.get_origin(option) or option for option in options)
+        accepts[f.name] = (accepted, f.default is MISSING and f.default_factory is MISSING)
+    return accepts
 
 
 @dataclass

@@ -30,6 +30,8 @@ from ..words import SettingError
 from .build import build_model
 from .config import TrainConfig
 from .data import DataError, Split, load_data, scale
+from .device import device_name, gpu_memory, pick_device
+from .distributed import AGREE_EVERY, COLLECTIVE_TIMEOUT, STATS_EVERY, Peers, World, lost_peer, threads_per_process
 from .events import (
     FAILED,
     FINISHED,
@@ -38,13 +40,11 @@ from .events import (
     EpochFinished,
     EpochStarted,
     EventSink,
+    Terminated,
     TrainingControl,
     TrainingEnded,
     TrainingStarted,
-    Terminated,
 )
-from .device import device_name, gpu_memory, pick_device
-from .distributed import AGREE_EVERY, COLLECTIVE_TIMEOUT, STATS_EVERY, Peers, World, lost_peer, threads_per_process
 from .prepare import TrainingRefused, check_more_epochs, prepare, refuse
 from .sessions import Checkpoint, Session, SessionError, SessionRecord, SessionStore, new_record
 from .spec import Architecture
@@ -384,7 +384,7 @@ def train(
     try:
         if not world.leader:
             arch, config = _what_rank_zero_trains(peers)
-            torch.set_num_threads(config.threads or threads_per_process())
+            torch.set_num_threads(_threads(config, world))
             return _Training(None, arch, config, device, exact, lambda event: None, control, peers).run(resume)
         try:
             arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None,
@@ -395,8 +395,7 @@ def train(
             peers.broadcast(("refused", str(exc)))
             raise
         peers.broadcast(("train", arch.to_dict(), config.to_json()))
-        # 1 thread on a busy 2-core box (core/threads.py); a share of the cores per process
-        torch.set_num_threads(config.threads or (threads_per_process() if world.distributed else default_threads()))
+        torch.set_num_threads(_threads(config, world))
         try:
             if resume:
                 session.start_resume(config, str(device))
@@ -405,6 +404,14 @@ def train(
             session.release()
     finally:
         peers.leave()
+
+
+def _threads(config: TrainConfig, world: World) -> int:
+    """torch's CPU threads: as asked, else the free cores (1 on a busy 2-core box, see
+    core/threads.py), else, for one of several processes on this machine, its share of them."""
+    if config.threads:
+        return config.threads
+    return threads_per_process() if world.distributed else default_threads()
 
 
 def _what_rank_zero_trains(peers: Peers) -> tuple[Architecture, TrainConfig]:
