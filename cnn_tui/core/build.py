@@ -1,54 +1,43 @@
-"""The one place where an architecture becomes a real `torch.nn.Module`."""
+"""The one place where an architecture becomes a real `torch.nn.Module`: each layer's module
+comes from its type's record (`layers.TYPES`); this file walks the layers and adds what sits
+between them."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
+import torch
 from torch import nn
 
-from .shapes import infer_shapes
+from .layers import TYPES, Build
+from .shapes import LayerInfo, infer_shapes
 from .spec import Architecture, Layer
 
 
-def _module(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
-    t, get, size = layer.type, layer.get, layer.size
-    if t == "conv2d":
-        padding = get("padding")
-        return nn.Conv2d(
-            in_shape[0], get("out_channels"), size("kernel_size"), stride=size("stride"),
-            padding=padding if isinstance(padding, str) else size("padding"),
-            dilation=size("dilation"), groups=get("groups"), bias=get("bias"),
-        )
-    if t == "maxpool2d":
-        return nn.MaxPool2d(size("kernel_size"), size("stride"), size("padding"),
-                            size("dilation"), ceil_mode=get("ceil_mode"))
-    if t == "avgpool2d":
-        return nn.AvgPool2d(size("kernel_size"), size("stride"), size("padding"),
-                            ceil_mode=get("ceil_mode"))
-    if t == "adaptiveavgpool2d":
-        return nn.AdaptiveAvgPool2d(size("output_size"))
-    if t == "batchnorm2d":
-        return nn.BatchNorm2d(in_shape[0])
-    if t == "dropout":
-        return nn.Dropout(get("p"))
-    if t == "dropout2d":
-        return nn.Dropout2d(get("p"))
-    if t == "relu":
-        return nn.ReLU()
-    if t == "leakyrelu":
-        return nn.LeakyReLU(get("negative_slope"))
-    if t == "sigmoid":
-        return nn.Sigmoid()
-    if t == "tanh":
-        return nn.Tanh()
-    if t == "gelu":
-        return nn.GELU()
-    if t == "flatten":
-        return nn.Flatten()
-    if t == "linear":
-        features = 1
-        for n in in_shape:
-            features *= n
-        return nn.Linear(features, get("out_features"), bias=get("bias"))
-    raise AssertionError(f"no builder for {t}")
+class Residual(nn.Module):
+    """A block's layers (`body`) with its input added to their output, through `shortcut`
+    (a 1×1 conv and batchnorm) when the shapes differ. No activation after the add."""
+
+    def __init__(self, body: nn.Sequential, shortcut: nn.Module | None) -> None:
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+
+
+def _modules(layers: Sequence[Layer], infos: Sequence[LayerInfo]) -> list[nn.Module]:
+    """The modules of a run of layers. A linear layer that follows a C×H×W output gets an
+    `nn.Flatten` in front of it. A block's inner modules are made before its shortcut, as
+    torchvision's BasicBlock makes them."""
+    modules: list[nn.Module] = []
+    for layer, info in zip(layers, infos):
+        if info.implicit_flatten:
+            modules.append(nn.Flatten())
+        inner = _modules(layer.layers, info.inner) if layer.layers else ()
+        modules.append(TYPES[layer.type].build(Build(nn, layer, info.input_shape, inner, info)))
+    return modules
 
 
 def build_model(arch: Architecture, input_shape: tuple[int, int, int] | None = None) -> nn.Sequential:
@@ -56,20 +45,14 @@ def build_model(arch: Architecture, input_shape: tuple[int, int, int] | None = N
 
     Modules are created in layer order, so under the same `torch.manual_seed` the weights
     equal those of a hand-written module that declares its layers in the same order.
-    A linear layer that follows a C×H×W output gets an `nn.Flatten` in front of it.
     """
     summary = infer_shapes(arch, input_shape)
     summary.raise_for_error()
-    modules: list[nn.Module] = []
-    for layer, info in zip(arch.layers, summary.layers):
-        if info.implicit_flatten:
-            modules.append(nn.Flatten())
-        modules.append(_module(layer, info.input_shape))
-    return nn.Sequential(*modules)
+    return nn.Sequential(*_modules(arch.layers, summary.layers))
 
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["build_model", "count_params"]
+__all__ = ["Residual", "build_model", "count_params"]

@@ -14,7 +14,8 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cnn_tui.core.build import _module, build_model, count_params
+from cnn_tui.core.build import build_model, count_params
+from cnn_tui.core.layers import TYPES, Build
 from cnn_tui.core.shapes import infer_shapes
 from cnn_tui.core.spec import Architecture
 
@@ -131,6 +132,6 @@ def test_analysis_agrees_with_torch(data):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with pytest.raises((RuntimeError, ValueError)):
-                module = _module(layer, shape)
+                module = TYPES[layer.type].build(Build(torch.nn, layer, shape))
                 module.eval()
                 module(torch.zeros(2, *shape))
