@@ -29,13 +29,15 @@ from textual.widgets import Footer
 from ..core.config import TrainConfig
 from ..core.events import FAILED, TrainingControl
 from ..core.follow import SessionFollower
+from ..core.layers import TYPES
 from ..core.presets import DEFAULT_PRESET, preset
 from ..core.sessions import SessionStore
-from ..core.spec import LAYER_TYPES, Architecture
+from ..core.spec import Architecture
 from ..words import count
+from .editor.layer_table import path_text
 from .editor.pane import EditorPane
-from .screens.help import HelpScreen
 from .screens.confirm import ConfirmScreen
+from .screens.help import HelpScreen
 from .screens.pick import PickScreen
 from .session_actions import SessionActions, ShownSession
 from .training.config_form import ConfigForm
@@ -249,7 +251,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     # --- editing keys -----------------------------------------------------------------
 
     def action_add_layer(self) -> None:
-        options = [(name, name) for name in LAYER_TYPES]
+        options = [(kind.name, f"{kind.name:<18} {kind.help}") for kind in TYPES.values()]
 
         async def add(choice: str | None) -> None:
             if choice:
@@ -259,17 +261,23 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.push_screen(PickScreen("add which layer below the selected one?", options), add)
 
     def action_delete_layer(self) -> None:
-        index = self.editor.selected
-        if index is None:
+        path = self.editor.selected
+        if path is None:
             self.notify("no layer to delete", severity="warning", markup=False)
             return
-        layer_type = self.editor.draft.layers[index]["type"]
+        if self.editor.on_projection:
+            self.run_worker(self.editor.delete_layer())  # says why it cannot
+            return
+        layer = self.editor.draft.layer(path)
+        what = f"layer {path_text(path)} ({layer['type']})"
+        if self.editor.draft.is_block(path):
+            what += f" and the {len(layer['layers'])} layers inside it"
 
         async def delete(yes: bool | None) -> None:
             if yes:
                 await self.editor.delete_layer()
 
-        self.push_screen(ConfirmScreen(f"delete layer {index} ({layer_type})?", "ctrl+z brings it back"), delete)
+        self.push_screen(ConfirmScreen(f"delete {what}?", "ctrl+z brings it back"), delete)
 
     async def action_move_layer(self, delta: int) -> None:
         await self.editor.move_layer(delta)

@@ -77,15 +77,15 @@ def test_class_count_is_checked_against_the_dataset(draft):
 
 def test_insert_delete_move_duplicate(draft):
     at = draft.insert(1, "batchnorm2d")
-    assert at == 1 and draft.layers[1] == {"type": "batchnorm2d"}
+    assert at == (1,) and draft.layers[1] == {"type": "batchnorm2d"}
     assert draft.summary().layers[1].params == 12
     draft.delete(1)
     assert draft.layers == preset("seed").to_dict()["layers"]
-    assert draft.move(7, -1) == 6 and draft.layers[6]["type"] == "linear"
+    assert draft.move(7, -1) == (6,) and draft.layers[6]["type"] == "linear"
     assert draft.summary().layers[6].implicit_flatten
     draft.move(6, +1)
     copy_at = draft.duplicate(0)
-    assert copy_at == 1 and draft.layers[1] == draft.layers[0]
+    assert copy_at == (1,) and draft.layers[1] == draft.layers[0]
     summary = draft.summary()
     assert summary.layers[1].output_shape == (6, 20, 20)  # the copy takes 6 channels in
     assert summary.layers[1].params == 6 * 6 * 25 + 6
@@ -93,7 +93,7 @@ def test_insert_delete_move_duplicate(draft):
     draft.delete(1)
     assert draft.summary().ok
     new = draft.insert(len(draft.layers), "conv2d")
-    assert draft.layers[new] == {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}
+    assert draft.layer(new) == {"type": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}
 
 
 def test_bad_text_follows_its_layer_when_rows_move(draft):

@@ -21,7 +21,7 @@ async def test_editing_a_kernel_updates_every_shape_below(make_app):
         table = app.query_one(LayerTable)
         assert cell(table, 3, 3) == "12×8×8" and cell(table, 6, 3) == "192"
         await pilot.press("down", "down", "down", "enter", "tab")  # conv 6→12, then its kernel_size
-        assert app.focused.key == (3, "conv2d", "kernel_size")
+        assert app.focused.key == ((3,), "conv2d", "kernel_size")
         await pilot.press("end", "backspace", "3")
         await pilot.pause()
         assert cell(table, 3, 3) == "12×10×10"

@@ -37,7 +37,7 @@ async def test_an_edit_to_a_large_file_reaches_every_row(make_app, tmp_path):
         assert editor.draft.layers[1]["out_features"] == 101
         for row in (3, 1999):  # on screen, and far below it
             assert table.get_row_at(row)[4] == f"{expected.layers[row].params:,}"
-        assert table.column_widths == table_rows(editor.draft.layers, editor.summary, {}).widths
+        assert table.column_widths == table_rows(editor.draft, editor.summary, {}).widths
         assert app.focused is editor.form.query("Input").first() and table.cursor_row == 1
 
 

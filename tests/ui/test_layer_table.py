@@ -11,12 +11,16 @@ from textual import events
 from textual.app import App, ComposeResult
 
 from cnn_tui.benchmarks.editor_stall import big_architecture
+from cnn_tui.core.draft import ArchitectureDraft
 from cnn_tui.core.shapes import analyze
+from cnn_tui.core.spec import Architecture
 from cnn_tui.ui.editor.layer_table import LayerTable, TableRows, table_rows
 
 
 def rows_of(layers: list[dict]) -> TableRows:
-    return table_rows(layers, analyze({"input": [1, 28, 28], "layers": layers}), {})
+    draft = ArchitectureDraft(Architecture(()), (1, 28, 28))
+    draft.layers = layers
+    return table_rows(draft, analyze({"input": [1, 28, 28], "layers": layers}), {})
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
-from ...core.spec import LAYER_TYPES
+from ...core.spec import LAYER_TYPES, LayerPath
+from .layer_table import path_text
 
 SLOTS = max(len(fields) for fields in LAYER_TYPES.values())
 
@@ -26,12 +27,12 @@ class FieldInput(Input):
 
     @dataclass
     class Edited(Message):
-        key: tuple[int, str, str]  # (layer index, layer type, field) at the moment of the edit
+        key: tuple[LayerPath, str, str]  # (layer path, layer type, field) at the moment of the edit
         text: str
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.key: tuple[int, str, str] | None = None
+        self.key: tuple[LayerPath, str, str] | None = None
 
     def watch_value(self, value: str) -> None:
         # Called as the value changes, so the key is the one in force then: a refill that
@@ -39,7 +40,7 @@ class FieldInput(Input):
         if self.key is not None:
             self.post_message(self.Edited(self.key, value))
 
-    def fill(self, key: tuple[int, str, str] | None, value: str) -> None:
+    def fill(self, key: tuple[LayerPath, str, str] | None, value: str) -> None:
         """Show another field's text without reporting it as an edit."""
         self.key = None
         if self.value != value:
@@ -64,14 +65,14 @@ class LayerForm(Widget):
     class FieldEdited(Message):
         """A field's text changed (what was typed, not yet validated)."""
 
-        index: int
+        path: LayerPath
         layer_type: str
         field: str
         text: str
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.index: int | None = None
+        self.path: LayerPath | None = None
         self.layer_type: str | None = None
         self.field_names: list[str] = []
 
@@ -83,26 +84,29 @@ class LayerForm(Widget):
                     yield Label("", id=f"label-{slot}")
                     yield FieldInput(id=f"input-{slot}", compact=True)  # focus selects the value: typing replaces it
 
-    def show(self, index: int | None, layer_type: str | None, texts: dict[str, str]) -> None:
-        """Fill the slots with layer `index`'s fields (None: no layer selected)."""
-        self.index, self.layer_type = index, layer_type
-        specs = LAYER_TYPES[layer_type] if layer_type else {}
+    def show(self, path: LayerPath | None, layer_type: str | None, texts: dict[str, str], note: str = "") -> None:
+        """Fill the slots with the fields of the layer at `path` (None: no layer selected);
+        `note` replaces "(no settings)" after the title of a layer without fields."""
+        self.path, self.layer_type = path, layer_type
+        specs = LAYER_TYPES.get(layer_type, {}) if layer_type else {}
         self.field_names = list(specs)
-        if index is None or layer_type is None:
+        if path is None or layer_type is None:
             title = Text("no layer selected · a adds one", style="dim")
         else:
-            title = Text(f"layer {index} · {layer_type}" + ("" if specs else " (no settings)"))
+            title = Text(f"layer {path_text(path)} · {layer_type}")
+            if note or not specs:
+                title.append(f" ({note or 'no settings'})", style="dim")
         self.query_one("#form-title", Static).update(title, layout=False)
         for slot in range(SLOTS):
             box = self.query_one(f"#slot-{slot}")
             if slot >= len(self.field_names) and box.styles.visibility == "hidden":
                 continue  # already an empty slot
             field = self.query_one(f"#input-{slot}", FieldInput)
-            if slot < len(self.field_names) and index is not None and layer_type is not None:
+            if slot < len(self.field_names) and path is not None and layer_type is not None:
                 name = self.field_names[slot]
                 spec = specs[name]
                 self.query_one(f"#label-{slot}", Label).update(name, layout=False)
-                field.fill((index, layer_type, name), texts.get(name, ""))
+                field.fill((path, layer_type, name), texts.get(name, ""))
                 field.placeholder = "required" if spec.required else "default"
                 field.can_focus = True
                 if box.styles.visibility != "visible":
@@ -141,8 +145,8 @@ class LayerForm(Widget):
 
     def on_field_input_edited(self, event: FieldInput.Edited) -> None:
         event.stop()
-        index, layer_type, field = event.key
-        self.post_message(self.FieldEdited(index, layer_type, field, event.text))
+        path, layer_type, field = event.key
+        self.post_message(self.FieldEdited(path, layer_type, field, event.text))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

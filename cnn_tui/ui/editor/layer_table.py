@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import gc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rich.cells import cell_len
@@ -17,8 +18,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...core.shapes import ArchitectureSummary
-from ...core.spec import ArchitectureError, format_shape, parse_layer
+from ...core.draft import ArchitectureDraft, inner_layers, walk_layers
+from ...core.shapes import ArchitectureSummary, LayerInfo
+from ...core.spec import ArchitectureError, LayerPath, format_shape, parse_layer
 
 COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF")
 FIXED_COLUMNS = 2  # "#" and "layer" stay in view when the table scrolls sideways
@@ -39,19 +41,28 @@ def settle_garbage_collector() -> None:
     gc.freeze()
 
 
-def _settings(index: int, raw: dict[str, Any]) -> str:
+def _settings(path: LayerPath, raw: dict[str, Any]) -> str:
     try:
-        return parse_layer(index, raw).describe()
+        return parse_layer(path, raw, shallow=True).describe()
     except ArchitectureError:
         return "?"
 
 
+def path_text(path: LayerPath) -> str:
+    """How a layer's place is written: `3`, or `3.1` inside the block at 3."""
+    return ".".join(map(str, path))
+
+
 @dataclass(frozen=True)
 class TableRows:
-    """What the table will show: each row's cells, and the columns they need to show whole."""
+    """What the table will show: each row's cells, and the columns they need to show whole;
+    which layer each row is (its path), and which rows are a block's projection (the
+    shortcut the block adds when its layers change the shape: derived, not a layer)."""
 
     cells: list[list[Any]]
     widths: list[int]  # each column's widest cell (or its header)
+    paths: list[LayerPath] = field(default_factory=list)
+    projections: frozenset[int] = frozenset()
 
     @property
     def width(self) -> int:
@@ -63,11 +74,46 @@ class TableRows:
         """Columns the fixed columns (# and layer) take, padding included."""
         return sum(self.widths[:FIXED_COLUMNS]) + 2 * CELL_PADDING * FIXED_COLUMNS
 
+    def row_of(self, path: LayerPath | None) -> int | None:
+        """The row showing the layer at `path` (or its nearest shown block), if any."""
+        while path:
+            if path in self._rows:
+                return self._rows[path]
+            path = path[:-1]  # inside a folded block: its block's row
+        return None
 
-def table_rows(layers: list[dict[str, Any]], summary: ArchitectureSummary, typed: dict[int, str]) -> TableRows:
-    """Every row of the table, worked out without touching a widget (so a thread can do it)."""
-    rows = [_cells(index, raw, summary, typed.get(index)) for index, raw in enumerate(layers)]
-    return TableRows(rows, _widths_of(rows))
+    @functools.cached_property
+    def _rows(self) -> dict[LayerPath, int]:
+        return {path: row for row, path in enumerate(self.paths) if row not in self.projections}
+
+
+def table_rows(draft: ArchitectureDraft, summary: ArchitectureSummary, typed: dict[LayerPath, str]) -> TableRows:
+    """Every row of the table, worked out without touching a widget (so a thread can do it):
+    the layers shown (not those inside a folded block), each block's projection after its
+    layers."""
+    rows: list[list[Any]] = []
+    paths: list[LayerPath] = []
+    projections: set[int] = set()
+    ends: list[tuple[LayerPath, LayerInfo]] = []  # unfolded blocks whose projection row is still to come
+
+    def close_blocks(upto: LayerPath | None) -> None:
+        while ends and (upto is None or upto[: len(ends[-1][0])] != ends[-1][0]):
+            block, info = ends.pop()
+            assert info.projection is not None
+            projections.add(len(rows))
+            paths.append(block)
+            rows.append(_projection_cells(block, info))
+
+    for path, raw in walk_layers(draft.layers, (), draft.folded_layer):
+        close_blocks(path)
+        info = summary.seen.get(path)
+        fold = draft.folded_layer(raw) if inner_layers(raw) is not None else None
+        paths.append(path)
+        rows.append(_cells(path, raw, info, summary.error, typed.get(path), fold))
+        if info is not None and info.projection is not None and not fold:
+            ends.append((path, info))
+    close_blocks(None)
+    return TableRows(rows, _widths_of(rows), paths, frozenset(projections))
 
 
 def _widths_of(rows: list[list[Any]]) -> list[int]:
@@ -81,32 +127,48 @@ def _widths_of(rows: list[list[Any]]) -> list[int]:
     return widths
 
 
-def _cells(index: int, raw: dict[str, Any], summary: ArchitectureSummary, typed: str | None = None) -> list[Any]:
+def _name(path: LayerPath, kind: str, fold: bool | None) -> str:
+    """The layer column: indented by depth; a block shows whether it is folded."""
+    mark = "" if fold is None else ("▸ " if fold else "▾ ")
+    return "  " * (len(path) - 1) + mark + kind
+
+
+def _cells(path: LayerPath, raw: dict[str, Any], info: LayerInfo | None, error: ArchitectureError | None,
+           typed: str | None, fold: bool | None) -> list[Any]:
     """One row; `typed` replaces the settings of a row whose field holds text that is not
-    a value (the layer's last good value would be misleading there)."""
-    error = summary.error
-    info = summary.layers[index] if index < len(summary.layers) else None
+    a value (the layer's last good value would be misleading there). `fold` is None for a
+    layer that is not a block."""
     kind = str(raw.get("type", "?"))
+    where = path_text(path)
     if info is not None:
-        name = Text(kind, style="bold" if info.counted else "")
+        name = Text(_name(path, kind, fold), style="bold" if info.counted else "")
         if info.implicit_flatten:
             name.append(" ⤵flat", style="dim")
         cells: list[Any] = [
-            str(index), name, info.settings, format_shape(info.output_shape),
+            where, name, info.settings, format_shape(info.output_shape),
             f"{info.params:,}" if info.params else "–",
             f"{info.macs:,}" if info.macs else "–",
             format_shape(info.receptive_field) if info.receptive_field else "–",
         ]
-        if error is not None and error.index == index:  # e.g. the output does not fit the classes
+        if error is not None and error.path == path:  # e.g. the output does not fit the classes
             cells[3] = Text(f"✗ {cells[3]}", style="bold red")
         return cells
-    if error is not None and error.index == index:
-        settings = Text(typed, style="red") if typed is not None else _settings(index, raw)
-        return [Text(str(index), style="bold red"), Text(kind, style="bold red"),
+    if error is not None and error.path == path:
+        settings = Text(typed, style="red") if typed is not None else _settings(path, raw)
+        return [Text(where, style="bold red"), Text(_name(path, kind, fold), style="bold red"),
                 settings, Text("✗ invalid", style="bold red"), "", "", ""]
-    # below the error: unknown until it is fixed
-    return [Text(str(index), style="dim"), Text(kind, style="dim"),
-            Text(_settings(index, raw), style="dim"), Text("?", style="dim"), "", "", ""]
+    # below the error (or a block it is inside): unknown until it is fixed
+    return [Text(where, style="dim"), Text(_name(path, kind, fold), style="dim"),
+            Text(_settings(path, raw), style="dim"), Text("?", style="dim"), "", "", ""]
+
+
+def _projection_cells(block: LayerPath, info: LayerInfo) -> list[Any]:
+    """The row after a block's layers that shows its shortcut's projection."""
+    projection = info.projection
+    assert projection is not None
+    return [Text("", style="dim"), Text("  " * len(block) + "↳ projection", style="italic"),
+            Text(projection.describe(), style="italic"), format_shape(info.output_shape),
+            f"{projection.params:,}", f"{projection.macs:,}", "–"]
 
 
 class LayerTable(ScrollView, can_focus=True):
@@ -189,6 +251,7 @@ class LayerTable(ScrollView, can_focus=True):
 
     BINDINGS: ClassVar[list[BindingType]] = [  # home / end go to the first / last layer, never sideways (hiding # and the layer)
         Binding("enter", "select_cursor", "select", show=False),
+        Binding("space", "toggle_fold", "fold", show=False),
         Binding("up", "cursor_up", "cursor up", show=False),
         Binding("down", "cursor_down", "cursor down", show=False),
         Binding("pageup", "cursor_page_up", "page up", show=False),
@@ -206,6 +269,12 @@ class LayerTable(ScrollView, can_focus=True):
     @dataclass
     class RowSelected(Message):
         """enter on the cursor's row, or a click on it."""
+
+        cursor_row: int
+
+    @dataclass
+    class FoldToggled(Message):
+        """space on the cursor's row: fold or unfold the block there."""
 
         cursor_row: int
 
@@ -234,6 +303,11 @@ class LayerTable(ScrollView, can_focus=True):
     def column_widths(self) -> list[int]:
         """Each column's width without its padding: its widest cell (or header)."""
         return self._table.widths
+
+    @property
+    def rows(self) -> TableRows:
+        """What the table shows now."""
+        return self._table
 
     def get_row_at(self, row: int) -> list[Any]:
         """The cells of `row`: str, or Text where the cell has a style."""
@@ -288,6 +362,10 @@ class LayerTable(ScrollView, can_focus=True):
     def action_select_cursor(self) -> None:
         if self.row_count:
             self.post_message(self.RowSelected(self._cursor_row))
+
+    def action_toggle_fold(self) -> None:
+        if self.row_count:
+            self.post_message(self.FoldToggled(self._cursor_row))
 
     def _key_move(self, row: int) -> None:
         self._set_hover(None)  # the keyboard leads: no second highlight where the mouse rests

@@ -15,11 +15,18 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
-from ...core.draft import ArchitectureDraft, DraftHistory, DraftState
+from ...core.draft import ArchitectureDraft, DraftHistory, DraftState, copy_layers
 from ...core.shapes import ArchitectureSummary
-from ...core.spec import Architecture, ArchitectureError, format_shape
+from ...core.spec import Architecture, ArchitectureError, LayerPath, format_shape
 from .layer_form import LayerForm
-from .layer_table import LARGE_TABLE, LayerTable, TableRows, error_text, settle_garbage_collector, table_rows
+from .layer_table import (
+    LARGE_TABLE,
+    LayerTable,
+    TableRows,
+    error_text,
+    settle_garbage_collector,
+    table_rows,
+)
 from .totals import Totals, totals_text
 
 FORM_DELAY = 0.06  # seconds the cursor rests on a row before the form shows that layer
@@ -81,7 +88,7 @@ class EditorPane(Vertical):
         self.summary: ArchitectureSummary = self.draft.summary(batch_size, classes, dataset)
         self.source = source
         self.history = DraftHistory()
-        self._saved_layers = [dict(layer) for layer in self.draft.layers]
+        self._saved_layers = copy_layers(self.draft.layers)
         self._shown_error: str | None = None
         self._form_timer: Timer | None = None
         self._changing = asyncio.Lock()  # held by each change (see one_change_at_a_time)
@@ -113,10 +120,17 @@ class EditorPane(Vertical):
         return self.query_one(LayerForm)
 
     @property
-    def selected(self) -> int | None:
-        if not self.draft.layers:
+    def selected(self) -> LayerPath | None:
+        """The path of the layer under the cursor (a block's, on its projection row)."""
+        rows = self.table.rows
+        if not rows.paths:
             return None
-        return max(0, min(self.table.cursor_row, len(self.draft.layers) - 1))
+        return rows.paths[max(0, min(self.table.cursor_row, len(rows.paths) - 1))]
+
+    @property
+    def on_projection(self) -> bool:
+        """Is the cursor on a block's projection row (derived, not a layer)?"""
+        return self.table.cursor_row in self.table.rows.projections
 
     # --- attributes down ------------------------------------------------------------
 
@@ -139,7 +153,7 @@ class EditorPane(Vertical):
         self.draft = ArchitectureDraft(arch, self.draft.input_shape)
         self.source = source
         try:
-            await self.recompute(rebuild_form=True, row=0)
+            await self.recompute(rebuild_form=True, select=(0,))
         except Exception as exc:  # noqa: BLE001 - any failure: say so, keep the old draft
             self.draft, self.source = before, before_source
             await self.recompute(rebuild_form=True)
@@ -151,7 +165,7 @@ class EditorPane(Vertical):
 
     def wanted_width(self) -> int:
         """Columns the pane needs to show its table whole: cells, scrollbar, padding, border."""
-        scrollbar = 1 if len(self.draft.layers) > max(1, self.table.size.height - 1) else 0
+        scrollbar = 1 if self.table.row_count > max(1, self.table.size.height - 1) else 0
         return self.table.wanted_width + scrollbar + 2
 
     def architecture(self) -> Architecture:
@@ -159,7 +173,7 @@ class EditorPane(Vertical):
 
     def mark_saved(self) -> None:
         """What the editor shows now is saved (in a file or a session): no unsaved edits."""
-        self._saved_layers = [dict(layer) for layer in self.draft.layers]
+        self._saved_layers = copy_layers(self.draft.layers)
 
     @property
     def unsaved(self) -> bool:
@@ -169,13 +183,15 @@ class EditorPane(Vertical):
     # --- editing --------------------------------------------------------------------
 
     @one_change_at_a_time
-    async def _edit(self, change: Callable[[], int | None], group: object = None, rebuild_form: bool = True) -> None:
-        """Apply one edit to the draft and redraw; on any failure, put the draft back and
-        say why (an edit can never take the app down). Each edit is one undo step."""
+    async def _edit(self, change: Callable[[], LayerPath | None], group: object = None,
+                    rebuild_form: bool = True) -> None:
+        """Apply one edit to the draft and redraw with the cursor on the layer it returns;
+        on any failure, put the draft back and say why (an edit can never take the app
+        down). Each edit is one undo step."""
         before = await self._work(self.draft.snapshot)
         try:
-            row = change()
-            await self.recompute(rebuild_form=rebuild_form, row=row)
+            select = change()
+            await self.recompute(rebuild_form=rebuild_form, select=select)
         except Exception as exc:  # noqa: BLE001
             self.draft.restore(before)
             await self.recompute(rebuild_form=True)
@@ -183,9 +199,9 @@ class EditorPane(Vertical):
             return
         self.history.record(before, group)
 
-    async def _recompute_or_revert(self, row: int | None) -> None:
+    async def _recompute_or_revert(self, select: LayerPath | None) -> None:
         try:
-            await self.recompute(row=row)
+            await self.recompute(select=select)
         except Exception as exc:  # noqa: BLE001
             self._report(exc, "cannot compute the layers")
 
@@ -193,32 +209,63 @@ class EditorPane(Vertical):
         reason = str(exc) if isinstance(exc, ArchitectureError) else f"{type(exc).__name__}: {str(exc)[:200]}"
         self.notify(reason, title=title, severity="error", timeout=10, markup=False)
 
+    def insertion_point(self) -> LayerPath:
+        """Where `a` adds a layer: below the selected one; at the top of an unfolded block
+        when its row is selected; after a block when its projection row is."""
+        path = self.selected
+        if path is None:
+            return (0,)
+        if self.draft.is_block(path) and not self.draft.folded(path) and not self.on_projection:
+            return (*path, 0)
+        return (*path[:-1], path[-1] + 1)
+
     async def insert_layer(self, layer_type: str) -> None:
-        at = (self.selected + 1) if self.selected is not None else 0
-        await self._edit(lambda: self.draft.insert(at, layer_type))
+        at = self.insertion_point()
+        await self._edit(lambda: self.draft.insert(at, layer_type, self.draft.shape_before(at, self.summary)))
+
+    def _on_a_layer(self, doing: str) -> LayerPath | None:
+        """The selected layer's path, or None (with a word why) when there is none to act on."""
+        if self.selected is None:
+            return None
+        if self.on_projection:
+            self.notify(f"cannot {doing} the projection: it follows from the block's shapes; "
+                        "change the layers inside the block", severity="warning", markup=False)
+            return None
+        return self.selected
 
     async def delete_layer(self) -> None:
-        if self.selected is None:
+        path = self._on_a_layer("delete")
+        if path is None:
             return
-        row = self.selected
 
-        def delete() -> int:
-            self.draft.delete(row)
-            return min(row, len(self.draft.layers) - 1)
+        def delete() -> LayerPath:
+            self.draft.delete(path)
+            if self.draft.exists(path):
+                return path
+            if path[-1] > 0:
+                return (*path[:-1], path[-1] - 1)
+            return path[:-1] or (0,)
 
         await self._edit(delete)
 
     async def move_layer(self, delta: int) -> None:
-        if self.selected is None:
-            return
-        row = self.selected
-        await self._edit(lambda: self.draft.move(row, delta))
+        path = self._on_a_layer("move")
+        if path is not None:
+            await self._edit(lambda: self.draft.move(path, delta))
 
     async def duplicate_layer(self) -> None:
-        if self.selected is None:
+        path = self._on_a_layer("copy")
+        if path is not None:
+            await self._edit(lambda: self.draft.duplicate(path))
+
+    @one_change_at_a_time
+    async def toggle_fold(self, path: LayerPath | None = None) -> None:
+        """Fold an unfolded block, unfold a folded one (the selected one by default)."""
+        path = path or self.selected
+        if path is None or not self.draft.is_block(path):
             return
-        row = self.selected
-        await self._edit(lambda: self.draft.duplicate(row))
+        self.draft.set_folded(path, not self.draft.folded(path))
+        await self._recompute_or_revert(path)
 
     async def undo(self) -> bool:
         return await self._travel(self.history.undo)
@@ -231,33 +278,46 @@ class EditorPane(Vertical):
         state = step(await self._work(self.draft.snapshot))
         if state is None:
             return False
-        row = self.selected
+        row = self.table.cursor_row
         self.draft.restore(state)
         await self._recompute_or_revert(None)
-        self.table.move_cursor(row=max(0, min(row or 0, len(self.draft.layers) - 1)), animate=False)
+        self.table.move_cursor(row=max(0, min(row, self.table.row_count - 1)), animate=False)
         self._show_form(self.selected)
         return True
 
     async def on_layer_form_field_edited(self, event: LayerForm.FieldEdited) -> None:
         event.stop()
-        stale = event.index >= len(self.draft.layers) or self.draft.layers[event.index]["type"] != event.layer_type
-        if stale or event.text == self.draft.field_text(event.index, event.field):
+        stale = not self.draft.exists(event.path) or self.draft.layer(event.path)["type"] != event.layer_type
+        if stale or event.text == self.draft.field_text(event.path, event.field):
             return  # from a form that has since been rebuilt, or no change at all
 
-        def set_text() -> int:
-            self.draft.set_field_text(event.index, event.field, event.text)
-            return event.index
+        def set_text() -> LayerPath:
+            self.draft.set_field_text(event.path, event.field, event.text)
+            return event.path
 
-        await self._edit(set_text, group=(event.index, event.field), rebuild_form=False)
+        await self._edit(set_text, group=(event.path, event.field), rebuild_form=False)
 
     def focus_layers(self) -> None:
         self.table.focus()
 
-    def on_layer_table_row_selected(self, event: LayerTable.RowSelected) -> None:
-        """enter on a layer row jumps to its first field."""
+    async def on_layer_table_row_selected(self, event: LayerTable.RowSelected) -> None:
+        """enter on a layer row jumps to its first field; on a block, to its first layer
+        (unfolding it)."""
         event.stop()
+        path = self.selected
+        if path is not None and self.draft.is_block(path) and not self.on_projection:
+            if self.draft.folded(path):
+                await self.toggle_fold(path)
+            row = self.table.rows.row_of((*path, 0))
+            if row is not None and self.table.rows.paths[row] == (*path, 0):
+                self.table.move_cursor(row)
+            return
         self.sync_form()
         self.form.focus_first()
+
+    async def on_layer_table_fold_toggled(self, event: LayerTable.FoldToggled) -> None:
+        event.stop()
+        await self.toggle_fold()
 
     def on_layer_table_row_highlighted(self, event: LayerTable.RowHighlighted) -> None:
         """The cursor moved: the row shows it at once; the form follows once the cursor rests
@@ -272,59 +332,74 @@ class EditorPane(Vertical):
         if self._form_timer is not None:
             self._form_timer.stop()
             self._form_timer = None
-        index = self.selected
-        layer_type = self.draft.layers[index]["type"] if index is not None else None
-        if (self.form.index, self.form.layer_type) != (index, layer_type):
-            self._show_form(index)
+        path = self.selected
+        layer_type = self._form_type(path)
+        if (self.form.path, self.form.layer_type) != (path, layer_type):
+            self._show_form(path)
 
     # --- redraw ---------------------------------------------------------------------
 
-    def _show_form(self, index: int | None) -> None:
-        if index is None:
+    def _form_type(self, path: LayerPath | None) -> str | None:
+        """What the form shows for the row at the cursor: the layer's type, or "projection"."""
+        if path is None:
+            return None
+        return "projection" if self.on_projection else self.draft.layer(path)["type"]
+
+    def _show_form(self, path: LayerPath | None) -> None:
+        layer_type = self._form_type(path)
+        if path is None or layer_type is None:
             self.form.show(None, None, {})
+        elif layer_type == "projection":
+            self.form.show(path, layer_type, {}, "added because the block's layers change the shape; "
+                                                 "change them to change it")
         else:
-            texts = {name: self.draft.field_text(index, name) for name in self.draft.field_names(index)}
-            self.form.show(index, self.draft.layers[index]["type"], texts)
+            texts = {name: self.draft.field_text(path, name) for name in self.draft.field_names(path)}
+            note = ""
+            if self.draft.is_block(path):
+                count = len(self.draft.layer(path)["layers"])
+                note = f"{count} layer{'s' if count != 1 else ''} inside · enter goes in · space " + (
+                    "unfolds" if self.draft.folded(path) else "folds")
+            self.form.show(path, layer_type, texts, note)
         self._mark_form()
 
     def _mark_form(self) -> None:
-        index = self.form.index
+        path = self.form.path
         error = self.summary.error
         field, reason = None, None
-        if index is not None:
-            for name in self.draft.field_names(index) if index < len(self.draft.layers) else []:
-                bad = self.draft.field_error(index, name)
+        if path is not None and self.form.layer_type != "projection" and self.draft.exists(path):
+            for name in self.draft.field_names(path):
+                bad = self.draft.field_error(path, name)
                 if bad:
                     field, reason = name, bad
                     break
-            if field is None and error is not None and error.index == index:
+            if field is None and error is not None and error.path == path:
                 field, reason = error.field, str(error)
         self.form.mark(field, reason)
 
-    def _typed_settings(self, summary: ArchitectureSummary) -> dict[int, str]:
+    def _typed_settings(self, summary: ArchitectureSummary) -> dict[LayerPath, str]:
         """The erroneous row's settings as typed, when a field holds text that is not a value."""
         error = summary.error
-        if error is None or error.index is None or not error.field:
+        if error is None or error.path is None or not error.field:
             return {}
-        if self.draft.field_error(error.index, error.field) is None:
+        if self.draft.field_error(error.path, error.field) is None:
             return {}
-        text = self.draft.field_text(error.index, error.field)
-        return {error.index: f"{error.field} = {text}" if text.strip() else f"{error.field} empty"}
+        text = self.draft.field_text(error.path, error.field)
+        return {error.path: f"{error.field} = {text}" if text.strip() else f"{error.field} empty"}
 
     def _numbers(self) -> tuple[ArchitectureSummary, TableRows, Text]:
         """Every layer's numbers, its table row and the totals: pure work on the draft, safe
         in a thread."""
         summary = self.draft.summary(self.batch_size, self.num_classes, self.dataset)
-        return summary, table_rows(self.draft.layers, summary, self._typed_settings(summary)), totals_text(summary)
+        return summary, table_rows(self.draft, summary, self._typed_settings(summary)), totals_text(summary)
 
-    async def recompute(self, rebuild_form: bool = False, row: int | None = None) -> None:
+    async def recompute(self, rebuild_form: bool = False, select: LayerPath | None = None) -> None:
         """Recompute every number and redraw: ~1 ms for 100 layers on the event loop; a
         large draft's numbers are worked out in a thread (see OFF_LOOP_LAYERS)."""
         self.summary, rows, totals = await self._work(self._numbers)
         self.query_one("#editor-title", Static).update(Text(
             f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
         ))
-        self.table.show(rows, keep_row=row)
+        self.table.show(rows, keep_row=rows.row_of(select))
         error = error_text(self.summary.error)
         if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass
             self._shown_error = error.plain
