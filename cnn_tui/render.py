@@ -12,7 +12,7 @@ from rich.style import Style
 from rich.table import Table
 
 from .core.sessions import SessionInfo
-from .core.shapes import ArchitectureSummary
+from .core.shapes import ArchitectureSummary, LayerInfo
 from .core.spec import format_shape
 
 
@@ -26,20 +26,34 @@ _GAP = "   "
 
 
 def _summary_rows(summary: ArchitectureSummary) -> list[tuple[str, ...]]:
-    """The table's cells as plain text: index, type, settings, then the number columns."""
-    return [
-        (
-            str(info.index),
-            info.type,
-            ("(flattens) " if info.implicit_flatten else "") + info.settings,
-            format_shape(info.output_shape),
-            f"{info.params:,}" if info.params else "–",
-            f"{info.macs:,}" if info.macs else "–",
-            format_shape(info.receptive_field) if info.receptive_field else "–",
-            compact_bytes(info.output_bytes),
-        )
-        for info in summary.layers
-    ]
+    """The table's cells as plain text: index, type, settings, then the number columns.
+    A block's row names it; its layers follow, indented, then its projection (if any) and a
+    row with the block's total, so the rows that are not totals add up to the footer."""
+    rows: list[tuple[str, ...]] = []
+
+    def numbers(info: LayerInfo, params: int, macs: int, rf: bool = True) -> tuple[str, ...]:
+        return (format_shape(info.output_shape), f"{params:,}" if params else "–", f"{macs:,}" if macs else "–",
+                format_shape(info.receptive_field) if rf and info.receptive_field else "–",
+                compact_bytes(info.output_bytes))
+
+    def add(info: LayerInfo) -> None:
+        indent = "  " * (len(info.path) - 1)
+        where = ".".join(map(str, info.path))
+        if not info.inner and info.projection is None and info.type != "residual":
+            rows.append((where, indent + info.type, ("(flattens) " if info.implicit_flatten else "") + info.settings,
+                         *numbers(info, info.params, info.macs)))
+            return
+        rows.append((where, indent + info.type, info.settings, "", "", "", "", ""))
+        for inner in info.inner:
+            add(inner)
+        if info.projection is not None:
+            rows.append(("", indent + "  ↳ projection", info.projection.describe(),
+                         *numbers(info, info.projection.params, info.projection.macs, rf=False)))
+        rows.append(("", indent + "  = block total", "", *numbers(info, info.params, info.macs)))
+
+    for info in summary.layers:
+        add(info)
+    return rows
 
 
 class SummaryTable:
@@ -85,7 +99,7 @@ class SummaryTable:
                 settings = settings[: max(0, layer_width - len(name) - 2)] + "…"
             yield [
                 (" " + row[0].rjust(index_width) + _GAP, ""),
-                (name, "bold" if name in ("conv2d", "linear") else ""),
+                (name, "bold" if name.strip() in ("conv2d", "linear") or "total" in name else ""),
                 ((" " + settings).ljust(layer_width - len(name)), "dim"),
                 (numbers(row[3:]), ""),
             ]

@@ -165,6 +165,16 @@ def test_synthetic_data_takes_any_shape(tmp_path):
     assert len(session.read_metrics()[0]) == 1
 
 
+@pytest.mark.parametrize("name, shape", [("resnet-small", "1,28,28"), ("vgg-bn", "3,32,32")])
+def test_block_and_batchnorm_presets_train_end_to_end(tmp_path, name, shape):
+    result = cli("train", "--preset", name, "--dataset", "synthetic", "--input", shape, "--epochs", "1",
+                 "--train-size", "200", "--test-size", "50", "--batch-size", "50", "--session", "p",
+                 "--sessions-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    session = SessionStore(tmp_path).open("p")
+    assert session.record.status == "finished" and len(session.read_metrics()[0]) == 1
+
+
 def test_a_batch_larger_than_the_data_is_said(tmp_path):
     result = cli("train", *SMALL, "--batch-size", "5000", "--epochs", "1", "--sessions-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr

@@ -326,13 +326,13 @@ def _residual(walker: "_Walker", layer: "Layer") -> Step:
         params, macs = params + projection.params, macs + projection.macs
     if walker.rf is not None and rf is not None:  # the shortcut's field is the block input's (a 1×1 window)
         walker.rf = (max(walker.rf[0], rf[0]), max(walker.rf[1], rf[1]))
-    note = f" · projection {projection.describe()}" if projection else ""
+    note = " + projection" if projection else ""
     return Step(out, params, macs, note=note, inner=inner, projection=projection)
 
 
 def _describe_residual(layer: "Layer") -> str:
     count = len(layer.layers)
-    return f"{count} layer{'' if count == 1 else 's'} + input"
+    return f"{count} layer{'' if count == 1 else 's'}"
 
 
 def _new_residual(shape: Shape | None) -> dict[str, Any]:

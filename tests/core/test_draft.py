@@ -104,3 +104,79 @@ def test_bad_text_follows_its_layer_when_rows_move(draft):
     assert draft.field_text(3, "kernel_size") == "x" and draft.field_error(3, "kernel_size")
     draft.delete(3)
     assert draft.field_error(3, "kernel_size") is None
+
+
+# --- blocks ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def resnet():
+    return ArchitectureDraft(preset("resnet-small"), (1, 28, 28))
+
+
+def test_a_new_block_is_a_basic_block_at_the_channels_it_is_added_at(draft):
+    at = draft.insert(3, "residual", draft.shape_before(3, draft.summary()))
+    assert at == (3,)
+    block = draft.layer(at)
+    assert [layer["type"] for layer in block["layers"]] == ["conv2d", "batchnorm2d", "relu", "conv2d", "batchnorm2d"]
+    assert block["layers"][0]["out_channels"] == 6  # the maxpool above outputs 6 channels
+    summary = draft.summary()
+    assert summary.layers[3].projection is None and summary.layers[3].output_shape == (6, 12, 12)
+
+
+def test_editing_inside_a_block_makes_its_projection(resnet):
+    first = (3, 0)  # the first block's first conv
+    assert resnet.layer(first)["type"] == "conv2d" and resnet.summary().layers[3].projection is None
+    resnet.set_field_text(first, "stride", "2")
+    summary = resnet.summary()
+    assert summary.layers[3].projection.stride == (2, 2)
+    assert summary.seen[(3, 0)].output_shape == (16, 14, 14)
+    assert summary.layers[5].output_shape == (32, 7, 7)  # every block below sees the smaller size
+
+
+def test_bad_text_inside_a_block_is_named_by_path_and_follows_moves(resnet):
+    resnet.set_field_text((5, 3), "kernel_size", "x")
+    summary = resnet.summary()
+    assert str(summary.error).startswith("layer 5.3 (conv2d): kernel_size must be")
+    assert summary.seen[(5, 2)].output_shape == (32, 14, 14)  # the layers above keep their numbers
+    assert len(summary.layers) == 5
+    resnet.move((5, 3), -1)
+    assert resnet.field_text((5, 2), "kernel_size") == "x"
+    with pytest.raises(ArchitectureError, match="layer 5.2"):
+        resnet.to_architecture()
+    resnet.delete(5)
+    assert not resnet.has_bad_text() and resnet.summary().ok
+
+
+def test_moves_go_into_unfolded_blocks_and_out_past_their_ends(resnet):
+    assert resnet.move(2, +1) == (2, 0)  # the stem's relu goes into the block below, at its top
+    assert resnet.layer((2, 0))["type"] == "relu" and len(resnet.layer(2)["layers"]) == 6
+    assert resnet.move((2, 0), -1) == (2,)  # and out again above it
+    assert resnet.layer(3)["type"] == "residual"
+    resnet.set_folded(3, True)
+    assert resnet.move(2, +1) == (3,)  # a folded block is passed over whole
+    assert resnet.layer(2)["type"] == "residual" and resnet.layer(3)["type"] == "relu"
+    resnet.move(3, -1)
+    assert resnet.move((3, 4), +1) == (4,)  # past the block's last layer: out, below it
+    assert resnet.layer(4)["type"] == "batchnorm2d" and resnet.summary().layers[3].output_shape == (16, 28, 28)
+
+
+def test_folds_hide_rows_follow_their_block_and_come_back_with_undo(resnet):
+    everything = resnet.paths(visible=True)
+    resnet.set_folded(5, True)
+    shown = resnet.paths(visible=True)
+    assert len(shown) == len(everything) - 5 and (5, 0) not in shown and (5,) in shown
+    before = resnet.snapshot()
+    resnet.insert(0, "relu")
+    assert resnet.folded(6) and not resnet.folded(5)
+    resnet.restore(before)
+    assert resnet.folded(5)
+    resnet.set_folded(0, True)  # not a block: nothing
+    assert not resnet.folded(0)
+
+
+def test_duplicating_a_block_copies_its_layers_apart(resnet):
+    copy_at = resnet.duplicate(3)
+    resnet.set_field_text((*copy_at, 3), "out_channels", "8")
+    assert resnet.layer((3, 3))["out_channels"] == 16  # the original is untouched
+    assert resnet.summary().layers[4].projection is not None  # 16 -> 8 channels needs one

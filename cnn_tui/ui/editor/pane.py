@@ -260,12 +260,17 @@ class EditorPane(Vertical):
 
     @one_change_at_a_time
     async def toggle_fold(self, path: LayerPath | None = None) -> None:
-        """Fold an unfolded block, unfold a folded one (the selected one by default)."""
-        path = path or self.selected
-        if path is None or not self.draft.is_block(path):
+        """Fold an unfolded block, unfold a folded one: the selected one by default, or the
+        block the selected layer is in (the cursor then goes to the block's row)."""
+        if path is None:
+            path = self.selected  # on a projection row: its block's
+            if path is not None and not self.on_projection and not self.draft.is_block(path):
+                path = path[:-1]  # the block it is in, if any
+        if not path or not self.draft.is_block(path):
             return
         self.draft.set_folded(path, not self.draft.folded(path))
         await self._recompute_or_revert(path)
+        self.table.move_cursor(self.table.rows.row_of(path) or 0)
 
     async def undo(self) -> bool:
         return await self._travel(self.history.undo)
