@@ -1,5 +1,6 @@
 """The architecture engine's figures: `cnn-tui summary` vs `import torch`, recomputing a
-100-layer net, the table of a 40,000-layer net, and adaptive pooling to a huge output.
+100-layer net (plain, and in 20 residual blocks), the table of a 40,000-layer net, and
+adaptive pooling to a huge output.
 
     python -m cnn_tui.benchmarks.summary_speed [--repeats 9]
 """
@@ -32,6 +33,21 @@ def hundred_layer_architecture() -> dict:
                {"type": "linear", "out_features": 64}, {"type": "linear", "out_features": 10}]
     assert len(layers) == 100
     return {"input": [3, 64, 64], "layers": layers}
+
+
+def hundred_layer_residual_architecture() -> dict:
+    """100 layers in 20 residual blocks: each block and its conv 3×3, batchnorm, relu and
+    conv 3×3 (five layers); every fifth block halves the size and doubles the channels, so
+    it has a projection."""
+    layers: list[dict] = []
+    for block in range(20):
+        channels, stride = 16 * 2 ** (block // 5), 2 if block % 5 == 0 and block else 1
+        conv = {"type": "conv2d", "out_channels": channels, "kernel_size": 3, "padding": 1, "bias": False}
+        layers.append({"type": "residual", "layers": [
+            {**conv, "stride": stride}, {"type": "batchnorm2d"}, {"type": "relu"}, conv]})
+    data = {"input": [3, 64, 64], "layers": layers}
+    assert sum(1 + len(layer["layers"]) for layer in layers) == 100
+    return data
 
 
 def forty_thousand_layer_architecture() -> dict:
@@ -72,6 +88,7 @@ def main() -> None:
         args.repeats,
     )
     ms = recompute_ms()
+    residual_ms = recompute_ms(hundred_layer_residual_architecture())
     pool_ms = recompute_ms(huge_adaptive_pool_architecture())
     with tempfile.TemporaryDirectory() as folder:
         big = Path(folder) / "forty-thousand.json"
@@ -85,6 +102,7 @@ def main() -> None:
     print(f"| bare `python -c pass` | {medians['python']*1000:.0f} ms median |")
     print(f"| ratio summary / import torch | **{medians['summary'] / medians['import torch']:.3f}** (target ≤ 0.3) |")
     print(f"| recompute 100-layer architecture | **{ms:.2f} ms** median of 300 (target ≤ 5 ms) |")
+    print(f"| recompute 100 layers in 20 residual blocks | **{residual_ms:.2f} ms** median of 300 (target ≤ 5 ms) |")
     print(f"| recompute adaptive pooling to 10^8×10^8 | **{pool_ms:.3f} ms** median of 300 |")
     print(f"| `cnn-tui summary` of 40,000 layers: table / --json | **{big_medians['table']:.2f} s** / "
           f"{big_medians['json']:.2f} s, medians of {max(1, args.repeats // 3)} |")

@@ -419,6 +419,7 @@ _TYPES = [
     LayerType("sigmoid", "1 / (1 + e^-x)", build=lambda b: b.nn.Sigmoid()),
     LayerType("tanh", "hyperbolic tangent", build=lambda b: b.nn.Tanh()),
     LayerType("gelu", "Gaussian error linear unit", build=lambda b: b.nn.GELU()),
+    LayerType("silu", "x · sigmoid(x), as in EfficientNet", build=lambda b: b.nn.SiLU()),
     LayerType("flatten", "C×H×W to one vector", rule=_flatten, build=lambda b: b.nn.Flatten()),
     LayerType(
         "linear", "fully connected",

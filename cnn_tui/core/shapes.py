@@ -35,9 +35,10 @@ Shape = tuple[int, ...]
 Pair = tuple[int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LayerInfo:
-    """Everything the summary knows about one layer."""
+    """Everything the summary knows about one layer. Read-only by agreement, not frozen: a
+    frozen dataclass sets each field through object.__setattr__, a tenth of a recompute."""
 
     index: int
     type: str
@@ -206,9 +207,10 @@ class _Walker:
         self.path, self.layer = path, layer
         in_shape = self.shape
         implicit_flatten = layer.type == "linear" and len(in_shape) == 3
-        rule = TYPES[layer.type].rule
-        result = rule(self, layer) if rule is not None else None  # None: the shape goes through, nothing counted
-        self.path, self.layer = path, layer  # a block's rule walked its layers
+        kind = TYPES[layer.type]
+        result = kind.rule(self, layer) if kind.rule is not None else None  # None: the shape goes through, nothing counted
+        if kind.nested:
+            self.path, self.layer = path, layer  # its rule walked its layers
         if result is not None:
             self.shape = result.shape
         if min(self.shape) < 1:  # defensive: every rule should have caught it
@@ -218,11 +220,12 @@ class _Walker:
             result = _NOTHING
         elif result.weight is not None:
             self.check_tensor("weight", result.weight, result.weight_field)
+        settings = kind.describe(layer)
         info = LayerInfo(
-            index=path[-1], type=layer.type, settings=layer.describe() + result.note, input_shape=in_shape,
+            index=path[-1], type=layer.type, settings=settings + result.note if result.note else settings, input_shape=in_shape,
             output_shape=self.shape, params=result.params, macs=result.macs, receptive_field=self.rf,
             jump=self.jump, output_bytes=self.batch_size * prod(self.shape) * BYTES_PER_FLOAT,
-            implicit_flatten=implicit_flatten, counted=layer.counted, path=path,
+            implicit_flatten=implicit_flatten, counted=kind.counted, path=path,
             inner=result.inner, projection=result.projection,
         )
         self.seen[path] = info

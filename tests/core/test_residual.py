@@ -162,6 +162,16 @@ def test_our_block_is_torchvisions_basic_block(inplanes, planes, stride):
         assert torch.allclose(ours(x), theirs(x), atol=1e-5)
 
 
+def test_resnet18s_second_stage_first_block_has_our_parameter_count():
+    """resnet18's layer2[0]: 64 -> 128 channels at stride 2, with its downsample."""
+    from torchvision.models import resnet18
+
+    theirs = resnet18(weights=None).layer2[0]
+    summary = analyze({"input": [64, 56, 56], "layers": [{"type": "residual", "layers": basic_body(128, 2)}]})
+    assert summary.layers[0].params == count_params(theirs) == 230_144
+    assert summary.layers[0].output_shape == (128, 28, 28)
+
+
 # --- what the walker says ----------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@ and the block presets train from the app."""
 
 from __future__ import annotations
 
+import pytest
+
 from cnn_tui.core.layers import TYPES
 from cnn_tui.core.presets import preset
 from cnn_tui.core.sessions import SessionStore
@@ -84,12 +86,13 @@ async def test_the_projection_row_is_not_a_layer(make_app):
         assert "projection" in str(app.query_one("#form-title").render())
 
 
-async def test_resnet_small_trains_from_the_app(make_app, tmp_path):
+@pytest.mark.parametrize("name", ["resnet-small", "vgg-bn"])
+async def test_block_and_batchnorm_presets_train_from_the_app(make_app, tmp_path, name):
     config = small_config(epochs=1, train_size=200, test_size=50, input_shape=(3, 16, 16))
-    app = make_app(arch=preset("resnet-small"), config=config)
+    app = make_app(arch=preset(name), config=config)
     async with app.run_test(size=(120, 40)) as pilot:
         await train_to_the_end(pilot, app)
         await wait_for(pilot, lambda: app.shown is not None)
         session = SessionStore(tmp_path / "sessions").open(app.shown.name)
         assert session.record.status == "finished" and len(session.read_metrics()[0]) == 1
-        assert session.record.architecture["layers"][3]["type"] == "residual"
+        assert session.record.architecture == preset(name).with_input((3, 16, 16)).to_dict()

@@ -19,7 +19,9 @@ HELP = """\
 | `s` | stop training after the current batch (the session stays resumable) |
 | `a` | add a layer below the selected one |
 | `d` | delete the selected layer (asks first) |
-| `[` / `]` | move the selected layer up / down |
+| `[` / `]` | move the selected layer up / down (into an unfolded block it meets; out of a block past its ends) |
+| `space` | fold / unfold the block the cursor is on or in |
+| `enter` on a block | go to its first layer (`a` there adds a layer at the block's top) |
 | `c` | duplicate the selected layer |
 | `ctrl+z` / `ctrl+y` | undo / redo an edit to the network |
 | `home` / `end` | first / last layer |
@@ -39,6 +41,9 @@ and field with the reason, and training waits until it is fixed.
 
 **Numbers**: output shape as PyTorch produces it; params; MACs (conv and linear, bias
 excluded); RF is the receptive field in input pixels. Only conv and linear count as layers.
+A `residual` block adds its input to its layers' output; when they change the shape, the
+input goes through the projection shown after them (1×1 conv and batchnorm). Its row shows
+the block's totals.
 
 **Training**: epochs are counted from 1. *loss* is the mean loss per batch: the chart draws
 it as the epoch runs, the table shows each epoch's; *train acc.* and *test acc.* are
