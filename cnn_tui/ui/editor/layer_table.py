@@ -77,6 +77,8 @@ class TableRows:
     def row_of(self, path: LayerPath | None) -> int | None:
         """The row showing the layer at `path` (or its nearest shown block), if any."""
         while path:
+            if len(path) == 1 and path[0] < len(self.paths) and self.paths[path[0]] == path:
+                return path[0]  # above any block, row and index agree: no lookup table needed
             if path in self._rows:
                 return self._rows[path]
             path = path[:-1]  # inside a folded block: its block's row
@@ -113,7 +115,10 @@ def table_rows(draft: ArchitectureDraft, summary: ArchitectureSummary, typed: di
         if info is not None and info.projection is not None and not fold:
             ends.append((path, info))
     close_blocks(None)
-    return TableRows(rows, _widths_of(rows), paths, frozenset(projections))
+    table = TableRows(rows, _widths_of(rows), paths, frozenset(projections))
+    if len(paths) != len(draft.layers):
+        table._rows  # noqa: B018 - with blocks, make the row lookup here (maybe in a thread), not on the loop
+    return table
 
 
 def _widths_of(rows: list[list[Any]]) -> list[int]:

@@ -90,6 +90,7 @@ class EditorPane(Vertical):
         self.history = DraftHistory()
         self._saved_layers = copy_layers(self.draft.layers)
         self._shown_error: str | None = None
+        self._shown_title = ""
         self._form_timer: Timer | None = None
         self._changing = asyncio.Lock()  # held by each change (see one_change_at_a_time)
 
@@ -401,9 +402,10 @@ class EditorPane(Vertical):
         """Recompute every number and redraw: ~1 ms for 100 layers on the event loop; a
         large draft's numbers are worked out in a thread (see OFF_LOOP_LAYERS)."""
         self.summary, rows, totals = await self._work(self._numbers)
-        self.query_one("#editor-title", Static).update(Text(
-            f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
-        ))
+        title = f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
+        if title != self._shown_title:  # one line tall: a new title needs no layout pass
+            self._shown_title = title
+            self.query_one("#editor-title", Static).update(Text(title), layout=False)
         self.table.show(rows, keep_row=rows.row_of(select))
         error = error_text(self.summary.error)
         if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass

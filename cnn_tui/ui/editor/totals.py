@@ -28,9 +28,17 @@ class Totals(Static):
     """
 
     _shown = ""
+    _lines = 0
 
     def show(self, text: Text) -> None:
-        """Show `text` (from `totals_text`)."""
-        if text.plain != self._shown:  # unchanged: skip the repaint and layout pass
-            self._shown = text.plain
-            self.update(text)
+        """Show `text` (from `totals_text`): unchanged, nothing happens; a layout pass only
+        when it wraps to another number of lines."""
+        if text.plain == self._shown:
+            return
+        self._shown = text.plain
+        lines = len(text.wrap(self.app.console, max(1, self.content_region.width)))
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines
+
+    def on_resize(self) -> None:
+        self._lines = 0  # the next new text lays out again at the new width
