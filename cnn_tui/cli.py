@@ -465,6 +465,50 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export ----------------------------------------------------------------------------
+
+
+def _export_parser(sub: Any) -> None:
+    from .core.export import FORMATS
+
+    p = sub.add_parser("export", help="a session as PyTorch source, architecture JSON, metrics CSV, "
+                       "a Markdown summary or ONNX", parents=[sessions_dir_option()])
+    p.add_argument("name", metavar="NAME", help="the session (see cnn-tui sessions)")
+    p.add_argument("--format", "-f", required=True, choices=FORMATS,
+                   help="python: a module file with load_model(checkpoint=None); json: the architecture; "
+                        "csv: the metrics; markdown: the summary table; onnx: the trained network")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output; onnx needs a file)")
+    p.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .core.export import ExportError, export_session
+    from .core.files import atomic_writer
+    from .core.sessions import SessionError, SessionStore
+
+    if args.format == "onnx" and not args.output:
+        raise UsageError("ONNX is binary: give a file with -o, e.g. -o model.onnx")
+    if args.output and not Path(args.output).parent.is_dir():
+        raise UsageError(f"-o {args.output}: the folder {Path(args.output).parent} does not exist")
+    try:
+        session = SessionStore(args.sessions_dir).open(args.name)
+        result = export_session(session, args.format)
+    except SessionError as exc:
+        raise UsageError(f"{worded(exc, 'cli')} (see cnn-tui sessions{_sessions_dir_option(args)})") from None
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.output:
+        sys.stdout.write(result if isinstance(result, str) else "")
+        return 0
+    try:
+        with atomic_writer(Path(args.output), "wb" if isinstance(result, bytes) else "w") as handle:
+            handle.write(result)
+    except OSError as exc:
+        raise UsageError(f"-o {args.output}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {args.output} ({args.format})", file=sys.stderr)
+    return 0
+
+
 # --- the app ---------------------------------------------------------------------------
 
 
@@ -504,6 +548,7 @@ SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
     "train": _train_parser,
     "sessions": _sessions_parser,
     "watch": _watch_parser,
+    "export": _export_parser,
 }
 
 

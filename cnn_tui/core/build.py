@@ -4,14 +4,14 @@ between them."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from .layers import TYPES, Build
-from .shapes import LayerInfo, infer_shapes
-from .spec import Architecture, Layer
+from .layers import make_modules
+from .shapes import infer_shapes
+from .spec import Architecture
 
 
 class Residual(nn.Module):
@@ -27,17 +27,13 @@ class Residual(nn.Module):
         return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
 
 
-def _modules(layers: Sequence[Layer], infos: Sequence[LayerInfo]) -> list[nn.Module]:
-    """The modules of a run of layers. A linear layer that follows a C×H×W output gets an
-    `nn.Flatten` in front of it. A block's inner modules are made before its shortcut, as
-    torchvision's BasicBlock makes them."""
-    modules: list[nn.Module] = []
-    for layer, info in zip(layers, infos):
-        if info.implicit_flatten:
-            modules.append(nn.Flatten())
-        inner = _modules(layer.layers, info.inner) if layer.layers else ()
-        modules.append(TYPES[layer.type].build(Build(nn, layer, info.input_shape, inner, info)))
-    return modules
+class _Modules:
+    """torch's `nn` with `Residual` beside its modules: what the records build from."""
+
+    Residual = Residual
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(nn, name)
 
 
 def build_model(arch: Architecture, input_shape: tuple[int, int, int] | None = None) -> nn.Sequential:
@@ -48,7 +44,7 @@ def build_model(arch: Architecture, input_shape: tuple[int, int, int] | None = N
     """
     summary = infer_shapes(arch, input_shape)
     summary.raise_for_error()
-    return nn.Sequential(*_modules(arch.layers, summary.layers))
+    return nn.Sequential(*make_modules(arch.layers, summary.layers, _Modules()))
 
 
 def count_params(model: nn.Module) -> int:

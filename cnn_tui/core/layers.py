@@ -108,8 +108,9 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Build:
-    """What a record's `build` gets: torch's `nn`, the layer, its input shape, and for a
-    block its inner modules (built already) and its numbers."""
+    """What a record's `build` gets: `nn`, torch's `nn` with `Residual` beside its modules
+    (or a stand-in that writes each call down as source text, for exports), the layer, its
+    input shape, and for a block its inner modules (made already) and its numbers."""
 
     nn: Any
     layer: "Layer"
@@ -344,15 +345,27 @@ def _new_residual(shape: Shape | None) -> dict[str, Any]:
 
 
 def _build_residual(b: Build) -> Any:
-    from .build import Residual  # torch lives there
-
     assert b.info is not None
     shortcut = None
     if b.info.projection is not None:
         p = b.info.projection
         shortcut = b.nn.Sequential(b.nn.Conv2d(p.in_channels, p.out_channels, 1, stride=p.stride, bias=False),
                                    b.nn.BatchNorm2d(p.out_channels))
-    return Residual(b.nn.Sequential(*b.inner), shortcut)
+    return b.nn.Residual(b.nn.Sequential(*b.inner), shortcut)
+
+
+def make_modules(layers: Sequence["Layer"], infos: Sequence["LayerInfo"], maker: Any) -> list[Any]:
+    """The modules of a run of layers, made by `maker` (torch's nn, or an export's stand-in
+    that writes the calls down). A linear layer that follows a C×H×W output gets a Flatten
+    in front of it. A block's inner modules are made before its shortcut, as torchvision's
+    BasicBlock makes them."""
+    modules: list[Any] = []
+    for layer, info in zip(layers, infos):
+        if info.implicit_flatten:
+            modules.append(maker.Flatten())
+        inner = make_modules(layer.layers, info.inner, maker) if layer.layers else ()
+        modules.append(TYPES[layer.type].build(Build(maker, layer, info.input_shape, inner, info)))
+    return modules
 
 
 # --- the records --------------------------------------------------------------------------
