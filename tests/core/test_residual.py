@@ -18,7 +18,7 @@ from cnn_tui.core.shapes import analyze, infer_shapes
 from cnn_tui.core.spec import Architecture, ArchitectureError
 from cnn_tui.render import SummaryTable
 
-from .test_shapes_vs_torch import conv, pool, size
+from .test_shapes_vs_torch import conv, pool
 
 
 def conv3(channels: int, stride: int = 1) -> dict:
