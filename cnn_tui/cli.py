@@ -509,6 +509,63 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- compare ---------------------------------------------------------------------------
+
+
+def _compare_parser(sub: Any) -> None:
+    p = sub.add_parser("compare", help="two or more sessions side by side: curves, best and last values, "
+                       "what differs in their networks and settings", parents=[sessions_dir_option()])
+    p.add_argument("names", metavar="NAME", nargs="+", help="the sessions (see cnn-tui sessions); the first is "
+                   "the one the others are compared with")
+    p.set_defaults(handler=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from .core.compare import Run, architecture_diff, config_diff, run_stats
+    from .core.sessions import SessionError, SessionStore
+    from .render import compare_chart, compare_table
+
+    if len(args.names) < 2:
+        raise UsageError("compare needs two sessions or more, e.g. cnn-tui compare run-a run-b")
+    if len(set(args.names)) != len(args.names):
+        raise UsageError("a session is named twice; name each session once")
+    store = SessionStore(args.sessions_dir)
+    runs = []
+    for name in args.names:
+        try:
+            runs.append(Run.of(store.open(name)))
+        except (SessionError, ValueError) as exc:
+            raise UsageError(f"{worded(exc, 'cli')} (see cnn-tui sessions{_sessions_dir_option(args)})") from None
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped: whole lines, never cut to 80 columns
+        console = Console(highlight=False, width=160)
+    console.print(compare_table([run_stats(run) for run in runs]))
+    if any(run.rows for run in runs):
+        width = min(console.width, 100)
+        for metric, title in (("test_accuracy", "test accuracy"), ("train_loss", "train loss (mean per batch)")):
+            chart = compare_chart(runs, metric, title, width, console.is_terminal)
+            console.print(Text.from_ansi(chart), "")
+    first = runs[0]
+    for other in runs[1:]:
+        console.print(f"[bold]{first.name} → {other.name}[/]")
+        changes = architecture_diff(first, other)
+        for change in changes:
+            console.print("  " + change.describe(), markup=False)
+        if not changes:
+            console.print("  the same network")
+        a, b = first.summary, other.summary
+        console.print(f"  total params {a.total_params:,} → {b.total_params:,} ({b.total_params - a.total_params:+,}), "
+                      f"MACs {a.total_macs:,} → {b.total_macs:,} ({b.total_macs - a.total_macs:+,})", markup=False)
+        settings = config_diff(first, other)
+        console.print("  settings: " + ("; ".join(f"{n} {va} → {vb}" for n, va, vb in settings) if settings
+                                        else "the same"), markup=False)
+        console.print()
+    return 0
+
+
 # --- the app ---------------------------------------------------------------------------
 
 
@@ -549,6 +606,7 @@ SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
     "sessions": _sessions_parser,
     "watch": _watch_parser,
     "export": _export_parser,
+    "compare": _compare_parser,
 }
 
 

@@ -165,3 +165,48 @@ def sessions_table(infos: list[SessionInfo]) -> Table:
             f"[cyan]● {live_progress(info.progress)}[/]" if info.live else "",
         )
     return table
+
+
+# --- cnn-tui compare -----------------------------------------------------------------------
+
+
+def compare_chart(runs: list, metric: str, title: str, width: int, color: bool) -> str:
+    """One metric of every run against the epoch (counted from 1), overlaid (plotext)."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(max(40, width), 14)
+    plt.theme("pro" if color else "clear")
+    plt.title(title)
+    plt.xlabel("epoch")
+    for n, run in enumerate(runs):
+        values = run.curve(metric)
+        if values:  # without colour, each run has its own mark
+            marker = "braille" if color else _MARKS[n % len(_MARKS)]
+            plt.plot(list(range(1, len(values) + 1)), values, label=run.name, marker=marker)
+    return plt.build()
+
+
+_MARKS = ("•", "x", "+", "o", "*", "#")
+
+
+def compare_table(stats: list) -> Table:
+    """Each run's epochs, best (with its epoch) and last values, seconds per epoch, params."""
+    from .core.compare import STATS
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
+    table.add_column("session", no_wrap=True)
+    table.add_column("epochs", justify="right", no_wrap=True)
+    for column, _, _ in STATS:
+        table.add_column(f"{column}\nbest @epoch", justify="right", no_wrap=True)
+        table.add_column("\nlast", justify="right", no_wrap=True)
+    table.add_column("s/epoch", justify="right", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    for run in stats:
+        cells = [run.name, str(run.epochs)]
+        for _, metric, _ in STATS:
+            best, last = run.best[metric], run.last[metric]
+            cells += [f"{best[0]:.4f} @{best[1]}" if best else "–", f"{last:.4f}" if last is not None else "–"]
+        cells += [f"{run.seconds_per_epoch:.2f}" if run.seconds_per_epoch is not None else "–", f"{run.params:,}"]
+        table.add_row(*cells)
+    return table
