@@ -524,7 +524,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from .core.compare import Run, architecture_diff, config_diff, run_stats
+    from .core.compare import Run, difference_lines, run_stats
     from .core.sessions import SessionError, SessionStore
     from .render import compare_chart, compare_table
 
@@ -548,20 +548,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for metric, title in (("test_accuracy", "test accuracy"), ("train_loss", "train loss (mean per batch)")):
             chart = compare_chart(runs, metric, title, width, console.is_terminal)
             console.print(Text.from_ansi(chart), "")
-    first = runs[0]
     for other in runs[1:]:
-        console.print(f"[bold]{first.name} → {other.name}[/]")
-        changes = architecture_diff(first, other)
-        for change in changes:
-            console.print("  " + change.describe(), markup=False)
-        if not changes:
-            console.print("  the same network")
-        a, b = first.summary, other.summary
-        console.print(f"  total params {a.total_params:,} → {b.total_params:,} ({b.total_params - a.total_params:+,}), "
-                      f"MACs {a.total_macs:,} → {b.total_macs:,} ({b.total_macs - a.total_macs:+,})", markup=False)
-        settings = config_diff(first, other)
-        console.print("  settings: " + ("; ".join(f"{n} {va} → {vb}" for n, va, vb in settings) if settings
-                                        else "the same"), markup=False)
+        console.print(f"[bold]{runs[0].name} → {other.name}[/]")
+        for line in difference_lines(runs[0], other):
+            console.print("  " + line, markup=False)
         console.print()
     return 0
 

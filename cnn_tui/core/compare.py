@@ -185,3 +185,15 @@ def config_diff(a: Run, b: Run) -> list[tuple[str, Any, Any]]:
     """The settings that differ: (name, a's value, b's value)."""
     names = dict.fromkeys([*a.config, *b.config])
     return [(n, a.config.get(n), b.config.get(n)) for n in names if a.config.get(n) != b.config.get(n)]
+
+
+def difference_lines(first: Run, other: Run) -> list[str]:
+    """What differs from `first` to `other`, one line each: layers, totals, settings."""
+    lines = [change.describe() for change in architecture_diff(first, other)] or ["the same network"]
+    a, b = first.summary, other.summary
+    lines.append(f"total params {a.total_params:,} → {b.total_params:,} ({b.total_params - a.total_params:+,}), "
+                 f"MACs {a.total_macs:,} → {b.total_macs:,} ({b.total_macs - a.total_macs:+,})")
+    settings = config_diff(first, other)
+    lines.append("settings: " + ("; ".join(f"{n} {_value(va)} → {_value(vb)}" for n, va, vb in settings)
+                                 if settings else "the same"))
+    return lines

@@ -13,12 +13,16 @@ from typing import Any
 
 from textual import work
 
+from ..core.compare import Run
 from ..core.config import TrainConfig
+from ..core.export import FORMATS, ExportError, default_file, export_session
+from ..core.files import atomic_writer
 from ..core.presets import PRESET_NAMES, preset
 from ..core.sessions import STOPPED, SessionError, new_record
 from ..core.spec import Architecture, ArchitectureError
 from ..words import worded
 from .editor.pane import off_the_loop
+from .screens.compare import ChooseRunsScreen, CompareScreen
 from .screens.confirm import ConfirmScreen
 from .screens.pick import PickScreen
 from .screens.prompt import TextPrompt
@@ -199,8 +203,56 @@ class SessionActions:
                 self.push_screen(ConfirmScreen(f"delete session {name} and everything in it?",
                                                "its metrics and checkpoint go too; this cannot be undone"),
                                  lambda yes: self._delete_session(name) if yes else None)
+            elif action == "export":
+                self._ask_export(name)
+            elif action == "compare":
+                self.push_screen(ChooseRunsScreen(options, name),
+                                 lambda names: self.compare_sessions(names) if names else None)
 
         self.push_screen(SessionsScreen(f"sessions in {self.store.root}", options, notes), act)
+
+    def _ask_export(self, name: str) -> None:
+        """Which format, then which file; the export is made off the event loop."""
+        labels = {"python": "a PyTorch file with load_model(checkpoint)", "json": "the architecture",
+                  "csv": "the metrics, a line per epoch", "markdown": "the summary table",
+                  "onnx": "the trained network (needs the onnx extra)"}
+        options = [(fmt, f"{fmt:<9} {labels[fmt]}") for fmt in FORMATS]
+
+        def chosen(fmt: str | None) -> None:
+            if fmt:
+                self.push_screen(TextPrompt(f"export session {name} ({fmt}) to", default_file(name, fmt),
+                                            "a file path; its folder must exist"),
+                                 lambda path: self.write_export(name, fmt, path) if path else None)
+
+        self.push_screen(PickScreen(f"export session {name} as", options), chosen)
+
+    @work(thread=True, group="export", exit_on_error=False, description="export a session")
+    def write_export(self, name: str, fmt: str, path: str) -> None:
+        """Write the export atomically; a notice says where, or why not."""
+        try:
+            result = export_session(self.store.open(name), fmt)
+            with atomic_writer(Path(path).expanduser(), "wb" if isinstance(result, bytes) else "w") as handle:
+                handle.write(result)
+        except (SessionError, ExportError, ArchitectureError, ValueError) as exc:
+            self.call_from_thread(self.notify, worded(exc, "app") if isinstance(exc, SessionError) else str(exc),
+                                  title=f"cannot export {name}", severity="error", timeout=10, markup=False)
+            return
+        except OSError as exc:
+            self.call_from_thread(self.notify, describe_write_error(path, exc), title=f"cannot export {name}",
+                                  severity="error", timeout=10, markup=False)
+            return
+        self.call_from_thread(self.notify, f"wrote {path} ({fmt})", markup=False)
+
+    @work(thread=True, group="compare", exclusive=True, exit_on_error=False, description="compare sessions")
+    def compare_sessions(self, names: list[str]) -> None:
+        """Read the sessions off the event loop, then show them side by side."""
+        try:
+            runs = [Run.of(self.store.open(name)) for name in names]
+        except (SessionError, ArchitectureError, ValueError) as exc:
+            self.call_from_thread(self.notify, str(exc), title="cannot compare", severity="error", timeout=10,
+                                  markup=False)
+            return
+        self.call_from_thread(self.push_screen, CompareScreen(runs))
 
     def _open_chosen(self, name: str) -> None:
         self.run_worker(self.load_session(name), group="open", exclusive=True, exit_on_error=False)
