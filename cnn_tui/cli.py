@@ -556,6 +556,56 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- gallery ---------------------------------------------------------------------------
+
+
+def _gallery_parser(sub: Any) -> None:
+    p = sub.add_parser("gallery", help="test images with their true and predicted labels, drawn in the terminal",
+                       parents=[sessions_dir_option()])
+    p.add_argument("name", metavar="NAME", help="the session (see cnn-tui sessions); its checkpoint predicts")
+    p.add_argument("--wrong", action="store_true", help="only the images the network gets wrong")
+    p.add_argument("--label", metavar="CLASS", help="only images of this class (its name or number)")
+    p.add_argument("-n", "--count", type=_whole, default=12, help="how many images (default 12)")
+    p.add_argument("--data-dir", metavar="DIR", help="where the dataset is (else $CNN_TUI_DATA, else ./data)")
+    p.set_defaults(handler=cmd_gallery)
+
+
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from rich.columns import Columns
+    from rich.console import Console
+
+    from .core.data import DataError
+    from .core.gallery import predict_session
+    from .core.sessions import SessionError, SessionStore
+    from .render import sample_card
+
+    try:
+        predictions = predict_session(SessionStore(args.sessions_dir).open(args.name), data_dir=args.data_dir)
+    except SessionError as exc:
+        raise UsageError(f"{worded(exc, 'cli')} (see cnn-tui sessions{_sessions_dir_option(args)})") from None
+    except DataError as exc:
+        raise UsageError(worded(exc, "cli")) from None
+    label = None
+    if args.label is not None:
+        names = [name.lower() for name in predictions.class_names]
+        if args.label.lower() in names:
+            label = names.index(args.label.lower())
+        elif args.label.isdigit() and int(args.label) < len(names):
+            label = int(args.label)
+        else:
+            raise UsageError(f"--label {args.label}: not a class of this dataset; use one of "
+                             + ", ".join(predictions.class_names) + " (or its number)")
+    chosen = predictions.chosen(args.wrong, label)
+    console = Console(highlight=False)
+    what = ("misclassified " if args.wrong else "") + (f"{predictions.name(label)} " if label is not None else "")
+    console.print(f"{args.name} after {predictions.epochs} epochs: {predictions.accuracy:.2%} of "
+                  f"{len(predictions.samples):,} test images right; {len(chosen):,} {what}images, "
+                  f"the first {min(args.count, len(chosen))} shown", markup=False, soft_wrap=True)
+    if chosen:
+        console.print(Columns([sample_card(predictions, s) for s in chosen[: args.count]], padding=(1, 2)))
+    return 0
+
+
 # --- the app ---------------------------------------------------------------------------
 
 
@@ -597,6 +647,7 @@ SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
     "watch": _watch_parser,
     "export": _export_parser,
     "compare": _compare_parser,
+    "gallery": _gallery_parser,
 }
 
 

@@ -210,3 +210,45 @@ def compare_table(stats: list) -> Table:
         cells += [f"{run.seconds_per_epoch:.2f}" if run.seconds_per_epoch is not None else "–", f"{run.params:,}"]
         table.add_row(*cells)
     return table
+
+
+# --- sample gallery ------------------------------------------------------------------------
+
+
+class HalfBlockImage:
+    """An image drawn with half blocks: two pixels per cell, in every terminal (truecolor
+    where it has it; Rich brings colours down to what the terminal shows)."""
+
+    def __init__(self, pixels, shape: tuple[int, int, int]) -> None:
+        self.pixels, self.shape = pixels, shape
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        from rich.color import Color
+
+        from .core.gallery import half_block_rows
+
+        styles: dict[tuple, Style] = {}
+        for row in half_block_rows(self.pixels, self.shape):
+            for top, bottom in row:
+                style = styles.get((top, bottom))
+                if style is None:
+                    style = styles[(top, bottom)] = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
+                yield Segment("▀", style)
+            yield Segment.line()
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions):
+        from rich.measure import Measurement
+
+        return Measurement(self.shape[2], self.shape[2])
+
+
+def sample_card(predictions, sample):
+    """One test image with its true label, the prediction and its confidence (green when
+    right, red when wrong)."""
+    from rich.console import Group
+    from rich.text import Text
+
+    caption = Text(f"#{sample.index} {predictions.name(sample.label)}", no_wrap=True, overflow="ellipsis")
+    guess = Text(f"{'✓' if sample.correct else '✗'} {predictions.name(sample.predicted)} {sample.confidence:.0%}",
+                 style="green" if sample.correct else "bold red", no_wrap=True, overflow="ellipsis")
+    return Group(HalfBlockImage(predictions.image(sample), predictions.shape), caption, guess)

@@ -120,6 +120,14 @@ def ensure_dataset(config: TrainConfig, download: bool = True) -> None:
         _torchvision_split(info, root, train, download)
 
 
+def load_test(config: TrainConfig) -> Split:
+    """The test split alone, as `load_data` gives it (for predictions on a trained network)."""
+    info = DATASETS[config.dataset]
+    if config.dataset == "synthetic":
+        return synthetic_split(config.test_size or SYNTHETIC_TEST, config.input, info.classes, config.seed, False)
+    return _torchvision_split(info, config.resolved_data_dir(), False, False).head(config.test_size)
+
+
 def load_data(config: TrainConfig, download: bool = True) -> tuple[Split, Split]:
     """The (train, test) splits of the configured dataset, on the CPU, cut to the sizes asked."""
     info = DATASETS[config.dataset]

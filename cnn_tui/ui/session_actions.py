@@ -24,6 +24,7 @@ from ..words import worded
 from .editor.pane import off_the_loop
 from .screens.compare import ChooseRunsScreen, CompareScreen
 from .screens.confirm import ConfirmScreen
+from .screens.gallery import GalleryScreen
 from .screens.pick import PickScreen
 from .screens.prompt import TextPrompt
 from .screens.sessions import SessionsScreen
@@ -205,6 +206,11 @@ class SessionActions:
                                  lambda yes: self._delete_session(name) if yes else None)
             elif action == "export":
                 self._ask_export(name)
+            elif action == "gallery":
+                try:
+                    self.push_screen(GalleryScreen(self.store.open(name)))
+                except SessionError as exc:
+                    self.notify(worded(exc, "app"), title=f"cannot open {name}", severity="error", markup=False)
             elif action == "compare":
                 self.push_screen(ChooseRunsScreen(options, name),
                                  lambda names: self.compare_sessions(names) if names else None)

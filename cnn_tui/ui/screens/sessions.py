@@ -1,4 +1,4 @@
-"""The saved sessions: open one, rename it, delete it, export it or compare it with others."""
+"""The saved sessions: open one, rename it, delete it, export it, compare it with others, see its predictions."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from .pick import PickScreen
 
 
 class SessionsScreen(PickScreen):
-    """Dismisses with "open:NAME", "rename:NAME", "delete:NAME", "export:NAME" or
-    "compare:NAME", or None on escape."""
+    """Dismisses with "open:NAME", "rename:NAME", "delete:NAME", "export:NAME",
+    "compare:NAME" or "gallery:NAME", or None on escape."""
 
     BINDINGS = [
         Binding("escape", "cancel", "cancel"),
@@ -18,11 +18,12 @@ class SessionsScreen(PickScreen):
         Binding("x,delete", "act('delete')", "delete"),
         Binding("e", "act('export')", "export"),
         Binding("c", "act('compare')", "compare"),
+        Binding("g", "act('gallery')", "gallery"),
     ]
 
     def on_mount(self) -> None:
         self.query_one("Vertical").mount(
-            Label("enter opens · n renames · x deletes · e exports · c compares · escape closes", classes="hint"))
+            Label("enter opens · n renames · x deletes · e exports · c compares · g test images · escape closes", classes="hint"))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.prevent_default()  # PickScreen's handler would dismiss a second time
