@@ -34,7 +34,9 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "mnist": DatasetInfo("mnist", (1, 28, 28), 10, "MNIST", _MNIST_FILES,
                          tuple(str(d) for d in range(10)), 60_000, 10_000),
-    "kmnist": DatasetInfo("kmnist", (1, 28, 28), 10, "KMNIST", _MNIST_FILES, (), 60_000, 10_000),
+    # Kuzushiji-MNIST: one cursive hiragana per class, named by its romanised reading.
+    "kmnist": DatasetInfo("kmnist", (1, 28, 28), 10, "KMNIST", _MNIST_FILES,
+                          ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"), 60_000, 10_000),
     "cifar10": DatasetInfo(
         "cifar10", (3, 32, 32), 10, "cifar-10-batches-py",
         tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
@@ -43,7 +45,8 @@ DATASETS: dict[str, DatasetInfo] = {
         50_000, 10_000,
     ),
     # Generated in process; its shape follows --input, its sizes --train-size / --test-size.
-    "synthetic": DatasetInfo("synthetic", (1, 28, 28), 10, "", (), (), 6_000, 1_000),
+    "synthetic": DatasetInfo("synthetic", (1, 28, 28), 10, "", (), tuple(f"class {i}" for i in range(10)),
+                             6_000, 1_000),
 }
 
 DEFAULT_DATASET = "fashion-mnist"

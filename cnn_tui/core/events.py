@@ -66,6 +66,12 @@ class EpochFinished:
     def epoch(self) -> int:
         return int(self.metrics["epoch"])
 
+    @property
+    def confusion(self) -> list[list[int]] | None:
+        """The test set's confusion matrix (rows: true class, columns: predicted class);
+        None in a line written before matrices were recorded."""
+        return self.metrics.get("confusion")
+
 
 @dataclass(frozen=True)
 class TrainingEnded:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..words import blaming
+from .confusion import check_matrix
 from .events import FAILED, FINISHED, RUNNING, STOPPED
 from .files import TEMP_SUFFIX, atomic_writer
 
@@ -68,7 +69,9 @@ METRIC_FIELDS = (
     "test_correct", "test_samples", "test_accuracy", "seconds", "images_per_second", "lr",
     "batches",  # lets a reader turn total_loss into a mean per batch
 )
-OPTIONAL_METRIC_FIELDS = ("peak_memory_bytes",)
+# Lines written before these existed lack them. confusion: the test set's confusion matrix
+# (rows: true class, columns: predicted class; cnn_tui.core.confusion).
+OPTIONAL_METRIC_FIELDS = ("peak_memory_bytes", "confusion")
 
 
 class SessionError(Exception):
@@ -330,6 +333,8 @@ def _check_metrics_row(row: Any, expected_epoch: int) -> str | None:
             return f"{key} is missing or not a number"
     if row["epoch"] != expected_epoch:
         return f"epoch {row['epoch']!r} where epoch {expected_epoch} should come (two runs wrote this session?)"
+    if "confusion" in row and (problem := check_matrix(row["confusion"])) is not None:
+        return f"confusion is {problem}"
     return None
 
 

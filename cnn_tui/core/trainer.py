@@ -21,7 +21,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -131,14 +131,28 @@ def _restore(run: _Run, checkpoint: Checkpoint) -> None:
         raise SessionError(f"checkpoint.pt: does not fit this session's model ({str(exc).splitlines()[0][:160]})") from None
 
 
+class Evaluation(NamedTuple):
+    """A split evaluated: summed cross-entropy, correct count, and the confusion matrix
+    (rows: true class, columns: predicted class; counts)."""
+
+    loss: float
+    correct: int
+    confusion: list[list[int]]
+
+
 def evaluate(model: torch.nn.Module, split: Split, channels_last: bool,
-             peers: Peers | None = None) -> tuple[float, int]:
-    """Summed cross-entropy and correct count over a split, under eval() and no_grad().
-    With `peers`, each rank evaluates its share of the split and the sums are added."""
+             peers: Peers | None = None, *, classes: int) -> Evaluation:
+    """Loss, correct count and confusion matrix over a split, under eval() and no_grad().
+    With `peers`, each rank evaluates its share of the split and the sums are added.
+
+    Everything is summed on the device and copied to the host once, at the end: the matrix
+    is a bincount of `true * classes + predicted` per batch, added into one flat tensor."""
     model.eval()
+    device = split.images.device
     lo, hi = peers.share(0, len(split)) if peers is not None else (0, len(split))
-    total_loss = torch.zeros((), dtype=torch.float64, device=split.images.device)
-    correct = torch.zeros((), dtype=torch.float64, device=split.images.device)
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    confusion = torch.zeros(classes * classes, dtype=torch.int64, device=device)  # (true * classes + predicted,)
     with torch.no_grad():
         for start in range(lo, hi, EVAL_BATCH):
             end = min(hi, start + EVAL_BATCH)
@@ -147,13 +161,19 @@ def evaluate(model: torch.nn.Module, split: Split, channels_last: bool,
                 x = x.contiguous(memory_format=torch.channels_last)
             y = split.labels[start:end]
             preds = model(x)  # (B, classes)
+            predicted = preds.argmax(dim=1)  # (B,)
             total_loss += F.cross_entropy(preds, y, reduction="sum").double()
-            correct += preds.argmax(dim=1).eq(y).sum()
+            correct += predicted.eq(y).sum()
+            confusion += torch.bincount(y * classes + predicted, minlength=classes * classes)
     model.train()
-    sums = torch.stack([total_loss, correct])
+    # One tensor, so that a distributed run adds every rank's sums in one all-reduce. Counts
+    # are exact in float64 (up to 2**53).
+    sums = torch.cat([total_loss.view(1), correct.double().view(1), confusion.double()])
     if peers is not None:
         peers.sum(sums)
-    return float(sums[0]), int(sums[1])
+    values = sums.tolist()  # the one host copy
+    matrix = [[int(n) for n in values[2 + row * classes: 2 + (row + 1) * classes]] for row in range(classes)]
+    return Evaluation(values[0], int(values[1]), matrix)
 
 
 class _LossDiverged(Exception):
@@ -303,7 +323,8 @@ class _Epoch:
         """The epoch's metrics.jsonl row, the test set evaluated."""
         run, n = self.run, self.samples
         sums = run.peers.sum(torch.stack([self.total_loss, self.total_correct.double()]))
-        test_loss, test_correct = evaluate(run.net, run.test, run.channels_last, run.peers)
+        test_loss, test_correct, confusion = evaluate(run.net, run.test, run.channels_last, run.peers,
+                                                      classes=run.config.classes)
         correct = int(sums[1])
         return {
             "epoch": self.epoch,
@@ -320,6 +341,7 @@ class _Epoch:
             "lr": run.optimizer.param_groups[0]["lr"],
             "batches": self.batches,
             "peak_memory_bytes": run.monitor.peak_bytes(),
+            "confusion": confusion,  # rows: true class, columns: predicted class (cnn_tui.core.confusion)
         }
 
 

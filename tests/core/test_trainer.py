@@ -54,7 +54,7 @@ def test_a_run_emits_events_and_writes_the_session(tmp_path):
     assert session.status == "finished" and session.record.epochs_done == 2
     rows, _ = session.read_metrics()
     assert [row["epoch"] for row in rows] == [0, 1]
-    assert set(rows[0]) == set(METRIC_FIELDS) | {"peak_memory_bytes"}
+    assert set(rows[0]) == set(METRIC_FIELDS) | {"peak_memory_bytes", "confusion"}
     assert rows[0]["peak_memory_bytes"] > 10_000_000  # the process holds torch and the data at least
     assert rows[0]["samples"] == 600 and rows[0]["test_samples"] == 200
     assert rows[0]["train_accuracy"] == rows[0]["total_correct"] / 600
@@ -178,7 +178,7 @@ def test_a_checkpoint_alone_rebuilds_the_model_and_its_predictions(tmp_path):
     model = build_model(Architecture.from_dict(state["architecture"]), config.input)
     model.load_state_dict(state["model"])
     _, test = load_data(config)
-    loss, correct = evaluate(model, test, channels_last=False)
+    loss, correct, _ = evaluate(model, test, channels_last=False, classes=config.classes)
     assert correct == last["test_correct"]
     assert loss / len(test) == pytest.approx(last["test_loss"], rel=1e-4)
 
