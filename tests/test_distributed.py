@@ -66,10 +66,18 @@ def test_shares_cover_the_batch_and_differ_by_at_most_one():
     assert split_note(100, 4) is None
 
 
-def test_two_processes_compute_what_one_computes(tmp_path, one_process):
-    result = cli("train", *DATA, "--epochs", "2", "--session", "two", "--sessions-dir", str(tmp_path),
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """The same run in two gloo processes: its sessions folder and `cnn-tui train`'s result."""
+    sessions = tmp_path_factory.mktemp("two")
+    result = cli("train", *DATA, "--epochs", "2", "--session", "two", "--sessions-dir", str(sessions),
                  "--nproc-per-node", "2")
     assert result.returncode == 0, result.stderr
+    return sessions, result
+
+
+def test_two_processes_compute_what_one_computes(two_processes, one_process):
+    tmp_path, result = two_processes
     assert "Traceback" not in result.stderr and "split over 2 processes as 1×38 and 1×37" in result.stderr
     assert result.stdout.count("epoch ") == 2  # rank 0's lines only
     assert_same_numbers(one_process, metrics(tmp_path, "two"))
@@ -77,6 +85,35 @@ def test_two_processes_compute_what_one_computes(tmp_path, one_process):
     assert session.status == "finished" and session.epochs_done == 2
     assert session.record.distributed == {"world_size": 2, "backend": "gloo", "hosts": [os.uname().nodename] * 2}
     assert not any(key.startswith("module.") for key in session.load_checkpoint().model)  # not DDP's wrapper
+
+
+def test_two_processes_add_their_confusion_matrices(two_processes):
+    """Each rank counts its share of the test set; the recorded matrix is their sum. The
+    shares are recounted here from the last checkpoint, one evaluation per rank's images."""
+    import torch
+
+    from cnn_tui.core.build import build_model
+    from cnn_tui.core.data import Split, load_data
+    from cnn_tui.core.trainer import evaluate
+
+    sessions, _ = two_processes
+    session = SessionStore(sessions).open("two")
+    rows = metrics(sessions, "two")
+    for row in rows:
+        matrix = row["confusion"]
+        assert sum(map(sum, matrix)) == row["test_samples"] == 150
+        assert sum(matrix[i][i] for i in range(10)) == row["test_correct"]
+    config = session.config
+    model = build_model(session.architecture, config.input).to(memory_format=torch.channels_last)
+    model.load_state_dict(session.load_checkpoint().model)
+    _, test = load_data(config)
+    shares = []
+    for rank in range(2):
+        lo, hi = shard(0, len(test), rank, 2)
+        shares.append(evaluate(model, Split(test.images[lo:hi], test.labels[lo:hi]), True,
+                               classes=config.classes).confusion)
+    assert [sum(map(sum, share)) for share in shares] == [75, 75]  # neither rank's alone
+    assert rows[-1]["confusion"] == [[a + b for a, b in zip(ra, rb)] for ra, rb in zip(*shares)]
 
 
 def test_torchrun_started_by_hand_gives_the_same_session(tmp_path, one_process):
