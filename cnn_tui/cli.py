@@ -606,6 +606,60 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- confusion -------------------------------------------------------------------------
+
+
+def _confusion_parser(sub: Any) -> None:
+    p = sub.add_parser("confusion", help="an epoch's confusion matrix of the test set: per-class accuracy, "
+                       "the classes most often confused", parents=[sessions_dir_option()])
+    p.add_argument("name", metavar="NAME", help="the session (see cnn-tui sessions)")
+    p.add_argument("--epoch", type=_whole, metavar="N",
+                   help="the epoch, numbered as cnn-tui train prints it: from 0 (default: the last)")
+    p.set_defaults(handler=cmd_confusion)
+
+
+def cmd_confusion(args: argparse.Namespace) -> int:
+    """Reads metrics.jsonl only: never imports torch."""
+    from rich.console import Console
+
+    from .core.confusion import ConfusionError, confusion_table, epoch_confusion, pairs_lines, recorded, summary_line
+    from .core.sessions import SessionError, SessionStore
+
+    name = args.name
+    try:
+        session = SessionStore(args.sessions_dir).open(name)
+        rows, _ = session.read_metrics()
+        dataset = session.config.dataset
+    except (SessionError, ValueError, TypeError) as exc:
+        raise UsageError(f"{worded(exc, 'cli')} (see cnn-tui sessions{_sessions_dir_option(args)})") from None
+    if not rows:
+        raise UsageError(f"session {name!r} has no finished epoch yet: no confusion matrix to show")
+    last = len(rows) - 1
+    epoch = last if args.epoch is None else args.epoch
+    if not 0 <= epoch <= last:
+        has = "only epoch 0" if last == 0 else f"epochs 0 to {last}"
+        raise UsageError(f"--epoch {epoch}: session {name!r} has {has} (numbered from 0, as cnn-tui train prints them)")
+    try:
+        confusion = epoch_confusion(rows[epoch], dataset)
+    except ConfusionError as exc:
+        with_one = [row["epoch"] for row in rows if recorded(row)]
+        hint = ("" if recorded(rows[epoch]) else f"; --epoch {with_one[-1]} has one" if with_one else
+                f"; epochs trained from now on record one (cnn-tui train --session {name} --resume "
+                f"--epochs {len(rows) + 1}{_sessions_dir_option(args)})")
+        raise UsageError(f"session {name!r}: {exc}{hint}") from None
+    console = Console(highlight=False)
+    console.print(f"session {name} · {dataset} · epoch {epoch} of 0–{last} · {summary_line(confusion)}",
+                  markup=False, soft_wrap=True)
+    console.print()
+    console.print(confusion_table(confusion))
+    console.print("rows: the true class · columns: the predicted class, numbered as the rows\n"
+                  "acc.: the share of the class's test images predicted right", style="dim", markup=False)
+    console.print("\nmost confused (true → predicted):", markup=False)
+    for line in pairs_lines(confusion):
+        console.print("  " + line, markup=False)
+    return 0
+
+
 # --- the app ---------------------------------------------------------------------------
 
 
@@ -648,6 +702,7 @@ SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
     "export": _export_parser,
     "compare": _compare_parser,
     "gallery": _gallery_parser,
+    "confusion": _confusion_parser,
 }
 
 
