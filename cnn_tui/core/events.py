@@ -54,6 +54,10 @@ class BatchProgress:
     state: str = "training"  # what the trainer acknowledges: training, paused or stopping
     epochs: int = 0  # the run's epoch target
     system: dict[str, Any] | None = None  # memory, CPU, GPUs (cnn_tui.core.system)
+    # the mean loss of each batch done since the previous BatchProgress, from batch
+    # `first_batch` on (a distributed run's rank: its share times the world size)
+    batch_losses: tuple[float, ...] = ()
+    first_batch: int = 0
 
 
 @dataclass(frozen=True)

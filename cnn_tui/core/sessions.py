@@ -70,8 +70,9 @@ METRIC_FIELDS = (
     "batches",  # lets a reader turn total_loss into a mean per batch
 )
 # Lines written before these existed lack them. confusion: the test set's confusion matrix
-# (rows: true class, columns: predicted class; cnn_tui.core.confusion).
-OPTIONAL_METRIC_FIELDS = ("peak_memory_bytes", "confusion")
+# (rows: true class, columns: predicted class; cnn_tui.core.confusion). batch_losses: each
+# batch's mean loss, in order (what the loss chart draws per batch).
+OPTIONAL_METRIC_FIELDS = ("peak_memory_bytes", "confusion", "batch_losses")
 
 
 class SessionError(Exception):
@@ -335,6 +336,10 @@ def _check_metrics_row(row: Any, expected_epoch: int) -> str | None:
         return f"epoch {row['epoch']!r} where epoch {expected_epoch} should come (two runs wrote this session?)"
     if "confusion" in row and (problem := check_matrix(row["confusion"])) is not None:
         return f"confusion is {problem}"
+    losses = row.get("batch_losses")
+    if losses is not None and (not isinstance(losses, list) or len(losses) != row["batches"] or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in losses)):
+        return f"batch_losses is not a list of {row['batches']} numbers"
     return None
 
 

@@ -191,6 +191,8 @@ class _Epoch:
         # Summed on the device: no host sync per batch (it would stall a GPU).
         self.total_loss = torch.zeros((), dtype=torch.float64, device=run.device)
         self.total_correct = torch.zeros((), dtype=torch.int64, device=run.device)
+        self.batch_losses = torch.zeros(self.batches, dtype=torch.float32, device=run.device)  # each batch's share
+        self.reported = 0  # batches whose losses a BatchProgress has carried
         self.progress = BatchProgress(epoch=epoch, batch=0, batches=self.batches, samples=0,
                                       images_per_second=0.0, eta_seconds=0.0, mean_loss=0.0, epochs=epochs)
         self.start = self.last_report = 0.0
@@ -209,7 +211,7 @@ class _Epoch:
             if self._stop_before(batch):
                 return None
             images, labels, end = self._batch(batch, order)
-            self._train_step(images, labels, end - batch * run.config.batch_size)
+            self._train_step(batch, images, labels, end - batch * run.config.batch_size)
             self._report(batch, end)
             if run.peers.world.distributed and batch % STATS_EVERY == 0:
                 run.peers.exchange_stats(self._rank_stats())
@@ -227,7 +229,7 @@ class _Epoch:
         paused_at = time.perf_counter()
         was_paused = self.control.paused
         if was_paused:  # acknowledged
-            self.on_event(replace(self.progress, state="paused", system=self._system()))
+            self.on_event(replace(self.progress, state="paused", system=self._system(), batch_losses=()))
         if distributed:
             stop = self.run.peers.agree(self.control)
         else:
@@ -236,7 +238,7 @@ class _Epoch:
         held = time.perf_counter() - paused_at
         if was_paused or held > PAUSE_NOTICED:
             self.start += held
-            self.on_event(replace(self.progress, state=self.control.state, system=self._system()))
+            self.on_event(replace(self.progress, state=self.control.state, system=self._system(), batch_losses=()))
         return stop
 
     def _batch(self, batch: int, order: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -255,7 +257,7 @@ class _Epoch:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, labels, hi
 
-    def _train_step(self, x: torch.Tensor, labels: torch.Tensor, batch_size: int) -> None:
+    def _train_step(self, batch: int, x: torch.Tensor, labels: torch.Tensor, batch_size: int) -> None:
         """Forward, backward, step; the batch's mean loss and correct count (made before the
         step, as the reference loop counts them) are added on the device.
 
@@ -276,7 +278,9 @@ class _Epoch:
         run.optimizer.zero_grad()
         loss.backward()
         run.optimizer.step()
-        self.total_loss += share.detach().double()
+        share = share.detach()
+        self.total_loss += share.double()
+        self.batch_losses[batch] = share
         self.total_correct += preds.detach().argmax(dim=1).eq(labels).sum()
 
     def _system(self) -> dict[str, Any]:
@@ -309,6 +313,9 @@ class _Epoch:
                                 f"(by batch {batch + 1} of {self.batches})")
         elapsed = max(now - self.start, 1e-9)
         system = self._system()
+        world = self.run.peers.world.size
+        losses = tuple(v * world for v in self.batch_losses[self.reported:batch + 1].tolist())
+        first, self.reported = self.reported, batch + 1
         self.progress = BatchProgress(
             epoch=self.epoch, batch=batch + 1, batches=self.batches, samples=samples_done,
             images_per_second=samples_done / elapsed,
@@ -316,6 +323,7 @@ class _Epoch:
             mean_loss=loss_so_far / (batch + 1),
             gpu_memory_bytes=system["cuda"]["allocated"] if "cuda" in system else None,
             state=self.control.state, epochs=self.epochs, system=system,
+            batch_losses=losses, first_batch=first,
         )
         self.on_event(self.progress)
 
@@ -323,6 +331,7 @@ class _Epoch:
         """The epoch's metrics.jsonl row, the test set evaluated."""
         run, n = self.run, self.samples
         sums = run.peers.sum(torch.stack([self.total_loss, self.total_correct.double()]))
+        batch_losses = run.peers.sum(self.batch_losses.double())  # the ranks' shares make each batch's mean
         test_loss, test_correct, confusion = evaluate(run.net, run.test, run.channels_last, run.peers,
                                                       classes=run.config.classes)
         correct = int(sums[1])
@@ -342,6 +351,7 @@ class _Epoch:
             "batches": self.batches,
             "peak_memory_bytes": run.monitor.peak_bytes(),
             "confusion": confusion,  # rows: true class, columns: predicted class (cnn_tui.core.confusion)
+            "batch_losses": [round(v, 6) for v in batch_losses.tolist()],  # each batch's mean loss, in order
         }
 
 

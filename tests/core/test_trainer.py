@@ -54,7 +54,14 @@ def test_a_run_emits_events_and_writes_the_session(tmp_path):
     assert session.status == "finished" and session.record.epochs_done == 2
     rows, _ = session.read_metrics()
     assert [row["epoch"] for row in rows] == [0, 1]
-    assert set(rows[0]) == set(METRIC_FIELDS) | {"peak_memory_bytes", "confusion"}
+    assert set(rows[0]) == set(METRIC_FIELDS) | {"peak_memory_bytes", "confusion", "batch_losses"}
+    for row in rows:  # each batch's loss, in order: their sum is the epoch's total
+        assert len(row["batch_losses"]) == row["batches"]
+        assert sum(row["batch_losses"]) == pytest.approx(row["total_loss"], rel=1e-5)
+    progress = [e for e in events if isinstance(e, BatchProgress) and e.epoch == 1]
+    carried = [loss for e in progress for loss in e.batch_losses]  # every batch, once, in order
+    assert carried == pytest.approx(rows[1]["batch_losses"], rel=1e-5)
+    assert [e.first_batch for e in progress] == [0] + [e.batch for e in progress[:-1]]
     assert rows[0]["peak_memory_bytes"] > 10_000_000  # the process holds torch and the data at least
     assert rows[0]["samples"] == 600 and rows[0]["test_samples"] == 200
     assert rows[0]["train_accuracy"] == rows[0]["total_correct"] / 600
