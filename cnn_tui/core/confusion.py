@@ -142,8 +142,8 @@ _BASE = (30, 30, 30)
 
 
 def _shade(share: float, colour: tuple[int, int, int]) -> str:
-    """A background from near-black to `colour` as `share` goes from 0 to 1."""
-    level = 0.15 + 0.85 * share ** 0.5 if share > 0 else 0.0  # square root: small counts still show
+    """A background from near-black to `colour` as `share` (above 0) goes to 1."""
+    level = 0.15 + 0.85 * share ** 0.5  # square root: small counts still show
     r, g, b = (round(base + (c - base) * level) for base, c in zip(_BASE, colour))
     return f"#{r:02x}{g:02x}{b:02x}"
 
@@ -151,27 +151,30 @@ def _shade(share: float, colour: tuple[int, int, int]) -> str:
 def confusion_table(confusion: Confusion, title: str | None = None) -> "Table":
     """The matrix as a rich table: a row per true class (numbered and named), a column per
     predicted class (numbered), then the class's accuracy. Each cell is shaded by its share
-    of the row's images: green on the diagonal, red off it."""
+    of the row's images: green on the diagonal, red off it; a cell with no image is a dot.
+    Cells sit side by side (no padding), so 10 classes with 4-digit counts fit 80 columns."""
     from rich import box
     from rich.style import Style
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", title=title, title_justify="left",
-                  collapse_padding=True, show_edge=False)
-    width = max(len(str(cell)) for row in confusion.matrix for cell in row)
-    table.add_column("true \\ predicted", no_wrap=True, overflow="ellipsis", max_width=18)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=0, header_style="bold",
+                  title=title, title_justify="left")
+    width = 1 + max(2, max(len(str(cell)) for row in confusion.matrix for cell in row))  # a space, then the count
+    table.add_column("true \\ predicted ", no_wrap=True, overflow="ellipsis", max_width=19)
     for p in range(confusion.classes):
-        table.add_column(str(p), justify="right", no_wrap=True, min_width=max(2, width))
-    table.add_column("acc.", justify="right", no_wrap=True)
+        table.add_column(str(p), justify="right", no_wrap=True, width=width)
+    table.add_column("acc.", justify="right", no_wrap=True, min_width=8)
     totals = confusion.class_totals()
     for t, (row, accuracy) in enumerate(zip(confusion.matrix, confusion.per_class_accuracy())):
-        cells: list[Text | str] = [f"{t} {confusion.names[t]}"]
+        cells: list[Text | str] = [f"{t} {confusion.names[t]} "]
         for p, n in enumerate(row):
-            share = n / totals[t] if totals[t] else 0.0
+            if not n:
+                cells.append(Text(f"{'·':>{width}}", style="grey50"))
+                continue
             colour = _DIAGONAL if p == t else _OFF
-            style = Style(bgcolor=_shade(share, colour), color="white" if n else "grey50", bold=p == t)
-            cells.append(Text(f" {n}" if n else " ·", style=style))
+            cells.append(Text(f"{n:>{width}}", style=Style(bgcolor=_shade(n / totals[t], colour), color="white",
+                                                          bold=p == t)))
         cells.append(f"{accuracy:.1%}" if accuracy is not None else "–")
         table.add_row(*cells)
     return table

@@ -37,6 +37,7 @@ from ..words import count
 from .editor.layer_table import path_text
 from .editor.pane import EditorPane
 from .screens.confirm import ConfirmScreen
+from .screens.confusion import ConfusionScreen
 from .screens.help import HelpScreen
 from .screens.pick import PickScreen
 from .session_actions import SessionActions, ShownSession
@@ -83,6 +84,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         Binding("r", "preset", "preset", show=False),
         Binding("ctrl+s", "save_session", "save"),
         Binding("o", "open_session", "open"),
+        Binding("m", "confusion", "matrix"),
         Binding("l", "load_architecture", "load", show=False),
         Binding("w", "write_architecture", "write", show=False),
         Binding("v", "toggle_pane", "pane"),
@@ -193,6 +195,31 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     def action_help(self) -> None:
         self.clear_notifications()  # a notice would cover the help text
         self.push_screen(HelpScreen())
+
+    # --- the confusion matrix of the epochs shown ---------------------------------------
+
+    @property
+    def shown_dataset(self) -> str:
+        """The dataset of the run the training pane shows (its classes name the matrix)."""
+        return self.shown.config.dataset if self.shown is not None else self.config.dataset
+
+    def action_confusion(self) -> None:
+        """The test set's confusion matrix of the epoch highlighted in the table (else the
+        last); it follows new epochs while a run trains."""
+        rows = self.pane.epoch_rows
+        if not rows and not (self.training or self.following):
+            self.notify("no finished epoch to show: each epoch's test pass records its confusion matrix; t trains",
+                        severity="warning", markup=False)
+            return
+        selected = self.pane.selected_epoch
+        epoch = next((i for i, row in enumerate(rows) if row["epoch"] == selected), None)
+        self.push_screen(ConfusionScreen(rows, self.shown_dataset, epoch, self.session_name))
+
+    def on_training_pane_epochs_changed(self, message: TrainingPane.EpochsChanged) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ConfusionScreen):
+                screen.session = self.session_name
+                screen.set_rows(self.pane.epoch_rows, self.shown_dataset)
 
     # --- the device (probed in a thread; the trainer reports what it really used) -----
 

@@ -45,6 +45,14 @@ class EpochTable(DataTable):
             self.add_row(*cells, key=key)
         self.move_cursor(row=self.row_count - 1, animate=False)
 
+    @property
+    def selected_epoch(self) -> int | None:
+        """The epoch (0-based) of the highlighted row; None when the table is empty."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return int(key) if key is not None else None
+
     def set_epochs(self, rows: list[dict[str, Any]]) -> None:
         self.clear()
         for row in rows:

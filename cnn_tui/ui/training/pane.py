@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 from ...core.config import TrainConfig
@@ -37,9 +38,13 @@ class TrainingPane(Vertical):
     TrainingPane #charts { height: 1fr; min-height: 6; layout: vertical; }
     """
 
+    class EpochsChanged(Message):
+        """The finished epochs shown changed (one added, or all replaced): see `epoch_rows`."""
+
     def __init__(self, config: TrainConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         self.initial_config = config
+        self._rows: dict[int, dict[str, Any]] = {}  # the metrics lines shown, by epoch
         self.total_epochs = config.epochs
         self.device_text = "device: auto (resolved when training starts)"
         self.gpu_total: int | None = None
@@ -71,6 +76,16 @@ class TrainingPane(Vertical):
     @property
     def epochs_focused(self) -> bool:
         return self.screen.focused is self.query_one(EpochTable)
+
+    @property
+    def epoch_rows(self) -> list[dict[str, Any]]:
+        """The finished epochs shown (their metrics lines, confusion matrices included), in order."""
+        return [self._rows[epoch] for epoch in sorted(self._rows)]
+
+    @property
+    def selected_epoch(self) -> int | None:
+        """The epoch of the table's highlighted row (0-based), if any."""
+        return self.query_one(EpochTable).selected_epoch
 
     def on_mount(self) -> None:
         self.set_state("idle", "press t to train")
@@ -142,6 +157,8 @@ class TrainingPane(Vertical):
     def epoch_finished(self, metrics: dict[str, Any]) -> None:
         self.query_one(EpochTable).add_epoch(metrics)
         self._append_charts(metrics)
+        self._rows[int(metrics["epoch"])] = metrics
+        self.post_message(self.EpochsChanged())
 
     def ended(self, event: TrainingEnded) -> None:
         self._pending = None  # a redraw still due would draw over the end
@@ -155,6 +172,8 @@ class TrainingPane(Vertical):
 
     def show_epochs(self, rows: list[dict[str, Any]]) -> None:
         """Replace the table and charts with a session's finished epochs."""
+        self._rows = {int(r["epoch"]): r for r in rows}
+        self.post_message(self.EpochsChanged())
         self.query_one(EpochTable).set_epochs(rows)
         self.query_one("#loss-chart", MetricChart).set_data(
             {"train": [(r["epoch"] + 1, mean_batch_loss(r)) for r in rows],
