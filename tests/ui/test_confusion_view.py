@@ -39,11 +39,11 @@ async def test_the_matrix_of_each_epoch_after_a_run(make_app, tmp_path):
         assert screen.epoch == 2  # the table's highlighted row: the last epoch
         assert [list(r) for r in screen.confusion.matrix] == rows[2]["confusion"]
         text = shown_text(screen)
-        assert f"epoch 3/3 · test accuracy {rows[2]['test_accuracy']:.4f} ({rows[2]['test_correct']} of 200 images)" in text
+        assert f"epoch 3 of 3 finished · test accuracy {rows[2]['test_accuracy']:.4f} ({rows[2]['test_correct']} of 200 images)" in text
         assert "0 class 0" in text and "9 class 9" in text and "most confused (true → predicted):" in text
         await pilot.press("left")
         assert screen.epoch == 1 and [list(r) for r in screen.confusion.matrix] == rows[1]["confusion"]
-        assert "epoch 2/3 · " in shown_text(screen)
+        assert "epoch 2 of 3 finished · " in shown_text(screen)
         await pilot.press("left", "left")  # stops at the first epoch
         assert screen.epoch == 0 and [list(r) for r in screen.confusion.matrix] == rows[0]["confusion"]
         await pilot.press("end")
@@ -104,7 +104,7 @@ async def test_it_follows_new_epochs_while_a_run_trains(make_app):
         await pilot.press("end")
         app.post_message(TrainerUpdate(EpochFinished({**extra, "epoch": 4})))
         await pilot.pause()
-        assert len(screen.rows) == 5 and screen.epoch == 4 and "epoch 5/5" in shown_text(screen)
+        assert len(screen.rows) == 5 and screen.epoch == 4 and "epoch 5 of 5 finished" in shown_text(screen)
 
 
 async def test_waiting_for_the_first_epoch_says_so(make_app):

@@ -100,7 +100,7 @@ class ConfusionScreen(ModalScreen[None]):
             pairs.update("")
             return
         row = self.rows[self.epoch]
-        heading = f"epoch {self.epoch + 1}/{len(self.rows)} · "
+        heading = f"epoch {self.epoch + 1} of {len(self.rows)} finished · "
         try:
             if not recorded(row):
                 raise ConfusionError("this epoch has no confusion matrix: it was trained before cnn-tui recorded "
