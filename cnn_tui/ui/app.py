@@ -88,6 +88,9 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         Binding("l", "load_architecture", "load", show=False),
         Binding("w", "write_architecture", "write", show=False),
         Binding("v", "toggle_pane", "pane"),
+        Binding("plus,equals_sign", "smoothing(1)", "smoother", show=False),
+        Binding("minus", "smoothing(-1)", "rougher", show=False),
+        Binding("y", "log_loss", "log y", show=False),
         Binding("escape", "focus_layers", "back", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
@@ -220,6 +223,17 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
             if isinstance(screen, ConfusionScreen):
                 screen.session = self.session_name
                 screen.set_rows(self.pane.epoch_rows, self.shown_dataset)
+
+    # --- the loss chart's drawing -------------------------------------------------------
+
+    def action_smoothing(self, step: int) -> None:
+        weight = self.pane.change_smoothing(step)
+        self.notify(f"loss per batch: smoothing {weight:g}" + (" (raw)" if not weight else ""), timeout=2,
+                    markup=False)
+
+    def action_log_loss(self) -> None:
+        log = self.pane.toggle_log_loss()
+        self.notify(f"loss chart: {'logarithmic' if log else 'linear'} y axis", timeout=2, markup=False)
 
     # --- the device (probed in a thread; the trainer reports what it really used) -----
 

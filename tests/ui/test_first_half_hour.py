@@ -349,17 +349,17 @@ async def test_the_threads_field(make_app):
 # --- 5 and 6. one way to count epochs, one way to show the loss ---------------------------
 
 
-async def test_loss_is_the_mean_per_batch_drawn_live_and_epochs_count_from_one(make_app, tmp_path):
-    from cnn_tui.ui.training.charts import MetricChart
+async def test_loss_is_drawn_per_batch_live_and_epochs_count_from_one(make_app, tmp_path):
+    from cnn_tui.ui.training.charts import LossChart
 
     app = make_app(config=small_config(epochs=2, train_size=15000, batch_size=20))
     async with app.run_test(size=(120, 40)) as pilot:
-        chart = app.query_one("#loss-chart", MetricChart)
+        chart = app.query_one("#loss-chart", LossChart)
         await pilot.press("t")
-        await wait_for(pilot, lambda: chart.series["train"])
+        await wait_for(pilot, lambda: chart.batch_points())
         assert app.query_one(EpochTable).row_count == 0  # drawn during the first epoch
-        x, y = chart.series["train"][0]
-        assert 0 < x <= 1 and 0 < y < 10  # a mean per batch, not a sum
+        x, y = chart.batch_points()[0]
+        assert x == 1 / 750 and 0 < y < 10  # the first batch's mean loss, at its place in epoch 1
         await wait_for(pilot, lambda: not app.training, timeout=120)
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -371,6 +371,8 @@ async def test_loss_is_the_mean_per_batch_drawn_live_and_epochs_count_from_one(m
         assert any("train" in h and "acc" in h for h in headers)
         assert any("test" in h and "acc" in h for h in headers)
         assert chart.series["train"][-1] == (2, pytest.approx(rows[1]["total_loss"] / rows[1]["batches"], rel=1e-6))
+        # every batch of both epochs, as the session keeps them
+        assert [y for _, y in chart.batch_points()] == rows[0]["batch_losses"] + rows[1]["batch_losses"]
 
 
 async def test_a_stop_is_told_in_epochs_counted_from_one(make_app):

@@ -6,6 +6,8 @@ and look at the SVGs in __snapshots__/ before committing them.
 
 from __future__ import annotations
 
+import math
+
 from importlib import metadata
 
 import pytest
@@ -100,11 +102,18 @@ def test_training_mid_epoch(snap_compare, tmp_path, size):
         the_app.training = True
         events = [TrainingStarted("run-demo", "cpu", "AMD EPYC (1 thread)", 0, 3, 60000, 10000, 600, 32998),
                   EpochStarted(0, 3, 600)]
+        def losses(epoch: int, first: int, last: int) -> tuple[float, ...]:
+            """Made-up batch losses: falling, with a wiggle (the chart draws them and their average)."""
+            return tuple(0.35 + 2.0 * math.exp(-(epoch * 600 + i) / 120) + 0.08 * math.sin(i * 0.7)
+                         for i in range(first, last))
+
         for batch in (100, 200, 300, 400, 500, 600):
-            events.append(BatchProgress(0, batch, 600, batch * 100, 24000.0, (600 - batch) / 240, 0.9 - batch / 2000))
+            events.append(BatchProgress(0, batch, 600, batch * 100, 24000.0, (600 - batch) / 240, 0.9 - batch / 2000,
+                                        batch_losses=losses(0, batch - 100, batch), first_batch=batch - 100))
         events += [EpochFinished(DEMO_ROWS[0]), EpochStarted(1, 3, 600)]
         for batch in (100, 200, 300):
-            events.append(BatchProgress(1, batch, 600, batch * 100, 23456.0, 1.3, 0.45 - batch / 10000))
+            events.append(BatchProgress(1, batch, 600, batch * 100, 23456.0, 1.3, 0.45 - batch / 10000,
+                                        batch_losses=losses(1, batch - 100, batch), first_batch=batch - 100))
         for event in events:
             the_app.on_trainer_update(TrainerUpdate(event))
         await pilot.pause(0.6)  # the progress line redraws at most twice a second: its next redraw

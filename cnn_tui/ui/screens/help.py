@@ -46,8 +46,10 @@ A `residual` block adds its input to its layers' output; when they change the sh
 input goes through the projection shown after them (1×1 conv and batchnorm). Its row shows
 the block's totals.
 
-**Training**: epochs are counted from 1. *loss* is the mean loss per batch: the chart draws
-it as the epoch runs, the table shows each epoch's; *train acc.* and *test acc.* are
+**Training**: epochs are counted from 1. The loss chart draws every batch's loss as the
+epoch runs (faint) and its moving average: `+`/`-` smooth more or less, `y` switches to a
+logarithmic y axis. The table shows each epoch's mean loss per batch; the line above it reads
+out the epoch under its cursor, marked on the charts; *train acc.* and *test acc.* are
 accuracies, *train correct* the images classified right while training. *threads* empty
 lets the trainer choose: one per free core, 1 on a busy two-core machine.
 

@@ -18,6 +18,7 @@ class MetricChart(PlotextPlot):
         self.chart_title = title
         self.series: dict[str, list[tuple[float, float]]] = {name: [] for name in series}
         self.series_colors = dict(zip(series, colors))
+        self.marked: int | None = None  # an epoch to draw a line at
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -47,4 +48,107 @@ class MetricChart(PlotextPlot):
             if points:
                 plt.plot([x for x, _ in points], [y for _, y in points], label=name,
                          color=self.series_colors[name], marker="braille")
+        if self.marked is not None:
+            plt.vline(self.marked + 1, "gray")
         self.refresh()  # the widget rebuilds the figure, in the app's theme, on render
+
+    def mark(self, epoch: int | None) -> None:
+        """A line at the end of `epoch` (counted from 0), or none."""
+        if epoch != self.marked:
+            self.marked = epoch
+            self.replot()
+
+
+SMOOTHING = (0.0, 0.6, 0.9, 0.97, 0.99)  # weights of the moving average, as TensorBoard offers them
+
+
+def smoothed(values: list[float], weight: float) -> list[float]:
+    """An exponential moving average, debiased at the start (TensorBoard's smoothing): each
+    value is weight × the previous average + (1 − weight) × itself."""
+    out, average = [], 0.0
+    for k, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        out.append(average / (1 - weight**k) if weight else value)
+    return out
+
+
+class LossChart(MetricChart):
+    """The loss: every batch's mean loss (faint) with its moving average over it, the test
+    loss per epoch, and the train loss per epoch where a session has no per-batch losses
+    (runs from before they were recorded). `smoothing` and `log_y` change the drawing only;
+    `marked` draws a line at the end of an epoch (the epoch table's cursor)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("loss", ("train", "test"), ("cyan", "orange"), **kwargs)
+        self.batch_losses: dict[int, list[float | None]] = {}  # epoch -> each batch's loss, None until known
+        self.smoothing = SMOOTHING[1]
+        self.log_y = False
+        self.marked: int | None = None
+        self.title_text = ""
+
+    def add_batches(self, epoch: int, batches: int, first: int, losses: tuple[float, ...] | list[float]) -> None:
+        """Losses of batches `first`, `first` + 1, ... of `epoch` (placed by index: a chunk
+        that comes twice changes nothing)."""
+        slots = self.batch_losses.get(epoch)
+        if slots is None or len(slots) != batches:
+            slots = self.batch_losses[epoch] = [None] * batches
+        slots[first:first + len(losses)] = list(losses)[: max(0, batches - first)]
+
+    def set_batches(self, rows: list[dict]) -> None:
+        """Every batch of these epochs (metrics rows), in place of what was shown."""
+        self.batch_losses = {r["epoch"]: list(r["batch_losses"]) for r in rows if r.get("batch_losses")}
+
+    def batch_points(self) -> list[tuple[float, float]]:
+        """(x, loss) of every known batch: batch i of n in epoch e at x = e + (i + 1) / n."""
+        points = []
+        for epoch in sorted(self.batch_losses):
+            slots = self.batch_losses[epoch]
+            points += [(epoch + (i + 1) / len(slots), v) for i, v in enumerate(slots) if v is not None]
+        return points
+
+    def change_smoothing(self, step: int) -> float:
+        at = min(range(len(SMOOTHING)), key=lambda i: abs(SMOOTHING[i] - self.smoothing))
+        self.smoothing = SMOOTHING[max(0, min(len(SMOOTHING) - 1, at + step))]
+        self.replot()
+        return self.smoothing
+
+    def toggle_log(self) -> bool:
+        self.log_y = not self.log_y
+        self.replot()
+        return self.log_y
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        words = ["loss per batch" if self.batch_losses else "loss (mean per batch)"]
+        if self.batch_losses:
+            words.append(f"smoothing {self.smoothing:g}")
+        if self.log_y:
+            words.append("log y")
+        self.title_text = " · ".join(words)
+        plt.title(self.title_text)
+        plt.xlabel("epoch")
+        points = self.batch_points()
+        test = self.series["test"]
+        last = max([p[0] for p in points[-1:]] + [p[0] for p in test[-1:]] + [p[0] for p in self.series["train"][-1:]],
+                   default=0.0)
+        if last:
+            epochs = list(range(1, int(last + 0.999) + 1))
+            plt.xticks(epochs[:: max(1, len(epochs) // 8)])
+        if self.log_y:
+            plt.yscale("log")
+        if points:
+            xs, ys = [x for x, _ in points], [y for _, y in points]
+            if self.smoothing:
+                plt.plot(xs, ys, color="gray", marker="braille")  # the raw curve, faint behind
+                ys = smoothed(ys, self.smoothing)
+            plt.plot(xs, ys, label="train", color="cyan", marker="braille")
+        elif self.series["train"]:
+            train = self.series["train"]
+            plt.plot([x for x, _ in train], [y for _, y in train], label="train", color="cyan", marker="braille")
+        if test:
+            plt.plot([x for x, _ in test], [y for _, y in test], label="test", color="orange", marker="braille")
+        if self.marked is not None:
+            plt.vline(self.marked + 1, "gray")
+        self.refresh()

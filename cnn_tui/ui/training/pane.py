@@ -14,7 +14,7 @@ from textual.widgets import Static
 from ...core.config import TrainConfig
 from ...core.events import BatchProgress, EpochStarted, TrainingEnded, TrainingStarted
 from ...words import count
-from .charts import MetricChart
+from .charts import LossChart, MetricChart
 from .config_form import ConfigForm
 from .epoch_table import EpochTable, mean_batch_loss
 from .progress import EpochProgress
@@ -36,6 +36,7 @@ class TrainingPane(Vertical):
     TrainingPane #training-title { height: 1; text-style: bold; }
     TrainingPane #state { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     TrainingPane #charts { height: 1fr; min-height: 6; layout: vertical; }
+    TrainingPane #readout { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     class EpochsChanged(Message):
@@ -60,8 +61,9 @@ class TrainingPane(Vertical):
         yield EpochProgress(id="progress")
         yield SystemPanel(id="system")
         with Container(id="charts"):
-            yield MetricChart("loss (mean per batch)", ("train", "test"), ("cyan", "orange"), id="loss-chart")
+            yield LossChart(id="loss-chart")
             yield MetricChart("accuracy", ("train", "test"), ("cyan", "orange"), id="acc-chart")
+        yield Static(id="readout")
         yield EpochTable(id="epochs")
 
     # --- focus: the app says where, the pane knows its widgets -------------------------
@@ -123,7 +125,10 @@ class TrainingPane(Vertical):
     def progress(self, event: BatchProgress) -> None:
         """The current batch. Redrawn at most PROGRESS_HZ times a second, so a slow SSH link
         keeps up; an event that comes sooner waits for the next redraw, which shows the
-        latest one (the last batch of an epoch and a change of state are shown at once)."""
+        latest one (the last batch of an epoch and a change of state are shown at once).
+        Every event's batch losses are kept at once, so none is lost to the wait."""
+        if event.batch_losses:
+            self.loss_chart.add_batches(event.epoch, event.batches, event.first_batch, event.batch_losses)
         self._pending = event
         urgent = event.batch == event.batches or event.state != self.acknowledged
         wait = self._progress_shown + 1 / PROGRESS_HZ - time.monotonic()
@@ -140,12 +145,11 @@ class TrainingPane(Vertical):
             return
         now = self._progress_shown = time.monotonic()
         self.query_one(EpochProgress).show(event, event.epochs or self.total_epochs)
-        # The running mean of this epoch's batch losses, drawn as it grows (a replot redraws
-        # the whole chart, so at most CHART_HZ times a second).
+        # Every batch's loss, drawn as the epoch runs (a replot redraws the whole chart, so
+        # at most CHART_HZ times a second).
         if now - self._chart_shown >= 1 / CHART_HZ or event.batch == event.batches:
             self._chart_shown = now
-            self.query_one("#loss-chart", MetricChart).append("train", event.epoch + event.batch / event.batches,
-                                                              event.mean_loss)
+            self.loss_chart.replot()
         if event.system is not None and now - self._system_shown >= 1 / SYSTEM_HZ:
             self._system_shown = now
             self.query_one(SystemPanel).show(event.system)
@@ -175,7 +179,8 @@ class TrainingPane(Vertical):
         self._rows = {int(r["epoch"]): r for r in rows}
         self.post_message(self.EpochsChanged())
         self.query_one(EpochTable).set_epochs(rows)
-        self.query_one("#loss-chart", MetricChart).set_data(
+        self.loss_chart.set_batches(rows)
+        self.loss_chart.set_data(
             {"train": [(r["epoch"] + 1, mean_batch_loss(r)) for r in rows],
              "test": [(r["epoch"] + 1, r["test_loss"]) for r in rows]})
         self.query_one("#acc-chart", MetricChart).set_data(
@@ -184,13 +189,40 @@ class TrainingPane(Vertical):
 
     def _append_charts(self, m: dict[str, Any]) -> None:
         x = m["epoch"] + 1  # epochs counted from 1: epoch 0 ends at x = 1
-        loss = self.query_one("#loss-chart", MetricChart)
-        if not loss.series["train"] or loss.series["train"][-1][0] != x:  # no live point at its end
-            loss.append("train", x, mean_batch_loss(m))
+        loss = self.loss_chart
+        if m.get("batch_losses"):  # the whole epoch, as written (a watcher may have missed some live)
+            loss.add_batches(m["epoch"], len(m["batch_losses"]), 0, m["batch_losses"])
+        loss.series["train"].append((x, mean_batch_loss(m)))
         loss.append("test", x, m["test_loss"])
         acc = self.query_one("#acc-chart", MetricChart)
         acc.append("train", x, m["train_accuracy"])
         acc.append("test", x, m["test_accuracy"])
+
+    @property
+    def loss_chart(self) -> LossChart:
+        return self.query_one("#loss-chart", LossChart)
+
+    def change_smoothing(self, step: int) -> float:
+        """More (+1) or less (-1) smoothing of the per-batch loss curve; the weight now."""
+        return self.loss_chart.change_smoothing(step)
+
+    def toggle_log_loss(self) -> bool:
+        """The loss chart's y axis logarithmic or linear; True when logarithmic now."""
+        return self.loss_chart.toggle_log()
+
+    def on_data_table_row_highlighted(self, event) -> None:
+        """The epoch table's cursor marks its epoch on both charts and reads its values out."""
+        epoch = self.query_one(EpochTable).selected_epoch
+        for chart in self.query(MetricChart):
+            chart.mark(epoch)
+        row = self._rows.get(epoch) if epoch is not None else None
+        readout = self.query_one("#readout", Static)
+        if row is None:
+            readout.update("", layout=False)
+            return
+        readout.update(Text(f"epoch {epoch + 1}: train loss {mean_batch_loss(row):.4f} · test loss "
+                            f"{row['test_loss']:.4f} · train acc. {row['train_accuracy']:.4f} · test acc. "
+                            f"{row['test_accuracy']:.4f}", style="dim"), layout=False)
 
     @property
     def config_form(self) -> ConfigForm:

@@ -1,0 +1,70 @@
+"""The loss chart: every batch's loss with a moving average over it, log y, and the epoch
+under the table's cursor marked and read out."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnn_tui.core.config import TrainConfig
+from cnn_tui.core.presets import preset
+from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore, new_record
+from cnn_tui.ui.training.charts import SMOOTHING, LossChart, MetricChart, smoothed
+from cnn_tui.ui.training.epoch_table import EpochTable
+
+from .conftest import notifications, small_config
+
+
+def test_smoothing_is_a_debiased_moving_average():
+    assert smoothed([1.0, 3.0], 0.0) == [1.0, 3.0]
+    # 0.5 weight: averages 0.5, 0.5*0.5 + 1.5 = 1.75; debiased by 1 - 0.5^k
+    assert smoothed([1.0, 3.0], 0.5) == [pytest.approx(1.0), pytest.approx(1.75 / 0.75)]
+    flat = smoothed([2.0] * 50, 0.99)
+    assert all(v == pytest.approx(2.0) for v in flat)  # no pull towards 0 at the start
+
+
+def test_batches_are_placed_by_index_so_a_repeated_chunk_changes_nothing():
+    chart = LossChart()
+    chart.add_batches(0, 4, 0, (1.0, 2.0))
+    chart.add_batches(0, 4, 0, (1.0, 2.0))
+    chart.add_batches(0, 4, 2, (3.0,))
+    assert chart.batch_points() == [(0.25, 1.0), (0.5, 2.0), (0.75, 3.0)]
+    chart.add_batches(1, 2, 0, (5.0, 6.0, 7.0))  # more than the epoch has: the rest is dropped
+    assert chart.batch_points()[-2:] == [(1.5, 5.0), (2.0, 6.0)]
+
+
+def write_session(root, name: str, epochs: int, batches: int) -> None:
+    config = TrainConfig(dataset="synthetic")
+    with SessionStore(root).create(name, new_record(preset("seed"), config, "cpu")) as session:
+        for epoch in range(epochs):
+            losses = [2.0 / (1 + epoch * batches + i) for i in range(batches)]
+            row = {field: 1 for field in METRIC_FIELDS}
+            row.update(epoch=epoch, batches=batches, total_loss=sum(losses), batch_losses=losses,
+                       test_loss=0.5 - epoch / 10, train_accuracy=0.6 + epoch / 10, test_accuracy=0.55 + epoch / 10)
+            session.append_metrics(row)
+        session.set_status("finished")
+
+
+async def test_a_session_shows_every_batch_smoothing_log_y_and_a_readout(make_app, tmp_path):
+    write_session(tmp_path / "sessions", "run", epochs=3, batches=10)
+    app = make_app(session="run", config=small_config())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        chart = app.query_one("#loss-chart", LossChart)
+        assert len(chart.batch_points()) == 30 and chart.batch_points()[0] == (0.1, 2.0)
+        assert chart.smoothing == SMOOTHING[1]
+        app.editor.focus_layers()
+        await pilot.press("plus", "plus")
+        assert chart.smoothing == SMOOTHING[3]
+        await pilot.press("minus", "minus", "minus", "minus")
+        assert chart.smoothing == 0.0  # the raw curve alone
+        assert any("smoothing 0 (raw)" in n for n in notifications(app))
+        await pilot.press("y")
+        assert chart.log_y
+        assert chart.title_text == "loss per batch · smoothing 0 · log y"
+        table = app.query_one(EpochTable)
+        table.focus()
+        await pilot.press("up")  # the second epoch
+        await pilot.pause()
+        readout = str(app.query_one("#readout").render())
+        assert readout.startswith("epoch 2: train loss ") and "test loss 0.4000" in readout
+        assert all(c.marked == 1 for c in app.query(MetricChart))
