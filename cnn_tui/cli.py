@@ -567,6 +567,9 @@ def _gallery_parser(sub: Any) -> None:
     p.add_argument("--label", metavar="CLASS", help="only images of this class (its name or number)")
     p.add_argument("-n", "--count", type=_whole, default=12, help="how many images (default 12)")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset is (else $CNN_TUI_DATA, else ./data)")
+    p.add_argument("--graphics", choices=("auto", "kitty", "blocks"), default="auto",
+                   help="kitty: real pixels through the kitty graphics protocol (kitty, WezTerm, Ghostty); "
+                        "blocks: half blocks, in any terminal; auto (default): kitty where the terminal has it")
     p.set_defaults(handler=cmd_gallery)
 
 
@@ -577,7 +580,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     from .core.data import DataError
     from .core.gallery import predict_session
     from .core.sessions import SessionError, SessionStore
-    from .render import sample_card
+    from .render import kitty_graphics_available, sample_card
 
     try:
         predictions = predict_session(SessionStore(args.sessions_dir).open(args.name), data_dir=args.data_dir)
@@ -602,7 +605,10 @@ def cmd_gallery(args: argparse.Namespace) -> int:
                   f"{len(predictions.samples):,} test images right; {len(chosen):,} {what}images, "
                   f"the first {min(args.count, len(chosen))} shown", markup=False, soft_wrap=True)
     if chosen:
-        console.print(Columns([sample_card(predictions, s) for s in chosen[: args.count]], padding=(1, 2)))
+        graphics = args.graphics if args.graphics != "auto" else ("kitty" if kitty_graphics_available() else "blocks")
+        if graphics == "kitty":  # asked for: the protocol's commands go out even when piped
+            console = Console(highlight=False, force_terminal=True)
+        console.print(Columns([sample_card(predictions, s, graphics) for s in chosen[: args.count]], padding=(1, 2)))
     return 0
 
 

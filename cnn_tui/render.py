@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Iterator, Sequence
 
 from rich import box
@@ -242,13 +243,76 @@ class HalfBlockImage:
         return Measurement(self.shape[2], self.shape[2])
 
 
-def sample_card(predictions, sample):
+class KittyImage:
+    """An image sent with the kitty graphics protocol (kitty, WezTerm, Ghostty): real pixels,
+    scaled by the terminal to the cells half blocks would take, which are left blank under it."""
+
+    CHUNK = 4096
+
+    def __init__(self, pixels, shape: tuple[int, int, int]) -> None:
+        self.pixels, self.shape = pixels, shape
+
+    def escape(self) -> str:
+        """The protocol's commands: a PNG in base64 chunks, shown at the cursor (which stays)."""
+        import base64
+        import io as _io
+
+        from PIL import Image
+
+        c, h, w = self.shape
+        data = bytes(self.pixels)
+        if c >= 3:
+            plane = h * w
+            rgb = bytes(v for i in range(plane) for v in (data[i], data[plane + i], data[2 * plane + i]))
+            image = Image.frombytes("RGB", (w, h), rgb)
+        else:
+            image = Image.frombytes("L", (w, h), data[: h * w])
+        buffer = _io.BytesIO()
+        image.save(buffer, format="PNG")
+        payload = base64.standard_b64encode(buffer.getvalue()).decode("ascii")
+        chunks = [payload[i:i + self.CHUNK] for i in range(0, len(payload), self.CHUNK)] or [""]
+        out = []
+        for n, chunk in enumerate(chunks):
+            more = 1 if n < len(chunks) - 1 else 0
+            keys = f"a=T,f=100,q=2,C=1,c={w},r={-(-h // 2)},m={more}" if n == 0 else f"m={more}"
+            out.append(f"\x1b_G{keys};{chunk}\x1b\\")
+        return "".join(out)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        from rich.segment import ControlType
+
+        _, h, w = self.shape
+        yield Segment(self.escape(), control=[(ControlType.BELL,)])  # written as is, no width
+        for _ in range(-(-h // 2)):
+            yield Segment(" " * w)
+            yield Segment.line()
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions):
+        from rich.measure import Measurement
+
+        return Measurement(self.shape[2], self.shape[2])
+
+
+def kitty_graphics_available() -> bool:
+    """Does this terminal show kitty-protocol images? kitty, WezTerm and Ghostty do; inside
+    tmux or screen the protocol does not reach the terminal, and piped output has none."""
+    import os
+
+    if not sys.stdout.isatty() or os.environ.get("TMUX") or os.environ.get("STY"):
+        return False
+    term, program = os.environ.get("TERM", ""), os.environ.get("TERM_PROGRAM", "")
+    return "kitty" in term or "ghostty" in term or program in ("WezTerm", "ghostty")
+
+
+def sample_card(predictions, sample, graphics: str = "blocks"):
     """One test image with its true label, the prediction and its confidence (green when
-    right, red when wrong)."""
+    right, red when wrong); `graphics` "kitty" sends the image's pixels, "blocks" draws
+    half blocks."""
     from rich.console import Group
     from rich.text import Text
 
     caption = Text(f"#{sample.index} {predictions.name(sample.label)}", no_wrap=True, overflow="ellipsis")
     guess = Text(f"{'✓' if sample.correct else '✗'} {predictions.name(sample.predicted)} {sample.confidence:.0%}",
                  style="green" if sample.correct else "bold red", no_wrap=True, overflow="ellipsis")
-    return Group(HalfBlockImage(predictions.image(sample), predictions.shape), caption, guess)
+    picture = (KittyImage if graphics == "kitty" else HalfBlockImage)(predictions.image(sample), predictions.shape)
+    return Group(picture, caption, guess)

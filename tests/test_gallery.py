@@ -60,6 +60,22 @@ def test_gallery_command(trained):
     assert result.returncode == 0 and "class 2 images" in result.stdout
 
 
+def test_kitty_graphics_send_the_images_pixels(trained):
+    import base64
+    import re
+
+    from PIL import Image
+
+    result = cli("gallery", "run", "--sessions-dir", str(trained), "-n", "2", "--graphics", "kitty")
+    assert result.returncode == 0, result.stderr
+    commands = re.findall(r"\x1b_G([^;]*);([^\x1b]*)\x1b\\", result.stdout)
+    assert len(commands) == 2 and all("f=100" in keys and "c=28" in keys and "r=14" in keys for keys, _ in commands)
+    image = Image.open(io.BytesIO(base64.b64decode(commands[0][1])))
+    predictions = predict_session(SessionStore(trained).open("run"))
+    assert image.size == (28, 28) and image.tobytes() == bytes(predictions.image(predictions.samples[0]))
+    assert "▀" not in result.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["run", "--label", "Trouser"], "--label Trouser: not a class of this dataset; use one of class 0"),
     (["nope"], "no session 'nope'"),
