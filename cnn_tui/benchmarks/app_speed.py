@@ -1,4 +1,4 @@
-"""Issue 4's figures: training inside the app vs headless, key latency, first frame.
+"""The app's figures: training inside the app vs headless, key latency, first frame.
 
     CNN_TUI_DATA=../shared/data python -m cnn_tui.benchmarks.app_speed [--epochs 3] [--rounds 2]
 

@@ -1,4 +1,4 @@
-"""Issue 3's figures: our trainer vs the reference loop on the real FashionMNIST.
+"""The trainer's figures: our trainer vs the reference loop on the real FashionMNIST.
 
     CNN_TUI_DATA=../shared/data python -m cnn_tui.benchmarks.train_speed [--epochs 5] [--profile]
 
@@ -213,6 +213,11 @@ def main() -> None:
     ):
         print(f"| {label} | {med(name):.2f} | **{med('reference') / med(name):.2f}×** | {wall(name):.1f} s | "
               f"{faults(name):,.0f} |")
+    for name, label in (("default", "`cnn-tui train`"), ("fast", "`cnn-tui train --no-shuffle`")):
+        ratios = [statistics.median(row["seconds"] for row in r["reference"]["rows"])
+                  / statistics.median(row["seconds"] for row in r[name]["rows"]) for r in rounds]
+        print(f"\nreference / {label}, round by round: " + ", ".join(f"{x:.2f}×" for x in ratios)
+              + f" (lowest **{min(ratios):.2f}×**)")
     if args.profile:
         print("\nWhere the fast loop's CPU time goes (torch.profiler, self time, 150 batches):\n")
         for key, share in profile_fast_loop(args.data_dir):

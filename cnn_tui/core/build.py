@@ -47,8 +47,32 @@ def build_model(arch: Architecture, input_shape: tuple[int, int, int] | None = N
     return nn.Sequential(*make_modules(arch.layers, summary.layers, _Modules()))
 
 
+# Max pooling commutes with every activation that never decreases: relu(maxpool(x)) equals
+# maxpool(relu(x)) value for value, and so do their gradients (the pool routes each gradient
+# to its window's maximum either way; the activation zeroes or scales it there either way).
+# Pooled first, the activation touches a quarter of the values behind a 2×2 pool.
+_NON_DECREASING = (nn.ReLU, nn.LeakyReLU)
+
+
+def pool_before_activation(model: nn.Module) -> int:
+    """In every Sequential, move each max pool in front of the activation before it; the
+    same function, cheaper. No parameter moves, so state dicts and checkpoints are unchanged.
+    Returns how many pairs were swapped."""
+    swapped = 0
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        names = list(module._modules)
+        for first, second in zip(names, names[1:]):
+            layers = module._modules
+            if isinstance(layers[first], _NON_DECREASING) and isinstance(layers[second], nn.MaxPool2d):
+                layers[first], layers[second] = layers[second], layers[first]
+                swapped += 1
+    return swapped
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["Residual", "build_model", "count_params"]
+__all__ = ["Residual", "build_model", "count_params", "pool_before_activation"]
