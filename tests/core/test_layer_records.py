@@ -54,3 +54,32 @@ def test_dropout_after_a_linear_layer_and_convs_without_bias():
         {"type": "linear", "out_features": 5}, {"type": "dropout", "p": 0.2}, {"type": "silu"}]})
     assert summary.ok and summary.layers[0].params == 4 * 9 and summary.layers[2].output_shape == (5,)
     assert summary.layers[0].settings == "4@3×3 s1 p0 nobias"
+
+
+@pytest.mark.parametrize("name", ["seed", "vgg-small", "resnet-small"])
+def test_pooling_before_the_activation_is_the_same_function_and_gradients(name):
+    """The fast mode's reordering: equal outputs and gradients bit for bit, the same state dict."""
+    from cnn_tui.core.build import pool_before_activation
+    from cnn_tui.core.presets import preset
+
+    arch = preset(name)
+    torch.manual_seed(0)
+    plain = build_model(arch)
+    torch.manual_seed(0)
+    swapped = build_model(arch)
+    moved = pool_before_activation(swapped)
+    assert moved == {"seed": 2, "vgg-small": 3, "resnet-small": 0}[name]
+    assert list(plain.state_dict()) == list(swapped.state_dict())
+    x = torch.randn(4, *arch.input)
+    plain.train(), swapped.train()
+    torch.manual_seed(1)  # dropout draws the same masks for both
+    out_plain = plain(x)
+    torch.manual_seed(1)
+    out_swapped = swapped(x)
+    assert torch.equal(out_plain, out_swapped)
+    out_plain.square().sum().backward()
+    out_swapped.square().sum().backward()
+    assert all(torch.equal(a.grad, b.grad) for a, b in zip(plain.parameters(), swapped.parameters()))
+    if moved:
+        kinds = [type(m).__name__ for m in swapped]
+        assert kinds[kinds.index("MaxPool2d") + 1] == "ReLU"
