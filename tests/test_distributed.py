@@ -120,7 +120,7 @@ def test_torchrun_started_by_hand_gives_the_same_session(tmp_path, one_process):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                "-m", "cnn_tui", "train", *DATA, "--epochs", "2", "--session", "byhand", "--sessions-dir", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[-8000:]
     assert_same_numbers(one_process, metrics(tmp_path, "byhand"))
     assert SessionStore(tmp_path).open("byhand").record.distributed["world_size"] == 2
 
