@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, SelectionList, Static
 
@@ -40,6 +40,14 @@ class ChooseRunsScreen(ModalScreen[list[str] | None]):
             yield SelectionList[str](*[(label, name, name == self.marked) for name, label in self.options])
             yield Label("space marks · c compares the marked · escape closes", classes="hint")
 
+    def on_mount(self) -> None:
+        """The cursor starts on the session already marked: space then marks the next one."""
+        names = [name for name, _ in self.options]
+        choices = self.query_one(SelectionList)
+        choices.focus()
+        if self.marked in names:
+            choices.highlighted = names.index(self.marked)
+
     def action_compare(self) -> None:
         chosen = self.query_one(SelectionList).selected
         if len(chosen) < 2:
@@ -59,9 +67,11 @@ class CompareScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     CompareScreen { align: center middle; }
     CompareScreen > Vertical { width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1; }
-    CompareScreen #compare-charts { height: 14; }
+    CompareScreen #compare-body { height: 1fr; }
+    CompareScreen #compare-table { width: auto; }
+    CompareScreen #compare-charts { height: 14; min-width: 60; }
     CompareScreen MetricChart { width: 1fr; }
-    CompareScreen #compare-diff { height: 1fr; }
+    CompareScreen #compare-differences { width: auto; min-width: 100%; }
     CompareScreen .hint { color: $text-muted; }
     """
 
@@ -74,13 +84,13 @@ class CompareScreen(ModalScreen[None]):
         colors = tuple(RUN_COLORS[i % len(RUN_COLORS)] for i in range(len(names)))
         with Vertical():
             yield Label(Text("Compare · " + " · ".join(names), style="bold"))
-            yield Static(compare_table([run_stats(run) for run in self.runs]), id="compare-table")
-            with Horizontal(id="compare-charts"):
-                yield MetricChart("test accuracy", names, colors, id="compare-accuracy")
-                yield MetricChart("train loss (mean per batch)", names, colors, id="compare-loss")
-            with VerticalScroll(id="compare-diff"):
+            with ScrollableContainer(id="compare-body"):  # a small terminal scrolls it, both ways
+                yield Static(compare_table([run_stats(run) for run in self.runs]), id="compare-table")
+                with Horizontal(id="compare-charts"):
+                    yield MetricChart("test accuracy", names, colors, id="compare-accuracy")
+                    yield MetricChart("train loss (mean per batch)", names, colors, id="compare-loss")
                 yield Static(self._differences(), id="compare-differences")
-            yield Label("escape closes", classes="hint")
+            yield Label("arrows / pgup / pgdn scroll · escape closes", classes="hint")
 
     def _differences(self) -> Text:
         text = Text()
@@ -91,6 +101,7 @@ class CompareScreen(ModalScreen[None]):
         return text
 
     def on_mount(self) -> None:
+        self.query_one("#compare-body").focus()
         for chart_id, metric in (("#compare-accuracy", "test_accuracy"), ("#compare-loss", "train_loss")):
             self.query_one(chart_id, MetricChart).set_data(
                 {run.name: [(epoch + 1, value) for epoch, value in enumerate(run.curve(metric))] for run in self.runs})

@@ -35,6 +35,7 @@ class GalleryScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     GalleryScreen { align: center middle; }
     GalleryScreen > Vertical { width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1; }
+    GalleryScreen #gallery-title { width: 100%; }
     GalleryScreen #gallery-cards { height: 1fr; }
     GalleryScreen .hint { color: $text-muted; }
     """

@@ -23,7 +23,8 @@ class SessionsScreen(PickScreen):
 
     def on_mount(self) -> None:
         self.query_one("Vertical").mount(
-            Label("enter opens · n renames · x deletes · e exports · c compares · g test images · escape closes", classes="hint"))
+            Label("enter opens · n renames · x deletes · escape closes\n"
+                  "e exports · c compares · g shows test images and predictions", classes="hint"))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.prevent_default()  # PickScreen's handler would dismiss a second time
