@@ -30,6 +30,7 @@ HELP = """\
 | `o` | the saved sessions: `enter` opens (a live one is watched), `n` renames, `x` deletes, `e` exports (PyTorch file, JSON, CSV, Markdown, ONNX), `c` compares (mark with `space`, `c` again to compare), `g` shows test images with the network's predictions (`w` wrong ones only, `←`/`→` a class) |
 | `l` / `w` | load / write an architecture JSON file (`w` asks before replacing a file) |
 | `m` | the test set's confusion matrix of the epoch highlighted in the epoch table (else the last): per-class accuracy and the most confused classes; `←`/`→` other epochs; it follows new epochs as they finish |
+| `+` / `-` / `y` | the loss chart: smooth the per-batch curve more / less; logarithmic y axis on or off |
 | `v` | the other pane: its first field (narrow terminals: shows it) |
 | `enter` / `tab` / `escape` | edit the layer's fields / next field / leave the field |
 | `?` | this help |
