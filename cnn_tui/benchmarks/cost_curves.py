@@ -70,7 +70,7 @@ def run_case(arch: dict | str, shape: tuple[int, int, int], images: int, device:
 
 def main() -> None:
     from ..core.presets import preset
-    from ..core.shapes import analyze
+    from ..core.shapes import infer_shapes
     from ..core.spec import Architecture
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -87,8 +87,7 @@ def main() -> None:
                 measured.setdefault(label, []).append(run_case(arch, shape, images, args.device, folder))
     rows = []
     for label, arch, shape, images in todo:
-        data = preset(arch).to_dict() if isinstance(arch, str) else arch
-        summary = analyze(Architecture.from_dict(data).with_input(shape).to_dict())
+        summary = infer_shapes(preset(arch) if isinstance(arch, str) else Architecture.from_dict(arch), shape)
         runs = measured[label]
         peaks = [r["peak_memory_bytes"] for r in runs if r.get("peak_memory_bytes")]
         rows.append((label, shape, images, summary.total_params, summary.total_macs,

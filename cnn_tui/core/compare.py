@@ -83,7 +83,6 @@ class LayerChange:
     before: LayerInfo | None
     after: LayerInfo | None
     fields: tuple[tuple[str, Any, Any], ...] = ()
-    settings: tuple[str, str] = ("", "")
 
     @property
     def params_change(self) -> int:

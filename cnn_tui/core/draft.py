@@ -242,10 +242,11 @@ class ArchitectureDraft:
         returns its path."""
         if layer_type not in LAYER_TYPES:
             raise ArchitectureError(f"unknown layer type {layer_type!r}")
-        layers, i = self._siblings(_path(where) if self.layers or len(_path(where)) > 1 else (0,))
-        i = max(0, min(i, len(layers)))
+        path = _path(where)
+        layers, _ = self._siblings((*path[:-1], 0))  # the list it goes into
+        i = max(0, min(path[-1], len(layers)))
         layers.insert(i, {"type": layer_type, **TYPES[layer_type].new(shape)})
-        return (*_path(where)[:-1], i)
+        return (*path[:-1], i)
 
     def delete(self, where: int | LayerPath) -> None:
         if not self.exists(where):

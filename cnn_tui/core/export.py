@@ -42,19 +42,16 @@ class Call:
     def lines(self, indent: str) -> list[str]:
         """The call as source lines (the first without indent), nested calls one per line."""
         prefix = "" if self.name == "Residual" else "nn."
-        parts = [_literal(a) for a in self.args if not isinstance(a, Call)] + [
-            f"{k}={_literal(v)}" for k, v in self.kwargs]
-        children = [a for a in self.args if isinstance(a, Call)]
-        if not children:
+        if not any(isinstance(a, Call) for a in self.args):
+            parts = [_literal(a) for a in self.args] + [f"{k}={_literal(v)}" for k, v in self.kwargs]
             return [f"{prefix}{self.name}({', '.join(parts)})"]
         lines = [f"{prefix}{self.name}("]
-        for child in children:
-            inner = child.lines(indent + INDENT)
+        for arg in self.args:
+            inner = arg.lines(indent + INDENT) if isinstance(arg, Call) else [_literal(arg)]
             lines.append(indent + INDENT + inner[0])
             lines.extend(inner[1:])
             lines[-1] += ","
-        if None in self.args:  # Residual(body, None): no shortcut
-            lines.append(indent + INDENT + "None,")
+        lines += [f"{indent}{INDENT}{k}={_literal(v)}," for k, v in self.kwargs]
         lines.append(indent + ")")
         return lines
 
@@ -120,7 +117,7 @@ def python_source(arch: Architecture, summary: ArchitectureSummary, title: str,
         body[-1] += ","
     shape = summary.input_shape
     names = f"CLASSES = {tuple(class_names)!r}\n" if class_names else ""
-    has_blocks = any(info.inner or info.type == "residual" for info in summary.layers)
+    has_blocks = any(info.type == "residual" for info in summary.layers)
     return f'''"""{title}: a network designed in cnn-tui, as a standalone PyTorch module.
 
 Input: float images N x {shape[0]} x {shape[1]} x {shape[2]} with values in [0, 1] (what
@@ -229,6 +226,7 @@ def onnx_bytes(model: Any, input_shape: tuple[int, int, int]) -> bytes:
     if missing:
         raise ExportError(f"ONNX export needs the {' and '.join(missing)} package{'s' if len(missing) > 1 else ''}: "
                           "pip install 'cnn-tui[onnx]' (or pip install onnx onnxscript)")
+    import contextlib
     import warnings
 
     import torch
@@ -237,8 +235,6 @@ def onnx_bytes(model: Any, input_shape: tuple[int, int, int]) -> bytes:
     example = torch.rand(2, *input_shape)
     with warnings.catch_warnings(), io.StringIO() as chatter:
         warnings.simplefilter("ignore")
-        import contextlib
-
         with contextlib.redirect_stdout(chatter):  # the exporter reports its steps on stdout
             program = torch.onnx.export(model, (example,), dynamo=True, input_names=["images"],
                                         output_names=["scores"], dynamic_shapes=({0: torch.export.Dim("batch")},))

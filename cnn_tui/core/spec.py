@@ -122,7 +122,7 @@ class Layer:
     def to_dict(self) -> dict[str, Any]:
         data = {"type": self.type, **self.fields}
         if TYPES[self.type].nested:
-            data["layers"] = [layer.to_dict() if isinstance(layer, Layer) else layer for layer in self.layers]
+            data["layers"] = [layer.to_dict() for layer in self.layers]
         return data
 
     def describe(self) -> str:

@@ -5,6 +5,13 @@ from __future__ import annotations
 from textual_plotext import PlotextPlot
 
 
+def epoch_ticks(plt, last: float) -> None:
+    """Whole epochs only on the x axis, at most ~8 ticks, up to the epoch `last` falls in."""
+    if last:
+        epochs = list(range(1, int(last + 0.999) + 1))
+        plt.xticks(epochs[:: max(1, len(epochs) // 8)])
+
+
 class MetricChart(PlotextPlot):
     """One chart of named series of (x, y) points; x counts epochs from 1 (x = 2.5: half-way
     through the third epoch), so live points and per-epoch points share one axis."""
@@ -39,11 +46,7 @@ class MetricChart(PlotextPlot):
         plt.clear_figure()
         plt.title(self.chart_title)
         plt.xlabel("epoch")
-        last = max((points[-1][0] for points in self.series.values() if points), default=0.0)
-        if last:
-            epochs = list(range(1, int(last + 0.999) + 1))
-            step = max(1, len(epochs) // 8)  # whole epochs only, at most ~8 ticks
-            plt.xticks(epochs[::step])
+        epoch_ticks(plt, max((points[-1][0] for points in self.series.values() if points), default=0.0))
         for name, points in self.series.items():
             if points:
                 plt.plot([x for x, _ in points], [y for _, y in points], label=name,
@@ -131,11 +134,8 @@ class LossChart(MetricChart):
         plt.xlabel("epoch")
         points = self.batch_points()
         test = self.series["test"]
-        last = max([p[0] for p in points[-1:]] + [p[0] for p in test[-1:]] + [p[0] for p in self.series["train"][-1:]],
-                   default=0.0)
-        if last:
-            epochs = list(range(1, int(last + 0.999) + 1))
-            plt.xticks(epochs[:: max(1, len(epochs) // 8)])
+        epoch_ticks(plt, max([x for x, _ in points[-1:]] + [line[-1][0] for line in self.series.values() if line],
+                             default=0.0))
         if self.log_y:
             plt.yscale("log")
         if points:
