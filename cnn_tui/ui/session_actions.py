@@ -21,12 +21,12 @@ from ..core.presets import PRESET_NAMES, preset
 from ..core.sessions import STOPPED, SessionError, new_record
 from ..core.spec import Architecture, ArchitectureError
 from ..words import worded
-from .editor.pane import off_the_loop
+from .editor.pane import PreparedLoad, off_the_loop
 from .screens.compare import ChooseRunsScreen, CompareScreen
 from .screens.confirm import ConfirmScreen
 from .screens.gallery import GalleryScreen
 from .screens.pick import PickScreen
-from .screens.prompt import TextPrompt
+from .screens.prompt import PromptRefused, TextPrompt
 from .screens.sessions import SessionsScreen
 
 
@@ -70,25 +70,31 @@ class SessionActions:
             then(True)
 
     def action_load_architecture(self) -> None:
-        async def load(path: str | None) -> None:
-            if not path:
-                return
+        async def read(path: str) -> PreparedLoad:
+            """Read, check and prepare the file while the prompt is up (in a thread: a large
+            file never stalls the screen); a problem keeps the prompt open, saying why."""
             self.last_path = path
-            try:  # read and checked in a thread: a large file never stalls the screen
+            try:
                 arch = await off_the_loop(Architecture.load, path)
             except ArchitectureError as exc:
-                self.notify(str(exc), title="cannot load", severity="error", markup=False)
-                return
-            except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep to read: a notice, never an exit
-                self.notify(f"{path}: {type(exc).__name__}: {str(exc)[:200]}", title="cannot load",
-                            severity="error", markup=False)
-                return
-            if await self.editor.load(arch, Path(path).name):
-                self.notify(f"loaded {path}", markup=False)
+                raise PromptRefused(f"cannot load: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep to read: said, never an exit
+                raise PromptRefused(f"cannot load {path}: {type(exc).__name__}: {str(exc)[:200]}") from None
+            try:
+                return await self.editor.prepare_load(arch, Path(path).name)
+            except Exception as exc:  # noqa: BLE001
+                raise PromptRefused(f"cannot show {path}: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+        async def show(prepared: PreparedLoad | None) -> None:
+            # Runs as the prompt closes, before the screen is laid out again: one layout pass
+            # for both, with the panes' widths fitted to the new table in the same step. The
+            # editor's title names the file: no notice (a notice is a layout pass of its own).
+            if prepared is not None and await self.editor.show_loaded(prepared):
+                self._fit_layout(self.size.width)
 
         def ask(yes: bool | None = True) -> None:
             if yes:
-                self.push_screen(TextPrompt("load an architecture JSON file", self.last_path), load)
+                self.push_screen(TextPrompt("load an architecture JSON file", self.last_path, check=read), show)
 
         self._confirm_replacing("load a file in place of the network?", ask)
 

@@ -34,6 +34,7 @@ from ..core.sessions import SessionError
 from ..core.spec import Architecture
 from ..terminal import detach_from_terminal
 from ..words import worded
+from .collector import settle_garbage_collector
 from .screens.confirm import ConfirmScreen
 from .session_actions import ShownSession
 
@@ -232,6 +233,7 @@ class TrainingController:
             if self.shown is not None:
                 self.shown.epochs_done = event.epoch + 1
         elif isinstance(event, TrainingStarted):
+            settle_garbage_collector()  # the trainer's imports and data are in: long-lived
             if self._run is not None and not self.following:
                 self.shown = ShownSession(event.session, *self._run, event.start_epoch)
             self.pane.started(event)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,18 +26,6 @@ FIXED_COLUMNS = 2  # "#" and "layer" stay in view when the table scrolls sideway
 HEADER_ROWS = 1
 CELL_PADDING = 1  # columns either side of a cell
 LARGE_TABLE = 500  # above this many rows (layers), work goes off the event loop and out of the collector's way
-
-
-def settle_garbage_collector() -> None:
-    """Move every object alive now out of reach of Python's full collections.
-
-    A full collection walks every tracked object while holding the interpreter: with a
-    40,000-layer table and its undo copies that is 0.2-0.7 s of a frozen screen, several
-    times per load. What lives now (the modules, the widgets, the table's rows) is long-lived;
-    freed objects are still freed by reference counting, only cyclic garbage made before
-    a freeze stays (a few KB per load).
-    """
-    gc.freeze()
 
 
 def _settings(path: LayerPath, raw: dict[str, Any]) -> str:

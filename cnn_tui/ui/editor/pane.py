@@ -18,13 +18,13 @@ from textual.widgets import Static
 from ...core.draft import ArchitectureDraft, DraftHistory, DraftState, copy_layers
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import Architecture, ArchitectureError, LayerPath, format_shape
+from ..collector import settle_garbage_collector
 from .layer_form import LayerForm
 from .layer_table import (
     LARGE_TABLE,
     LayerTable,
     TableRows,
     error_text,
-    settle_garbage_collector,
     table_rows,
 )
 from .totals import Totals, totals_text
@@ -149,18 +149,40 @@ class EditorPane(Vertical):
     async def load(self, arch: Architecture, source: str) -> bool:
         """Replace the draft (a preset, a file or a session's architecture); False if it
         could not be shown (a notice says why) and the draft is unchanged."""
-        before, before_source = self.draft, self.source
-        undo_state = await self._work(before.snapshot)
-        self.draft = ArchitectureDraft(arch, self.draft.input_shape)
-        self.source = source
         try:
-            await self.recompute(rebuild_form=True, select=(0,))
+            prepared = await self.prepare_load(arch, source)
         except Exception as exc:  # noqa: BLE001 - any failure: say so, keep the old draft
-            self.draft, self.source = before, before_source
-            await self.recompute(rebuild_form=True)
             self._report(exc, f"cannot show {source}")
             return False
-        self.history.record(undo_state)
+        return await self.show_loaded(prepared)
+
+    async def prepare_load(self, arch: Architecture, source: str) -> "PreparedLoad":
+        """All the work of showing `arch` in place of the draft (its numbers and rows, the
+        undo copy of the draft now), done off the event loop when it is large. Raises what
+        computing the numbers raises; nothing on screen changes until `show_loaded`."""
+        draft = ArchitectureDraft(arch, self.draft.input_shape)
+
+        def work() -> PreparedLoad:
+            return PreparedLoad(draft, source, self.draft.snapshot(), *self._numbers(draft))
+
+        if len(self.draft.layers) > OFF_LOOP_LAYERS or len(draft.layers) > OFF_LOOP_LAYERS:
+            return await off_the_loop(work)
+        return work()
+
+    async def show_loaded(self, prepared: "PreparedLoad") -> bool:
+        """Show a prepared draft in one step on the event loop, so in one layout pass shared
+        with whatever else changes on screen in that step (a dialog closing). One undo step.
+        False (with a notice, the old draft back) if it could not be shown."""
+        before, before_source = self.draft, self.source
+        self.draft, self.source = prepared.draft, prepared.source
+        try:
+            self._show(prepared.summary, prepared.rows, prepared.totals, rebuild_form=True, select=(0,))
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the draft or end the app
+            self.draft, self.source = before, before_source
+            await self.recompute(rebuild_form=True)
+            self._report(exc, f"cannot show {prepared.source}")
+            return False
+        self.history.record(prepared.undo_state)
         self.mark_saved()
         return True
 
@@ -382,32 +404,39 @@ class EditorPane(Vertical):
                 field, reason = error.field, str(error)
         self.form.mark(field, reason)
 
-    def _typed_settings(self, summary: ArchitectureSummary) -> dict[LayerPath, str]:
+    @staticmethod
+    def _typed_settings(draft: ArchitectureDraft, summary: ArchitectureSummary) -> dict[LayerPath, str]:
         """The erroneous row's settings as typed, when a field holds text that is not a value."""
         error = summary.error
         if error is None or error.path is None or not error.field:
             return {}
-        if self.draft.field_error(error.path, error.field) is None:
+        if draft.field_error(error.path, error.field) is None:
             return {}
-        text = self.draft.field_text(error.path, error.field)
+        text = draft.field_text(error.path, error.field)
         return {error.path: f"{error.field} = {text}" if text.strip() else f"{error.field} empty"}
 
-    def _numbers(self) -> tuple[ArchitectureSummary, TableRows, Text]:
-        """Every layer's numbers, its table row and the totals: pure work on the draft, safe
-        in a thread."""
-        summary = self.draft.summary(self.batch_size, self.num_classes, self.dataset)
-        return summary, table_rows(self.draft, summary, self._typed_settings(summary)), totals_text(summary)
+    def _numbers(self, draft: ArchitectureDraft | None = None) -> tuple[ArchitectureSummary, TableRows, Text]:
+        """Every layer's numbers, its table row and the totals, of the draft (or of another
+        one about to replace it): pure work, safe in a thread."""
+        draft = draft or self.draft
+        summary = draft.summary(self.batch_size, self.num_classes, self.dataset)
+        return summary, table_rows(draft, summary, self._typed_settings(draft, summary)), totals_text(summary)
 
     async def recompute(self, rebuild_form: bool = False, select: LayerPath | None = None) -> None:
         """Recompute every number and redraw: ~1 ms for 100 layers on the event loop; a
         large draft's numbers are worked out in a thread (see OFF_LOOP_LAYERS)."""
-        self.summary, rows, totals = await self._work(self._numbers)
+        self._show(*await self._work(self._numbers), rebuild_form=rebuild_form, select=select)
+
+    def _show(self, summary: ArchitectureSummary, rows: TableRows, totals: Text, rebuild_form: bool,
+              select: LayerPath | None) -> None:
+        """Put worked-out numbers on screen: title, table, error line, totals, form."""
+        self.summary = summary
         title = f"Architecture · {self.source} · input {format_shape(self.draft.input_shape)} ({self.dataset})"
         if title != self._shown_title:  # one line tall: a new title needs no layout pass
             self._shown_title = title
             self.query_one("#editor-title", Static).update(Text(title), layout=False)
         self.table.show(rows, keep_row=rows.row_of(select))
-        error = error_text(self.summary.error)
+        error = error_text(summary.error)
         if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass
             self._shown_error = error.plain
             self.query_one("#editor-error", Static).update(error)
@@ -419,4 +448,16 @@ class EditorPane(Vertical):
             self._show_form(self.selected)
         else:
             self._mark_form()
-        self.post_message(self.ArchitectureChanged(self.summary))
+        self.post_message(self.ArchitectureChanged(summary))
+
+
+@dataclass
+class PreparedLoad:
+    """A draft ready to replace the editor's, with everything needed to show it."""
+
+    draft: ArchitectureDraft
+    source: str
+    undo_state: DraftState  # the draft it replaces, for undo
+    summary: ArchitectureSummary
+    rows: TableRows
+    totals: Text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 
@@ -26,6 +27,7 @@ class MetricChart(PlotextPlot):
         self.series: dict[str, list[tuple[float, float]]] = {name: [] for name in series}
         self.series_colors = dict(zip(series, colors))
         self.marked: int | None = None  # an epoch to draw a line at
+        self._built: tuple[tuple, RenderResult] | None = None  # (size and theme, the figure drawn)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -53,7 +55,21 @@ class MetricChart(PlotextPlot):
                          color=self.series_colors[name], marker="braille")
         if self.marked is not None:
             plt.vline(self.marked + 1, "gray")
-        self.refresh()  # the widget rebuilds the figure, in the app's theme, on render
+        self.figure_changed()
+
+    def figure_changed(self) -> None:
+        """The figure was redefined: build it again when next drawn."""
+        self._built = None
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        """The figure as text, built by plotext (a few ms) only when the figure, the size or
+        the theme changed since the last time: a screen drawn again after a dialog closes, or
+        a neighbour's change, reuses it."""
+        key = (self.size, self.app.theme)
+        if self._built is None or self._built[0] != key:
+            self._built = (key, super().render())
+        return self._built[1]
 
     def mark(self, epoch: int | None) -> None:
         """A line at the end of `epoch` (counted from 0), or none."""
@@ -151,4 +167,4 @@ class LossChart(MetricChart):
             plt.plot([x for x, _ in test], [y for _, y in test], label="test", color="orange", marker="braille")
         if self.marked is not None:
             plt.vline(self.marked + 1, "gray")
-        self.refresh()
+        self.figure_changed()

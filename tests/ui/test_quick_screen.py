@@ -1,0 +1,154 @@
+"""What keeps the screen quick: the key bar, prompts that check before they close, charts
+built once per change, dialogs built once, and the collector kept away from the app."""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+
+from textual.widgets import Input
+
+from cnn_tui.core.spec import Architecture
+from cnn_tui.ui.keybar import KeyBar
+from cnn_tui.ui.screens.help import HelpScreen
+from cnn_tui.ui.screens.prompt import TextPrompt
+from cnn_tui.ui.training.charts import MetricChart
+
+from .conftest import wait_for
+
+
+def shown_descriptions(app) -> list[str]:
+    return [key.description for key in app.query_one(KeyBar).keys]
+
+
+async def test_the_key_bar_shows_the_keys_that_work_now(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        bar = app.query_one(KeyBar)
+        expected = [b.description for b in app.BINDINGS if b.show]
+        assert shown_descriptions(app) == expected
+        assert bar.palette is not None and bar.palette.display == "^p"
+        line = bar.render().plain
+        assert line.startswith(" t train  b background ") and line.rstrip().endswith("▏^p palette")
+        assert len(line) == 120
+
+        await pilot.press("enter")  # into the layer's first field: typing keys are the field's
+        await pilot.pause()
+        assert isinstance(app.focused, Input)
+        assert "train" not in shown_descriptions(app) and "save" in shown_descriptions(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert shown_descriptions(app) == expected
+
+
+async def test_a_focus_move_never_lays_the_screen_out_for_the_key_bar(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        bar = app.query_one(KeyBar)
+        layouts = []
+        refresh = bar.refresh
+        bar.refresh = lambda *a, **k: (layouts.append(k) if k.get("layout") else None, refresh(*a, **k))[1]
+        for _ in range(3):
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+        assert not layouts
+
+
+async def test_a_click_on_a_key_presses_it(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        bar = app.query_one(KeyBar)
+        bar.render()
+        help_span = next(start for start, _end, key in bar._spans if key.description == "help")
+        await pilot.click(KeyBar, offset=(help_span + 1, 0))
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")  # the same screen again, built once
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_a_file_that_cannot_load_keeps_the_prompt_open_saying_why(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
+        prompt = app.screen
+        prompt.query_one(Input).value = str(tmp_path / "missing.json")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: prompt.problem not in ("", "reading…"), timeout=10)
+        assert app.screen is prompt and "missing.json" in prompt.problem
+        assert app.editor.draft.layers[0]["type"] == "conv2d"
+
+        good = tmp_path / "net.json"  # corrected in place: the prompt loads it and closes
+        good.write_text(json.dumps({"input": [1, 28, 28], "layers": [{"type": "flatten"},
+                                                                     {"type": "linear", "out_features": 10}]}))
+        prompt.query_one(Input).value = str(good)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.editor.source == "net.json", timeout=10)
+        assert app.screen is not prompt
+        assert [layer["type"] for layer in app.editor.draft.layers] == ["flatten", "linear"]
+        assert app.editor.table.row_count == 2
+        await pilot.press("ctrl+z")  # one undo step puts the network back
+        await wait_for(pilot, lambda: app.editor.draft.layers[0]["type"] == "conv2d", timeout=5)
+
+
+async def test_escape_while_a_file_is_read_leaves_the_network_alone(make_app, tmp_path, monkeypatch):
+    app = make_app()
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"input": [1, 28, 28], "layers": [{"type": "flatten"}]}))
+    reading, go_on = threading.Event(), threading.Event()
+    load = Architecture.load
+
+    def slow_load(where):  # a file on a slow disk: still being read when escape is pressed
+        reading.set()
+        go_on.wait(10)
+        return load(where)
+
+    monkeypatch.setattr(Architecture, "load", staticmethod(slow_load))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
+        app.screen.query_one(Input).value = str(path)
+        await pilot.press("enter")
+        await wait_for(pilot, reading.is_set, timeout=5)
+        await pilot.press("escape")
+        await pilot.pause()
+        go_on.set()
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, TextPrompt)
+        assert app.editor.draft.layers[0]["type"] == "conv2d" and app.editor.source != "net.json"
+
+
+async def test_a_chart_is_built_again_only_when_it_changed(make_app, monkeypatch):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        chart = app.query_one("#acc-chart", MetricChart)
+        builds = []
+        build = chart.plt.build
+        monkeypatch.setattr(chart.plt, "build", lambda: (builds.append(1), build())[1])
+        first = chart.render()
+        assert chart.render() is first and not builds  # drawn again: the same figure
+        chart.append("test", 1.0, 0.5)
+        changed = chart.render()
+        assert changed is not first and len(builds) == 1
+        assert chart.render() is changed and len(builds) == 1
+
+
+async def test_the_app_keeps_its_long_lived_objects_out_of_full_collections(make_app):
+    gc.unfreeze()
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert gc.get_freeze_count() > 10_000  # the widgets, modules and styles drawn at start
