@@ -1,6 +1,6 @@
-"""How long the editor holds the screen still with a 40,000-layer file.
+"""How long the editor holds the screen still: each key a person presses, and a 40,000-layer file.
 
-    python -m cnn_tui.benchmarks.editor_stall [--layers 40000] [--repeats 3]
+    python -m cnn_tui.benchmarks.editor_stall [--layers 40000] [--repeats 3] [--keys-only]
 
 The app runs headless at 120×40 while a task on its event loop wakes every 2 ms and records
 how late it woke: the longest delay is the longest time nothing could be drawn. Measured
@@ -8,6 +8,10 @@ while `l` loads the file (typed into the prompt, as a person does), and while a 
 typed into the selected layer's field. Each is measured twice in one process: as the editor
 works (large drafts' numbers worked out in a thread) and with that turned off (every number
 on the event loop), so the two figures share the machine's mood. Medians of the repeats.
+
+The keys: at 120×40 with the seed network, each key (or short sequence) pressed `repeats`
+times in a fresh app, the longest stall of each press kept; the median and the worst press
+are printed. A frame at 60 frames a second is 16.7 ms.
 """
 
 from __future__ import annotations
@@ -85,6 +89,44 @@ async def measure(path: str) -> dict[str, float]:
     return result
 
 
+# (what a person does; keys pressed first, unmeasured; the keys measured; keys that put the
+# app back afterwards, unmeasured)
+KEY_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = [
+    ("move the cursor down a row", (), ("down",), ("up",)),
+    ("tab to the next control", (), ("tab",), ("shift+tab",)),
+    ("enter a layer's first field", (), ("enter",), ("escape",)),
+    ("type a digit into a field", ("enter", "end"), ("1",), ("backspace", "escape")),
+    ("open the add-layer list (a)", (), ("a",), ("escape",)),
+    ("pick a layer type there (enter)", ("a",), ("enter",), ("ctrl+z",)),
+    ("undo (a copied layer)", ("c",), ("ctrl+z",), ()),
+    ("open help (?)", (), ("question_mark",), ("escape",)),
+    ("close help", ("question_mark",), ("escape",), ()),
+]
+
+
+async def key_stalls(repeats: int, size: tuple[int, int] = (120, 40)) -> dict[str, list[float]]:
+    """Each case's longest stall, per press (seconds)."""
+    from cnn_tui.ui.app import CnnTuiApp
+
+    stalls: dict[str, list[float]] = {name: [] for name, *_ in KEY_CASES}
+    app = CnnTuiApp(probe_device=False, sessions_dir=tempfile.mkdtemp())
+    meter = StallMeter()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.3)
+        for _ in range(repeats):
+            for name, before, keys, after in KEY_CASES:
+                app.editor.focus_layers()
+                await pilot.press(*before)
+                await pilot.pause(0.2)
+                meter.start()
+                await pilot.press(*keys)
+                await pilot.pause(0.15)  # what the keys set off, drawn
+                stalls[name].append(meter.stop())
+                await pilot.press(*after)
+                await pilot.pause(0.1)
+    return stalls
+
+
 def run(layers: int, repeats: int) -> dict[str, dict[str, float]]:
     import cnn_tui.ui.editor.pane as pane
 
@@ -105,8 +147,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, default=40_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keys-only", action="store_true", help="measure the keys, not the large file")
     args = parser.parse_args()
     print(machine_line())
+    print("| what a person does (seed network, 120×40) | longest stall, median of presses | worst press |")
+    print("|---|---|---|")
+    for name, values in asyncio.run(key_stalls(max(args.repeats, 5))).items():
+        print(f"| {name} | {statistics.median(values) * 1000:.1f} ms | {max(values) * 1000:.1f} ms |")
+    print()
+    if args.keys_only:
+        return
     for name, figures in run(args.layers, args.repeats).items():
         print(f"{args.layers:,} layers, {name}: longest stall loading {figures['load'] * 1000:.0f} ms, "
               f"typing a digit {figures['keystroke'] * 1000:.0f} ms")
