@@ -351,6 +351,7 @@ class _Epoch:
             "lr": run.optimizer.param_groups[0]["lr"],
             "batches": self.batches,
             "peak_memory_bytes": run.monitor.peak_bytes(),
+            "threads": torch.get_num_threads(),  # chosen at the start (see core/threads.py)
             "confusion": confusion,  # rows: true class, columns: predicted class (cnn_tui.core.confusion)
             "batch_losses": [round(v, 6) for v in batch_losses.tolist()],  # each batch's mean loss, in order
         }

@@ -23,7 +23,7 @@ from cnn_tui.core.trainer import TrainingRefused, train
 from cnn_tui.words import count, worded
 
 SMALL = dict(dataset="synthetic", train_size=600, test_size=200, batch_size=50)
-VARYING = ("seconds", "images_per_second", "peak_memory_bytes")  # measured, not computed; everything else must be equal
+VARYING = ("seconds", "images_per_second", "peak_memory_bytes", "threads")  # measured, not computed; everything else must be equal
 
 
 def run(tmp_path, name="s", arch=None, events=None, control=None, resume=False, exact=False, **config):
@@ -54,7 +54,8 @@ def test_a_run_emits_events_and_writes_the_session(tmp_path):
     assert session.status == "finished" and session.record.epochs_done == 2
     rows, _ = session.read_metrics()
     assert [row["epoch"] for row in rows] == [0, 1]
-    assert set(rows[0]) == set(METRIC_FIELDS) | {"peak_memory_bytes", "confusion", "batch_losses"}
+    assert set(rows[0]) == set(METRIC_FIELDS) | {"peak_memory_bytes", "confusion", "batch_losses", "threads"}
+    assert all(row["threads"] >= 1 for row in rows)  # what the epoch's seconds were measured with
     for row in rows:  # each batch's loss, in order: their sum is the epoch's total
         assert len(row["batch_losses"]) == row["batches"]
         assert sum(row["batch_losses"]) == pytest.approx(row["total_loss"], rel=1e-5)
@@ -326,3 +327,9 @@ def test_one_device_rule_for_the_trainer_the_app_and_background_runs(monkeypatch
     assert worded(refused.value, "cli").startswith("--device cuda: no CUDA GPU is visible")
     assert worded(refused.value, "app").startswith("device: cuda: no CUDA GPU")
     assert device.device_name(torch.device("cpu")).endswith(f"({count(torch.get_num_threads(), 'thread')})")
+
+
+def test_each_epoch_records_the_threads_it_trained_with(tmp_path):
+    run(tmp_path, epochs=1, threads=1)
+    rows, _ = SessionStore(tmp_path / "sessions").open("s").read_metrics()
+    assert rows[0]["threads"] == 1

@@ -17,7 +17,7 @@ from ..test_cli_train import SMALL, cli
 RUNNER = Path(__file__).with_name("runner.py")
 EPOCHS = 3
 KILL_EPOCH = 1  # the second epoch: there is an earlier checkpoint to fall back on
-VARYING = ("seconds", "images_per_second", "peak_memory_bytes")
+VARYING = ("seconds", "images_per_second", "peak_memory_bytes", "threads")
 FIXED = ["--threads", "1"]  # the default follows the load; a fixed count keeps the rounding the same
 
 
