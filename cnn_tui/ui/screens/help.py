@@ -74,7 +74,19 @@ class HelpScreen(ModalScreen[None]):
         yield RichLog(wrap=True, markup=False, auto_scroll=False, id="help-text")
 
     def on_mount(self) -> None:
-        self.query_one(RichLog).write(Markdown(HELP))
+        self.call_after_refresh(self._draw)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw)
+
+    def _draw(self) -> None:
+        """The text at the width left beside the scrollbar (which it always needs)."""
+        log = self.query_one(RichLog)
+        width = log.content_region.width - log.styles.scrollbar_size_vertical
+        if width > 0 and width != getattr(self, "_drawn_width", None):
+            self._drawn_width = width
+            log.clear()
+            log.write(Markdown(HELP), width=width)
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)
