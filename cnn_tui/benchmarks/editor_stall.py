@@ -117,13 +117,13 @@ async def key_stalls(repeats: int, size: tuple[int, int] = (120, 40)) -> dict[st
             for name, before, keys, after in KEY_CASES:
                 app.editor.focus_layers()
                 await pilot.press(*before)
-                await pilot.pause(0.2)
+                await pilot.pause(0.4)
                 meter.start()
                 await pilot.press(*keys)
-                await pilot.pause(0.15)  # what the keys set off, drawn
+                await pilot.pause(0.3)  # what the keys set off, drawn
                 stalls[name].append(meter.stop())
                 await pilot.press(*after)
-                await pilot.pause(0.1)
+                await pilot.pause(0.3)
     return stalls
 
 
