@@ -189,3 +189,29 @@ async def test_styled_cells_keep_their_styles_and_the_fixed_columns_stay_when_sc
         assert [s.style.dim for s in line if s.text.strip() == "relu"] == [True]
         invalid = [s for s in line if "invalid" in s.text]
         assert invalid and invalid[0].style.bold and invalid[0].style.color.name == "red"
+
+
+async def test_the_table_draws_a_line_again_only_when_its_look_changed(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.editor.table
+        rows_on_screen = table.row_count + 1  # and the header
+        drawn = []
+        draw = table._draw_line
+        table._draw_line = lambda *args: (drawn.append(args[0]), draw(*args))[1]
+        await pilot.press("tab")  # the focus leaves the table: its tint goes, every line changes
+        await pilot.pause()
+        assert len(drawn) == rows_on_screen
+        drawn.clear()
+        await pilot.press("shift+tab")  # back: each line as it was drawn before
+        await pilot.pause()
+        assert drawn == []
+        await pilot.press("question_mark")  # a dialog over it, then gone: the screen is drawn again
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert drawn == []
+        table.move_cursor(2)
+        await pilot.pause()
+        assert 0 < len(drawn) <= 2  # the old cursor row and the new one

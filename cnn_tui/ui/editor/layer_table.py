@@ -12,6 +12,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -274,6 +275,10 @@ class LayerTable(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self._table = TableRows([], [cell_len(name) for name in COLUMNS])
         self._cursor_row = 0
+        # Lines drawn, by (row, its styles, scroll, width): a repaint of the whole table (a
+        # focus move, a dialog closing) draws only the rows whose look changed. Emptied when
+        # the rows change; the least recently drawn go first.
+        self._lines: LRUCache[tuple, Strip] = LRUCache(1024)
         self._hover_row: int | None = None  # the row under the mouse, drawn lighter
 
     # --- what the rest of the editor reads ------------------------------------------
@@ -316,6 +321,7 @@ class LayerTable(ScrollView, can_focus=True):
         """
         in_place = len(table.cells) == self.row_count and keep_row in (None, self._cursor_row)
         self._table = table
+        self._lines.clear()
         self.virtual_size = Size(table.width, len(table.cells) + HEADER_ROWS)
         if not in_place:
             self.move_cursor(row=self._cursor_row if keep_row is None else keep_row)
@@ -437,7 +443,16 @@ class LayerTable(ScrollView, can_focus=True):
             if row >= self.row_count:
                 return Strip.blank(width, base)
             cells = self._table.cells[row]
-        (fixed_style, fixed_over), (style, over), rest = self._row_styles(row, base)
+        styles = self._row_styles(row, base)
+        key = (row, styles, scroll_x, width)
+        strip = self._lines.get(key)
+        if strip is None:
+            strip = self._lines[key] = self._draw_line(cells, styles, scroll_x, width, base)
+        return strip
+
+    def _draw_line(self, cells: Any, styles: Any, scroll_x: int, width: int, base: Style) -> Strip:
+        """One line's strip: its cells padded to their columns in the row's styles."""
+        (fixed_style, fixed_over), (style, over), rest = styles
         widths = self._table.widths
         fixed: list[Segment] = []
         for value, column_width in zip(cells[:FIXED_COLUMNS], widths):
