@@ -62,9 +62,9 @@ def pool_before_activation(model: nn.Module) -> int:
     for module in model.modules():
         if not isinstance(module, nn.Sequential):
             continue
-        names = list(module._modules)
+        layers = module._modules
+        names = list(layers)
         for first, second in zip(names, names[1:]):
-            layers = module._modules
             if isinstance(layers[first], _NON_DECREASING) and isinstance(layers[second], nn.MaxPool2d):
                 layers[first], layers[second] = layers[second], layers[first]
                 swapped += 1

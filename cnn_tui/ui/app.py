@@ -212,11 +212,16 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.screen.remove_class("-show-training")
         self.editor.focus_layers()
 
+    def _push_kept(self, name: str, make: Callable[[], Screen], callback: Any = None) -> None:
+        """Show the dialog kept as `name`, made by `make` the first time: a dialog whose
+        content never changes is built once (tens of ms) and opens at once after that."""
+        if not self.is_screen_installed(name):
+            self.install_screen(make(), name)
+        self.push_screen(name, callback)
+
     def action_help(self) -> None:
         self.clear_notifications()  # a notice would cover the help text
-        if not self.is_screen_installed("help"):  # built once, shown again at once
-            self.install_screen(HelpScreen(), "help")
-        self.push_screen("help")
+        self._push_kept("help", HelpScreen)
 
     # --- the confusion matrix of the epochs shown ---------------------------------------
 
@@ -319,9 +324,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
                 await self.editor.insert_layer(choice)
                 self.editor.focus_layers()
 
-        if not self.is_screen_installed("add-layer"):  # built once: its list opens at once after that
-            self.install_screen(PickScreen("add which layer below the selected one?", options), "add-layer")
-        self.push_screen("add-layer", add)
+        self._push_kept("add-layer", lambda: PickScreen("add which layer below the selected one?", options), add)
 
     def action_delete_layer(self) -> None:
         path = self.editor.selected

@@ -106,9 +106,11 @@ class EditorPane(Vertical):
             await self._recompute_or_revert(None)
         self._show_form(self.selected)
 
-    async def _work(self, job: Callable[..., T], *args: Any) -> T:
-        """Run `job` in a thread when the draft is large, so the screen never stalls."""
-        if len(self.draft.layers) > OFF_LOOP_LAYERS:
+    async def _work(self, job: Callable[..., T], *args: Any, coming: ArchitectureDraft | None = None) -> T:
+        """Run `job` in a thread when the draft (or the one `coming` to replace it) is large,
+        so the screen never stalls."""
+        layers = len(self.draft.layers) if coming is None else max(len(self.draft.layers), len(coming.layers))
+        if layers > OFF_LOOP_LAYERS:
             return await off_the_loop(job, *args)
         return job(*args)
 
@@ -165,9 +167,7 @@ class EditorPane(Vertical):
         def work() -> PreparedLoad:
             return PreparedLoad(draft, source, self.draft.snapshot(), *self._numbers(draft))
 
-        if len(self.draft.layers) > OFF_LOOP_LAYERS or len(draft.layers) > OFF_LOOP_LAYERS:
-            return await off_the_loop(work)
-        return work()
+        return await self._work(work, coming=draft)
 
     async def show_loaded(self, prepared: "PreparedLoad") -> bool:
         """Show a prepared draft in one step on the event loop, so in one layout pass shared
@@ -418,7 +418,7 @@ class EditorPane(Vertical):
     def _numbers(self, draft: ArchitectureDraft | None = None) -> tuple[ArchitectureSummary, TableRows, Text]:
         """Every layer's numbers, its table row and the totals, of the draft (or of another
         one about to replace it): pure work, safe in a thread."""
-        draft = draft or self.draft
+        draft = self.draft if draft is None else draft
         summary = draft.summary(self.batch_size, self.num_classes, self.dataset)
         return summary, table_rows(draft, summary, self._typed_settings(draft, summary)), totals_text(summary)
 

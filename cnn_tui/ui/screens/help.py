@@ -67,6 +67,10 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen RichLog { width: 90%; max-width: 96; height: 90%; border: round $accent; background: $surface; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._drawn_width: int | None = None  # the width the text was last drawn at
+
     def compose(self) -> ComposeResult:
         # Rich's Markdown drawn once into lines that scroll: Textual's Markdown widget mounts a
         # widget per block and per table cell, and a Static draws its Markdown again at every
@@ -83,7 +87,7 @@ class HelpScreen(ModalScreen[None]):
         """The text at the width left beside the scrollbar (which it always needs)."""
         log = self.query_one(RichLog)
         width = log.content_region.width - log.styles.scrollbar_size_vertical
-        if width > 0 and width != getattr(self, "_drawn_width", None):
+        if width > 0 and width != self._drawn_width:
             self._drawn_width = width
             log.clear()
             log.write(Markdown(HELP), width=width)
