@@ -52,6 +52,11 @@ from .training_controller import TrainingController
 NARROW_WIDTH = 110  # below this, one pane at a time (v switches)
 EDITOR_MIN_WIDTH = 56  # the editor's layer form needs this much
 TRAINING_MIN_WIDTH = 48  # the training pane's form, progress and epoch table fit in this
+# Spare columns the editor keeps beside its table. Changing a pane's width lays out and redraws
+# the whole screen (about 40 ms on 2 cores), so a digit that widens a column, or a new layer
+# with a longer shape, must fit in what is there: the pane grows only when the table outgrows
+# it, and shrinks only when twice this much is free.
+WIDTH_SLACK = 6
 
 
 class MainScreen(Screen):
@@ -127,6 +132,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.initial_session = session
         self.store = SessionStore(sessions_dir)
         self.probe = probe_device
+        self._fitted_width: int | None = None  # the screen width the panes were last fitted to
         self.control: TrainingControl | None = None
         self.training = False
         self.quitting = False
@@ -177,13 +183,22 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self._fit_layout(event.size.width)
 
     def _fit_layout(self, width: int) -> None:
-        """Narrow: one pane at a time. Wide: the editor as wide as its table needs (within
-        what leaves the training pane usable); the training pane takes the rest."""
+        """Narrow: one pane at a time. Wide: the editor as wide as its table needs, plus some
+        slack (within what leaves the training pane usable); the training pane takes the rest.
+        A new screen width fits afresh; an edit keeps the width while the table fits in it."""
         narrow = width < NARROW_WIDTH
         self.screen.set_class(narrow, "-narrow")
-        editor = None if narrow else max(EDITOR_MIN_WIDTH, min(self.editor.wanted_width(), width - TRAINING_MIN_WIDTH))
         current = self.editor.styles.width
-        if (current.value if current is not None else None) != editor:
+        now = current.value if current is not None else None
+        editor = None
+        if not narrow:
+            wanted = self.editor.wanted_width()
+            keep = (width == self._fitted_width and now is not None
+                    and wanted <= now <= wanted + 2 * WIDTH_SLACK)
+            editor = int(now) if keep else wanted + WIDTH_SLACK
+            editor = max(EDITOR_MIN_WIDTH, min(editor, width - TRAINING_MIN_WIDTH))
+        self._fitted_width = width
+        if now != editor:
             self.editor.styles.width = editor  # None: the stylesheet's (narrow: the whole screen)
 
     def action_toggle_pane(self) -> None:
@@ -324,7 +339,10 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
                 await self.editor.insert_layer(choice)
                 self.editor.focus_layers()
 
-        self._push_kept("add-layer", lambda: PickScreen("add which layer below the selected one?", options), add)
+        # The list hides the editor, so it says where the new layer goes.
+        title = f"add which layer as layer {path_text(self.editor.insertion_point())}?"
+        self._push_kept("add-layer", lambda: PickScreen(title, options), add)
+        self.get_screen("add-layer").retitle(title)
 
     def action_delete_layer(self) -> None:
         path = self.editor.selected

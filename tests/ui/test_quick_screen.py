@@ -152,3 +152,41 @@ async def test_the_app_keeps_its_long_lived_objects_out_of_full_collections(make
         await pilot.pause()
         await pilot.pause()
         assert gc.get_freeze_count() > 10_000  # the widgets, modules and styles drawn at start
+
+
+def count_layouts(screen) -> list[int]:
+    """Counts the layout passes of `screen` from now on (one item per pass)."""
+    passes: list[int] = []
+    refresh_layout = screen._refresh_layout
+    screen._refresh_layout = lambda *a, **k: (passes.append(1), refresh_layout(*a, **k))[1]
+    return passes
+
+
+async def test_editing_lays_the_screen_out_only_for_a_new_shape(make_app):
+    # A layout pass of this screen is 10-15 ms on 2 cores: a digit that makes a column wider,
+    # a layer added, the add-layer list opened or closed must fit in what is there.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        width = app.editor.size.width
+        await pilot.press("a")  # the add-layer list is built the first time it opens
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        await pilot.press("enter")  # the first conv's out_channels, 6, selected: typing replaces it
+        await pilot.pause()
+        passes = count_layouts(app.screen)
+        for key in ("1", "2", "8"):  # 1, 12, 128 channels: four columns widen
+            await pilot.press(key)
+            await pilot.pause(0.1)
+        assert str(app.editor.table.get_row_at(0)[2]).startswith("128@")
+        assert not passes
+        assert app.editor.size.width == width
+
+        await pilot.press("escape", "a")  # the add-layer list over the editor, and a conv added
+        await pilot.pause(0.1)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.editor.table.row_count == 13 and app.editor.form.layer_type == "conv2d"
+        assert not passes
+        assert app.editor.size.width == width

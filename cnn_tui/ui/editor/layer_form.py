@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import HorizontalGroup
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
@@ -24,6 +26,12 @@ SLOTS = max(len(fields) for fields in LAYER_TYPES.values())
 
 class FieldInput(Input):
     """An input that knows which layer field it is showing when its value changes."""
+
+    # Input sets its scrollable size on every keystroke (its text got longer or shorter),
+    # and Textual lays out the whole screen for it: 10-15 ms a key on 2 cores. Nothing
+    # here depends on that layout: the input is 1fr wide at most 10, shows no scrollbar, and
+    # scrolls to its cursor by force.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     @dataclass
     class Edited(Message):
@@ -99,7 +107,7 @@ class LayerForm(Widget):
         self.query_one("#form-title", Static).update(title, layout=False)
         for slot in range(SLOTS):
             box = self.query_one(f"#slot-{slot}")
-            if slot >= len(self.field_names) and box.styles.visibility == "hidden":
+            if slot >= len(self.field_names) and box.styles.opacity == 0:
                 continue  # already an empty slot
             field = self.query_one(f"#input-{slot}", FieldInput)
             if slot < len(self.field_names) and path is not None and layer_type is not None:
@@ -109,14 +117,16 @@ class LayerForm(Widget):
                 field.fill((path, layer_type, name), texts.get(name, ""))
                 field.placeholder = "required" if spec.required else "default"
                 field.can_focus = True
-                if box.styles.visibility != "visible":
-                    box.styles.visibility = "visible"
+                if box.styles.opacity != 1:
+                    box.styles.opacity = 1
             else:
                 field.fill(None, "")
                 # Inline style and a plain attribute, not a class or `disabled`: those make
-                # Textual re-match the stylesheet for the subtree on every cursor move.
+                # Textual re-match the stylesheet for the subtree on every cursor move. An
+                # unused slot is see-through rather than hidden: hiding one lays out the whole
+                # screen (10-15 ms a key on 2 cores), a repaint does not.
                 field.can_focus = False
-                box.styles.visibility = "hidden"
+                box.styles.opacity = 0
 
     def focus_first(self) -> bool:
         if self.field_names:

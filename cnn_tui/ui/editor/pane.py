@@ -27,7 +27,7 @@ from .layer_table import (
     error_text,
     table_rows,
 )
-from .totals import Totals, totals_text
+from .totals import Totals, WrappedText, totals_text
 
 FORM_DELAY = 0.06  # seconds the cursor rests on a row before the form shows that layer
 # Above this many layers, the work of an edit (numbers, cells, the undo copy) runs in a
@@ -89,7 +89,6 @@ class EditorPane(Vertical):
         self.source = source
         self.history = DraftHistory()
         self._saved_layers = copy_layers(self.draft.layers)
-        self._shown_error: str | None = None
         self._shown_title = ""
         self._form_timer: Timer | None = None
         self._changing = asyncio.Lock()  # held by each change (see one_change_at_a_time)
@@ -97,7 +96,7 @@ class EditorPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="editor-title")
         yield LayerTable(id="layers")
-        yield Static(id="editor-error")
+        yield WrappedText(id="editor-error")
         yield LayerForm(id="form")
         yield Totals(id="totals")
 
@@ -436,10 +435,7 @@ class EditorPane(Vertical):
             self._shown_title = title
             self.query_one("#editor-title", Static).update(Text(title), layout=False)
         self.table.show(rows, keep_row=rows.row_of(select))
-        error = error_text(summary.error)
-        if error.plain != self._shown_error:  # unchanged text: no repaint, no layout pass
-            self._shown_error = error.plain
-            self.query_one("#editor-error", Static).update(error)
+        self.query_one("#editor-error", WrappedText).show(error_text(summary.error))
         self.query_one(Totals).show(totals)
         if rebuild_form:  # the layers changed under the form: refill it now
             if self._form_timer is not None:

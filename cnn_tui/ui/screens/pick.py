@@ -15,11 +15,12 @@ class PickScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
     DEFAULT_CSS = """
-    PickScreen { align: center middle; }
+    PickScreen { align: center middle; background: $background; }  /* opaque: drawing the dimmed screen behind took 10-15 ms */
     PickScreen > Vertical { width: auto; min-width: 40; max-width: 90%; height: auto; max-height: 90%;
                             border: round $accent; background: $surface; padding: 0 1; }
     PickScreen OptionList { height: auto; max-height: 20; }
     PickScreen .note { color: $warning; }
+    PickScreen #pick-keys { color: $text-muted; }
     """
 
     def __init__(self, title: str, options: list[tuple[str, str]], notes: list[str] | None = None,
@@ -32,10 +33,18 @@ class PickScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, markup=False)
+            yield Label(self.title_text, id="pick-title", markup=False)
             yield OptionList(*[Option(label, id=key, disabled=key in self.disabled_ids) for key, label in self.options])
             for note in self.notes:
                 yield Label(note, classes="note", markup=False)
+            yield Label("enter picks · esc cancels", id="pick-keys")
+
+    def retitle(self, title: str) -> None:
+        """A new question above the same options (a dialog kept to be opened again)."""
+        if title != self.title_text:
+            self.title_text = title
+            if self.is_mounted:
+                self.query_one("#pick-title", Label).update(title)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
