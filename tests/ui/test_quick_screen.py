@@ -190,3 +190,23 @@ async def test_editing_lays_the_screen_out_only_for_a_new_shape(make_app):
         assert app.editor.table.row_count == 13 and app.editor.form.layer_type == "conv2d"
         assert not passes
         assert app.editor.size.width == width
+
+
+async def test_a_layer_with_fewer_fields_leaves_its_other_slots_blank(make_app):
+    # Unused slots are see-through (no layout pass); they must also hold no text, and never
+    # take the focus.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        form = app.editor.form
+        await pilot.press("down", "down")  # conv2d (7 fields) -> relu -> maxpool2d (5 fields)
+        await pilot.pause()
+        assert form.layer_type == "maxpool2d"
+        labels = [str(form.query_one(f"#label-{slot}").render()) for slot in range(7)]
+        assert labels == [*form.field_names, "", ""]
+        assert all(form.query_one(f"#input-{slot}").placeholder == "" for slot in (5, 6))
+        screen = app.export_screenshot()
+        assert "groups" not in screen and "bias" not in screen
+        await pilot.press("enter", *["tab"] * 5)  # through the five fields, and on
+        await pilot.pause()
+        assert app.focused not in (form.query_one("#input-5"), form.query_one("#input-6"))

@@ -121,6 +121,8 @@ class LayerForm(Widget):
                     box.styles.opacity = 1
             else:
                 field.fill(None, "")
+                self.query_one(f"#label-{slot}", Label).update("", layout=False)  # blank, not only unseen
+                field.placeholder = ""
                 # Inline style and a plain attribute, not a class or `disabled`: those make
                 # Textual re-match the stylesheet for the subtree on every cursor move. An
                 # unused slot is see-through rather than hidden: hiding one lays out the whole

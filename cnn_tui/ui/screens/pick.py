@@ -17,10 +17,10 @@ class PickScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     PickScreen { align: center middle; background: $background; }  /* opaque: drawing the dimmed screen behind took 10-15 ms */
     PickScreen > Vertical { width: auto; min-width: 40; max-width: 90%; height: auto; max-height: 90%;
-                            border: round $accent; background: $surface; padding: 0 1; }
-    PickScreen OptionList { height: auto; max-height: 20; }
+                            border: round $accent; background: $surface; padding: 0 1;
+                            border-subtitle-color: $text-muted; }
+    PickScreen OptionList { width: auto; min-width: 100%; height: auto; max-height: 20; }
     PickScreen .note { color: $warning; }
-    PickScreen #pick-keys { color: $text-muted; }
     """
 
     def __init__(self, title: str, options: list[tuple[str, str]], notes: list[str] | None = None,
@@ -32,12 +32,12 @@ class PickScreen(ModalScreen[str | None]):
         self.disabled_ids = disabled or set()
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical() as box:
+            box.border_subtitle = "enter picks · esc cancels"  # in the border: no row of its own
             yield Label(self.title_text, id="pick-title", markup=False)
             yield OptionList(*[Option(label, id=key, disabled=key in self.disabled_ids) for key, label in self.options])
             for note in self.notes:
                 yield Label(note, classes="note", markup=False)
-            yield Label("enter picks · esc cancels", id="pick-keys")
 
     def retitle(self, title: str) -> None:
         """A new question above the same options (a dialog kept to be opened again)."""
