@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
-from .core.config import DEVICES, INPUT_RULE, MAX_BATCH, OPTIMIZERS, TrainConfig, resolve_input
+from .core.config import AMP_DTYPES, DEVICES, INPUT_RULE, MAX_BATCH, OPTIMIZERS, TrainConfig, resolve_input
 from .core.datasets import DATASETS, DEFAULT_DATASET
 from .core.presets import DEFAULT_PRESET, PRESET_NAMES
 from .words import count, worded
@@ -104,6 +104,9 @@ def training_options() -> argparse.ArgumentParser:
     group.add_argument("--device", choices=DEVICES, default=d.device, help="auto: CUDA, else MPS, else CPU")
     group.add_argument("--threads", type=_whole, metavar="N",
                        help="CPU threads for torch (default: chosen from the free cores; 1 on a busy machine)")
+    group.add_argument("--amp", choices=AMP_DTYPES,
+                       help="mixed precision: forward passes in bf16 or fp16, weights in float32 "
+                            "(fastest on GPUs with tensor cores; default: float32 throughout)")
     group.add_argument("--train-size", type=_whole, help="use the first N training images")
     group.add_argument("--test-size", type=_whole, help="use the first N test images")
     group.add_argument("--session", metavar="NAME", help="session name ([A-Za-z0-9._-])")
@@ -132,6 +135,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         train_size=args.train_size,
         test_size=args.test_size,
         input_shape=getattr(args, "input", None),
+        amp=args.amp,
     )
     try:
         config.validate()

@@ -21,7 +21,7 @@ _FORM_LABELS = {"dataset": "data", "device": "device", "optimizer": "optimizer",
 # Every setting a message may name: TrainConfig's fields and the command's own options.
 SETTINGS = frozenset({
     "dataset", "data_dir", "epochs", "batch_size", "lr", "optimizer", "momentum", "seed", "shuffle", "device",
-    "threads", "train_size", "test_size", "input_shape", "session", "sessions_dir", "resume", "force", "exact",
+    "threads", "train_size", "test_size", "input_shape", "amp", "session", "sessions_dir", "resume", "force", "exact",
     "detach", "nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint",
 })
 _SETTING = re.compile(r"\{(" + "|".join(sorted(SETTINGS)) + r")\}")

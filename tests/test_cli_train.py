@@ -47,6 +47,8 @@ def test_train_prints_the_reference_line_and_writes_a_session(tmp_path):
         (["--dataset", "imagenet"], "invalid choice: 'imagenet'"),
         (["--session", "../x"], "invalid session name"),
         (["--resume"], "--resume needs --session NAME"),
+        (["--amp", "fp8"], "argument --amp: invalid choice: 'fp8'"),
+        (["--exact", "--amp", "bf16"], "--exact reproduces the reference loop in float32, and this run asks for --amp bf16"),
         (["--dataset", "mnist", "--input", "3,32,32"], "--input 3,32,32 does not match mnist's 1×28×28 images"),
         (["--device", "cuda"], None),  # refused only where no GPU is visible
     ],

@@ -14,6 +14,7 @@ from .spec import digit_count, format_shape, show
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+AMP_DTYPES = ("bf16", "fp16")  # mixed precision's lower precision; None: float32 throughout
 DATA_DIR_ENV = "CNN_TUI_DATA"
 
 # torch seeds a generator with a 64-bit unsigned integer, and synthetic data derives its
@@ -86,6 +87,7 @@ class TrainConfig:
     train_size: int | None = None  # None: the whole training set (synthetic: 6,000)
     test_size: int | None = None  # None: the whole test set (synthetic: 1,000)
     input_shape: tuple[int, int, int] | None = None  # --input; kept for synthetic data only
+    amp: str | None = None  # mixed precision: bf16 or fp16 forward passes, float32 weights; None: off
 
     def validate(self) -> None:
         """Raise SettingError naming the setting that is wrong, what it accepts, and a value
@@ -128,6 +130,8 @@ class TrainConfig:
             raise SettingError(f"{{lr}} must be a positive number, got {self.lr}", "lr", _default("lr"))
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
             raise SettingError(f"{{momentum}} must be at least 0 and below 1, got {self.momentum}", "momentum", _default("momentum"))
+        if self.amp is not None and self.amp not in AMP_DTYPES:
+            raise SettingError(f"{{amp}} {show(self.amp)} is unknown; choose bf16 or fp16, or leave it out", "amp")
         resolve_input(self.input_shape, None, self.dataset)
 
     def for_architecture(self, arch: Any) -> "TrainConfig":
@@ -190,8 +194,9 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "data_dir": (str,), "epochs": (int,), "batch_size": (int,), "lr": (float, int),
     "optimizer": (str,), "momentum": (float, int), "seed": (int,), "shuffle": (bool,), "device": (str,),
     "train_size": (int,), "test_size": (int,), "input_shape": (list, tuple), "threads": (int,),
+    "amp": (str,),
 }
-_OPTIONAL_FIELDS = {"data_dir", "train_size", "test_size", "input_shape", "threads"}
+_OPTIONAL_FIELDS = {"data_dir", "train_size", "test_size", "input_shape", "threads", "amp"}
 
 
 def _default(name: str) -> Any:

@@ -162,7 +162,8 @@ def check_and_claim(arch: Architecture | None, config: TrainConfig, store: Sessi
     """For a run whose training process starts later, elsewhere (a background run, torchrun):
     every check a one-process run makes, then its session claimed here, the one to resume or
     a new one; and the configuration it trains with. Raises TrainingRefused."""
-    arch, config = prepare(arch, config, store, name, resume, force=force, gpu_memory=gpu_memory_for(config.device))
+    arch, config = prepare(arch, config, store, name, resume, force=force, gpu_memory=gpu_memory_for(config.device),
+                           exact=exact)
     try:
         if resume:
             assert name is not None

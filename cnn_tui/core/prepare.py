@@ -51,6 +51,7 @@ def prepare(
     claimed: bool = False,
     force: bool = False,
     gpu_memory: int | None = None,
+    exact: bool = False,
 ) -> tuple[Architecture, TrainConfig]:
     """Check everything that can be checked before any file is written.
 
@@ -58,7 +59,8 @@ def prepare(
     resuming, with the new epoch target). `claimed`: this process already holds the
     session's claim (a background run's parent took it). `gpu_memory`: the total memory of
     the GPU that will train (None: the run is on the CPU, checked against free memory);
-    `force` skips the memory estimate. Raises TrainingRefused.
+    `force` skips the memory estimate; `exact`: the run reproduces the reference loop.
+    Raises TrainingRefused.
     """
     try:
         config.validate()
@@ -76,6 +78,9 @@ def prepare(
         raise TrainingRefused(str(exc)) from exc
     if arch is None:
         raise TrainingRefused("no architecture given")
+    if exact and config.amp is not None:  # a resumed session's own setting included
+        raise refuse(f"{{exact}} reproduces the reference loop in float32, and this run asks for {{amp}} "
+                     f"{config.amp}; leave out one of them", "amp")
     try:
         config = config.for_architecture(arch)
     except ValueError as exc:

@@ -308,6 +308,7 @@ class Checkpoint:
     epoch: int  # epochs done
     rng: dict[str, Any]  # "torch", "shuffle", and "cuda" on a GPU
     architecture: dict[str, Any] | None = None
+    scaler: dict[str, Any] | None = None  # fp16 mixed precision's GradScaler state
 
     def to_state(self) -> dict[str, Any]:
         """Plain containers and tensors only: what torch.load(weights_only=True) accepts."""

@@ -12,10 +12,15 @@ Two modes compute them:
   initial weights; only floating-point rounding differs.
 - exact (`exact=True`, `cnn-tui train --exact`): plain NCHW tensors and torch's default
   Adam, which reproduces the reference loop bit for bit (same seed, same order).
+
+On a GPU the fast mode also lets matrix products and convolutions use TF32. Mixed precision
+(`config.amp`, `--amp bf16|fp16`) runs forward passes and losses under autocast, with float32
+weights; fp16 scales the loss (GradScaler) so small gradients do not flush to zero.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import platform
@@ -55,6 +60,14 @@ from .threads import default_threads
 PROGRESS_INTERVAL = 0.25  # seconds between BatchProgress events (≤ 4 per second)
 PAUSE_NOTICED = 0.05  # a rank of a distributed run that waited this long was paused by rank 0
 EVAL_BATCH = 1000  # test-set evaluation batch; no gradients, so bigger is cheaper
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager:
+    """Where forward passes and losses run: under autocast to `amp`'s type, or as they are."""
+    if amp is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[amp])
 
 
 # --- the machine ------------------------------------------------------------------------
@@ -100,6 +113,7 @@ class _Run:
     channels_last: bool
     start_epoch: int
     monitor: SystemMonitor
+    scaler: torch.amp.GradScaler | None = None  # fp16 mixed precision's loss scale
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, exact: bool) -> torch.optim.Optimizer:
@@ -117,7 +131,8 @@ def _checkpoint(run: _Run, epochs_done: int) -> Checkpoint:
         rng["cuda"] = torch.cuda.get_rng_state_all()
     assert run.session is not None
     return Checkpoint(model=run.net.state_dict(), optimizer=run.optimizer.state_dict(), epoch=epochs_done,
-                      rng=rng, architecture=run.session.record.architecture)
+                      rng=rng, architecture=run.session.record.architecture,
+                      scaler=run.scaler.state_dict() if run.scaler is not None else None)
 
 
 def _restore(run: _Run, checkpoint: Checkpoint) -> None:
@@ -128,6 +143,8 @@ def _restore(run: _Run, checkpoint: Checkpoint) -> None:
         run.shuffle_gen.set_state(checkpoint.rng["shuffle"])
         if run.device.type == "cuda" and "cuda" in checkpoint.rng:
             torch.cuda.set_rng_state_all(checkpoint.rng["cuda"])
+        if run.scaler is not None and checkpoint.scaler:
+            run.scaler.load_state_dict(checkpoint.scaler)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise SessionError(f"checkpoint.pt: does not fit this session's model ({str(exc).splitlines()[0][:160]})") from None
 
@@ -142,9 +159,10 @@ class Evaluation(NamedTuple):
 
 
 def evaluate(model: torch.nn.Module, split: Split, channels_last: bool,
-             peers: Peers | None = None, *, classes: int) -> Evaluation:
-    """Loss, correct count and confusion matrix over a split, under eval() and no_grad().
-    With `peers`, each rank evaluates its share of the split and the sums are added.
+             peers: Peers | None = None, *, classes: int, amp: str | None = None) -> Evaluation:
+    """Loss, correct count and confusion matrix over a split, under eval() and no_grad()
+    (and autocast to `amp`'s type, as the run trains). With `peers`, each rank evaluates its
+    share of the split and the sums are added.
 
     Everything is summed on the device and copied to the host once, at the end: the matrix
     is a bincount of `true * classes + predicted` per batch, added into one flat tensor."""
@@ -154,7 +172,7 @@ def evaluate(model: torch.nn.Module, split: Split, channels_last: bool,
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     confusion = torch.zeros(classes * classes, dtype=torch.int64, device=device)  # (true * classes + predicted,)
-    with torch.no_grad():
+    with torch.no_grad(), autocast(device, amp):
         for start in range(lo, hi, EVAL_BATCH):
             end = min(hi, start + EVAL_BATCH)
             x = scale(split.images[start:end])  # (B, C, H, W)
@@ -266,19 +284,25 @@ class _Epoch:
         size: that is its share of the batch's mean loss. DDP averages the gradients over
         the W ranks, so the loss is scaled by W first, and the step is the one-process step."""
         run = self.run
-        started = time.perf_counter()
-        preds = run.model(x)  # (B, classes)
-        self.forward_seconds += time.perf_counter() - started
-        self.forward_samples += len(labels)
         world = run.peers.world.size
-        if world == 1:
-            loss = share = F.cross_entropy(preds, labels)
-        else:
-            share = F.cross_entropy(preds, labels, reduction="sum") / batch_size
-            loss = share * world
+        with autocast(run.device, run.config.amp):  # the losses come out in float32 either way
+            started = time.perf_counter()
+            preds = run.model(x)  # (B, classes)
+            self.forward_seconds += time.perf_counter() - started
+            self.forward_samples += len(labels)
+            if world == 1:
+                loss = share = F.cross_entropy(preds, labels)
+            else:
+                share = F.cross_entropy(preds, labels, reduction="sum") / batch_size
+                loss = share * world
         run.optimizer.zero_grad()
-        loss.backward()
-        run.optimizer.step()
+        if run.scaler is None:
+            loss.backward()
+            run.optimizer.step()
+        else:  # steps whose scaled gradients overflowed are skipped, and the scale lowered
+            run.scaler.scale(loss).backward()
+            run.scaler.step(run.optimizer)
+            run.scaler.update()
         share = share.detach()
         self.total_loss += share.double()
         self.batch_losses[batch] = share
@@ -334,7 +358,7 @@ class _Epoch:
         sums = run.peers.sum(torch.stack([self.total_loss, self.total_correct.double()]))
         batch_losses = run.peers.sum(self.batch_losses.double())  # the ranks' shares make each batch's mean
         test_loss, test_correct, confusion = evaluate(run.net, run.test, run.channels_last, run.peers,
-                                                      classes=run.config.classes)
+                                                      classes=run.config.classes, amp=run.config.amp)
         correct = int(sums[1])
         return {
             "epoch": self.epoch,
@@ -423,7 +447,7 @@ def train(
         try:
             arch, config = prepare(arch, config, store, name, resume, claimed=claim_fd is not None,
                                    force=force or claim_fd is not None,  # checked by the process that launched this one
-                                   gpu_memory=gpu_memory(device))
+                                   gpu_memory=gpu_memory(device), exact=exact)
             session = _claim_session(store, name, resume, claim_fd, new_record(arch, config, str(device), exact))
         except TrainingRefused as exc:
             peers.broadcast(("refused", str(exc)))
@@ -548,6 +572,9 @@ class _Training:
         torch.manual_seed(config.seed)  # the initial weights: the same seed, the same net
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = not exact
+            # TF32: float32 products at tensor-core speed, 10-bit mantissas (Ampere and later)
+            torch.backends.cuda.matmul.allow_tf32 = not exact
+            torch.backends.cudnn.allow_tf32 = not exact
         net = build_model(self.arch, config.input)
         if not exact:
             pool_before_activation(net)  # the same function and gradients; ReLU on a quarter of the values
@@ -559,6 +586,7 @@ class _Training:
             shuffle_gen=torch.Generator().manual_seed(config.seed),
             channels_last=channels_last, start_epoch=0,
             monitor=SystemMonitor(device.type, device.index, torch.get_num_threads()),
+            scaler=torch.amp.GradScaler(device.type) if config.amp == "fp16" else None,
         )
         checkpoint = self.peers.broadcast(self._checkpoint_to_resume() if resume else None)
         if checkpoint is not None:
