@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for network, (preset_name, settings) in networks(args.train_size, args.test_size).items():
         for mode in args.modes:
             figures = measure(preset_name, settings, MODES[mode], args.device, args.epochs)
-            print(f"| {network} | {MODES[mode]['label']} | {figures['seconds']:.2f} | {figures['images_per_second']:,.0f} | "
+            print(f"| {network} | {MODES[mode]['label']} | {figures['seconds']:.3g} | {figures['images_per_second']:,.0f} | "
                   f"{figures['peak_bytes'] / 2**20:,.0f} MiB | {figures['test_accuracy']:.4f} |", flush=True)
     return 0
 
