@@ -334,14 +334,14 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     def action_add_layer(self) -> None:
         options = [(kind.name, f"{kind.name:<18} {kind.help}") for kind in TYPES.values()]
 
-        async def add(choice: str | None) -> None:
-            if choice:
-                await self.editor.insert_layer(choice)
-                self.editor.focus_layers()
+        async def add(choice: str) -> None:
+            await self.editor.insert_layer(choice)
+            self.editor.focus_layers()
 
-        # The list hides the editor, so it says where the new layer goes.
+        # The list hides the editor, so it says where the new layer goes. The layer is added
+        # before the list closes: the screen that comes back is drawn once, with it.
         title = f"add which layer as layer {path_text(self.editor.insertion_point())}?"
-        self._push_kept("add-layer", lambda: PickScreen(title, options), add)
+        self._push_kept("add-layer", lambda: PickScreen(title, options, act=add))
         self.get_screen("add-layer").retitle(title)
 
     def action_delete_layer(self) -> None:

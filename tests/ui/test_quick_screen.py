@@ -3,11 +3,12 @@ built once per change, dialogs built once, and the collector kept away from the 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import threading
 
-from textual.widgets import Input
+from textual.widgets import Input, OptionList
 
 from cnn_tui.core.spec import Architecture
 from cnn_tui.ui.keybar import KeyBar
@@ -15,7 +16,7 @@ from cnn_tui.ui.screens.help import HelpScreen
 from cnn_tui.ui.screens.prompt import TextPrompt
 from cnn_tui.ui.training.charts import MetricChart
 
-from .conftest import wait_for
+from .conftest import notifications, wait_for
 
 
 def shown_descriptions(app) -> list[str]:
@@ -210,3 +211,29 @@ async def test_a_layer_with_fewer_fields_leaves_its_other_slots_blank(make_app):
         await pilot.press("enter", *["tab"] * 5)  # through the five fields, and on
         await pilot.pause()
         assert app.focused not in (form.query_one("#input-5"), form.query_one("#input-6"))
+
+
+async def test_a_layer_picked_is_added_once_before_the_list_closes(make_app, monkeypatch):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        insert = app.editor.insert_layer
+        rows_seen_at_close = []
+
+        async def slow_insert(layer_type):  # long enough for a second enter to arrive meanwhile
+            await asyncio.sleep(0.2)
+            await insert(layer_type)
+
+        monkeypatch.setattr(app.editor, "insert_layer", slow_insert)
+        for _ in range(2):  # the list is kept: the second time is the same dialog
+            await pilot.press("a")
+            await pilot.pause(0.1)
+            pick = app.screen
+            monkeypatch.setattr(pick, "dismiss", lambda result, dismiss=type(pick).dismiss.__get__(pick): (
+                rows_seen_at_close.append(app.editor.table.row_count), dismiss(result))[1])
+            pick.query_one(OptionList).action_select()
+            pick.query_one(OptionList).action_select()  # a second enter while the first is acted on
+            await pilot.pause(0.5)
+            assert app.screen is not pick
+        assert rows_seen_at_close == [13, 14]  # the row was there when the list closed, and added once
+        assert not notifications(app)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.filesize import decimal
 from rich.text import Text
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Static
 
 from ...core.shapes import ArchitectureSummary
@@ -29,6 +31,10 @@ class WrappedText(Static):
     DEFAULT_CSS = """
     WrappedText { height: auto; }
     """
+
+    # Set by each layout pass to the text's size; as a layout reactive it asked for a second
+    # pass of the whole screen whenever the text grew or shrank. The text never scrolls.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     _shown: Text | None = None
     _lines = -1  # unknown: the first text lays out

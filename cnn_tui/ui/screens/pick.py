@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -11,7 +13,9 @@ from textual.widgets.option_list import Option
 
 
 class PickScreen(ModalScreen[str | None]):
-    """Dismisses with the chosen option's id, or None on escape."""
+    """Dismisses with the chosen option's id, or None on escape. With `act`, the choice is
+    acted on before the dialog closes, so that what comes back is drawn once, already
+    changed (a full redraw of the screen below costs 10-20 ms on 2 cores)."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
     DEFAULT_CSS = """
@@ -24,12 +28,13 @@ class PickScreen(ModalScreen[str | None]):
     """
 
     def __init__(self, title: str, options: list[tuple[str, str]], notes: list[str] | None = None,
-                 disabled: set[str] | None = None) -> None:
+                 disabled: set[str] | None = None, act: Callable[[str], Awaitable[None]] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.options = options
         self.notes = notes or []
         self.disabled_ids = disabled or set()
+        self.act = act
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -46,7 +51,11 @@ class PickScreen(ModalScreen[str | None]):
             if self.is_mounted:
                 self.query_one("#pick-title", Label).update(title)
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if not self.is_current:  # a second enter, queued while the first choice was acted on
+            return
+        if self.act is not None and event.option.id is not None:
+            await self.act(event.option.id)
         self.dismiss(event.option.id)
 
     def action_cancel(self) -> None:
