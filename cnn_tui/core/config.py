@@ -131,7 +131,8 @@ class TrainConfig:
         if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
             raise SettingError(f"{{momentum}} must be at least 0 and below 1, got {self.momentum}", "momentum", _default("momentum"))
         if self.amp is not None and self.amp not in AMP_DTYPES:
-            raise SettingError(f"{{amp}} {show(self.amp)} is unknown; choose bf16 or fp16, or leave it out", "amp")
+            raise SettingError(f"{{amp}} {show(self.amp)} is unknown; choose {' or '.join(AMP_DTYPES)}, or leave it out",
+                               "amp")
         resolve_input(self.input_shape, None, self.dataset)
 
     def for_architecture(self, arch: Any) -> "TrainConfig":

@@ -227,16 +227,17 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.screen.remove_class("-show-training")
         self.editor.focus_layers()
 
-    def _push_kept(self, name: str, make: Callable[[], Screen], callback: Any = None) -> None:
-        """Show the dialog kept as `name`, made by `make` the first time: a dialog whose
-        content never changes is built once (tens of ms) and opens at once after that."""
+    def _kept(self, name: str, make: Callable[[], Screen]) -> Screen:
+        """The dialog kept as `name`, made by `make` the first time: a dialog whose content
+        never changes is built once (tens of ms) and opens at once after that."""
         if not self.is_screen_installed(name):
             self.install_screen(make(), name)
-        self.push_screen(name, callback)
+        return self.get_screen(name)
 
     def action_help(self) -> None:
         self.clear_notifications()  # a notice would cover the help text
-        self._push_kept("help", HelpScreen)
+        self._kept("help", HelpScreen)
+        self.push_screen("help")
 
     # --- the confusion matrix of the epochs shown ---------------------------------------
 
@@ -332,17 +333,19 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     # --- editing keys -----------------------------------------------------------------
 
     def action_add_layer(self) -> None:
-        options = [(kind.name, f"{kind.name:<18} {kind.help}") for kind in TYPES.values()]
+        # The list hides the editor, so it says where the new layer goes.
+        pick = self._kept("add-layer", self._add_layer_list)
+        pick.retitle(f"add which layer as layer {path_text(self.editor.insertion_point())}?")
+        self.push_screen("add-layer")
 
+    def _add_layer_list(self) -> PickScreen:
+        """The layer types to add. The layer is added before the list closes, so the screen
+        that comes back is drawn once, with it."""
         async def add(choice: str) -> None:
             await self.editor.insert_layer(choice)
             self.editor.focus_layers()
 
-        # The list hides the editor, so it says where the new layer goes. The layer is added
-        # before the list closes: the screen that comes back is drawn once, with it.
-        title = f"add which layer as layer {path_text(self.editor.insertion_point())}?"
-        self._push_kept("add-layer", lambda: PickScreen(title, options, act=add))
-        self.get_screen("add-layer").retitle(title)
+        return PickScreen("", [(kind.name, f"{kind.name:<18} {kind.help}") for kind in TYPES.values()], act=add)
 
     def action_delete_layer(self) -> None:
         path = self.editor.selected
