@@ -71,7 +71,7 @@ class KeyBar(Widget, can_focus=False):
         keys, palette = self.shown_keys()
         if (keys, palette) != (self.keys, self.palette):
             self.keys, self.palette = keys, palette
-            self.refresh()  # the same one line: a repaint, never a layout
+            self.call_after_refresh(self.refresh)  # the same one line: a repaint, never a layout
 
     def shown_keys(self) -> tuple[tuple[ShownKey, ...], ShownKey | None]:
         """The keys to show now, and the command palette's (None when it is off)."""

@@ -53,6 +53,7 @@ class TrainingPane(Vertical):
         self._progress_shown = self._system_shown = self._chart_shown = 0.0
         self._pending: BatchProgress | None = None
         self._redraw_due = False
+        self._state_shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Training", id="training-title")
@@ -107,7 +108,9 @@ class TrainingPane(Vertical):
         if detail:
             text.append("· ").append(detail, style="red" if problem else "").append(" ")
         text.append(f"· {self.device_text}", style="dim")
-        self.query_one("#state", Static).update(text, layout=False)  # always one row
+        if text != self._state_shown:  # an edit that leaves the state as it was redraws nothing here
+            self._state_shown = text
+            self.query_one("#state", Static).update(text, layout=False)  # always one row
 
     def started(self, event: TrainingStarted) -> None:
         self.total_epochs = event.epochs
