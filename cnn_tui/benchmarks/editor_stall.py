@@ -11,7 +11,8 @@ on the event loop), so the two figures share the machine's mood. Medians of the 
 
 The keys: at 120×40 with the seed network, each key (or short sequence) pressed `repeats`
 times in a fresh app, each from the first layer (a conv2d) selected, the longest stall of
-each press kept; the median and the worst press are printed. A frame at 60 frames a second is 16.7 ms.
+each press kept; the median and the worst press are printed. A frame at 60 frames a second
+is 16.7 ms.
 """
 
 from __future__ import annotations
