@@ -19,7 +19,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -36,7 +36,7 @@ from ..core.presets import DEFAULT_PRESET, preset
 from ..core.sessions import SessionStore
 from ..core.spec import Architecture
 from ..words import count
-from .collector import settle_garbage_collector
+from .collector import QuietCollector, settle_garbage_collector
 from .editor.layer_table import path_text
 from .editor.pane import EditorPane
 from .keybar import KeyBar
@@ -146,6 +146,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.follower: SessionFollower | None = None  # a run in another process, followed
         self._follow_timer: Any = None
         self.terminal_lost = False
+        self.collector = QuietCollector()  # full garbage collections wait for a pause
 
     # --- layout ---------------------------------------------------------------------
 
@@ -178,6 +179,16 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         if self.probe:  # after the first frame: torch's import must not delay it
             self.set_timer(0.5, self.probe_device)
         self.call_after_refresh(settle_garbage_collector)  # what is drawn now lives long
+        self.collector.start()
+        self.set_interval(1.0, self.collector.tick)
+
+    def on_unmount(self) -> None:
+        self.collector.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp, events.Paste)):
+            self.collector.touched()
+        await super().on_event(event)
 
     def on_resize(self, event: Any) -> None:
         self._fit_layout(event.size.width)

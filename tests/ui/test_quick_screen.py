@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import threading
+import time
 
 from textual.widgets import Input, OptionList
 
@@ -306,3 +307,59 @@ async def test_the_layer_table_works_out_its_style_once_a_redraw(make_app, monke
         table.refresh()
         await pilot.pause()
         assert table.size.height > 20 and 1 <= len(asked) <= 2  # not once a line
+
+
+def full_collections() -> tuple[list[float], object]:
+    """Start times of Python's full collections from now on, and the hook to remove after."""
+    started: list[float] = []
+
+    def hook(phase, info):
+        if phase == "start" and info["generation"] == 2:
+            started.append(time.monotonic())
+
+    gc.callbacks.append(hook)
+    return started, hook
+
+
+async def test_full_collections_wait_for_a_pause(make_app):
+    # A full collection walks everything made since the last freeze (the screen's cached
+    # lines: ~20,000 objects, 8-20 ms on 2 cores); Python ran one every 10-20 s of editing.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.collector.quiet_seconds = 0.5
+        started, hook = full_collections()
+        try:
+            for _ in range(8):  # editing without a pause, while young collections pile up
+                gc.collect(1)
+                gc.collect(1)
+                await pilot.press("c")
+                await pilot.pause(0.1)
+                await pilot.press("ctrl+z")
+                await pilot.pause(0.1)
+            assert app.editor.table.row_count == 12
+            assert not started  # Python's own would have come after 10 young collections
+            await pilot.pause(2.0)  # a pause: the app collects now, once
+            assert len(started) == 1
+        finally:
+            gc.callbacks.remove(hook)
+    assert gc.get_threshold()[2] == 10  # Python's own schedule is back after the app
+
+
+def test_the_quiet_collector_collects_only_after_a_pause_and_new_work():
+    from cnn_tui.ui.collector import QuietCollector
+
+    collector = QuietCollector(quiet_seconds=60)
+    before = gc.get_threshold()
+    collector.start()
+    try:
+        assert gc.get_threshold()[2] > before[2]
+        gc.collect(1)
+        collector.touched()
+        assert not collector.tick()  # someone is typing
+        collector.last_input -= 61
+        assert collector.tick()
+        assert not collector.tick()  # nothing new since
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == before
