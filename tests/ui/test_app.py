@@ -277,3 +277,29 @@ async def test_changed_settings_train_a_new_session_instead_of_continuing(make_a
     store = SessionStore(tmp_path / "sessions")
     assert len(store.open(first).read_metrics()[0]) == 2  # the first run is untouched
     assert store.open(app.session_name).record.config["lr"] == 0.001
+
+
+async def test_mixed_precision_is_chosen_in_the_form_and_trained_with(make_app, tmp_path):
+    from dataclasses import replace
+
+    from textual.widgets import Select
+
+    from cnn_tui.ui.training.config_form import ConfigForm
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        amp = app.query_one("#amp", Select)
+        assert amp.value == "off" and app.config.amp is None
+        amp.value = "bf16"
+        await pilot.pause()
+        assert app.config.amp == "bf16"
+        await pilot.press("escape", "t")
+        await wait_for(pilot, lambda: app.query_one(EpochTable).row_count >= 2, timeout=60)
+        await wait_for(pilot, lambda: not app.training)
+        await app.workers.wait_for_complete()
+        name = app.session_name
+        app.query_one(ConfigForm).load(replace(app.config, amp=None))  # a session that trained in float32
+        await pilot.pause()
+        assert amp.value == "off" and app.config.amp is None
+    session = SessionStore(tmp_path / "sessions").open(name)
+    assert session.config.amp == "bf16" and session.status == "finished"

@@ -1,4 +1,5 @@
-"""The training configuration: dataset, device, optimizer, lr, batch size, epochs, seed, shuffle."""
+"""The training configuration: dataset, device, optimizer, lr, batch size, epochs, seed, shuffle,
+threads, processes and mixed precision."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select
 
-from ...core.config import DEVICES, OPTIMIZERS, TrainConfig
+from ...core.config import AMP_DTYPES, DEVICES, OPTIMIZERS, TrainConfig
 from ...core.datasets import DATASETS
 from ...core.distributed import process_count
 from ...words import worded
@@ -27,6 +28,9 @@ NUMBER_FIELDS = {  # input id -> (config attribute, parser, what it must be)
     "seed": ("seed", int, "a whole number"),
     "threads": ("threads", _threads, "a whole number ≥ 1, or empty to choose from the free cores"),
 }
+
+
+NO_AMP = "off"  # the amp choice for float32 throughout
 
 
 def _shown(attr: str, value: object) -> str:
@@ -82,6 +86,10 @@ class ConfigForm(Widget):
         yield Label("procs")
         yield Input("1", compact=True, id="cfg-procs", tooltip="processes: several train one run together "
                     "(one per GPU; auto: every GPU), in the background")
+        yield Label("amp")
+        yield Select([(name, name) for name in (NO_AMP, *AMP_DTYPES)], value=c.amp or NO_AMP, allow_blank=False,
+                     compact=True, id="amp", tooltip="mixed precision: forward passes in bf16 or fp16, weights in "
+                     "float32 (on a CPU, fp16 is many times slower: use bf16 or off)")
 
     def load(self, config: TrainConfig, processes: str = "1") -> None:
         """Show another configuration (an opened session's, and how many processes trained it)."""
@@ -91,6 +99,7 @@ class ConfigForm(Widget):
         self.query_one("#device", Select).value = config.device
         self.query_one("#optimizer", Select).value = config.optimizer
         self.query_one("#shuffle", Checkbox).value = config.shuffle
+        self.query_one("#amp", Select).value = config.amp or NO_AMP
         for key, (attr, _, _) in NUMBER_FIELDS.items():
             self.query_one(f"#cfg-{key}", Input).value = _shown(attr, getattr(config, attr))
         self._rebuild()
@@ -106,6 +115,7 @@ class ConfigForm(Widget):
             "device": self.query_one("#device", Select).value,
             "optimizer": self.query_one("#optimizer", Select).value,
             "shuffle": self.query_one("#shuffle", Checkbox).value,
+            "amp": None if self.query_one("#amp", Select).value == NO_AMP else self.query_one("#amp", Select).value,
         }
         error = None
         for key, (attr, parse, what) in NUMBER_FIELDS.items():
