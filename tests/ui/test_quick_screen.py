@@ -363,3 +363,29 @@ def test_the_quiet_collector_collects_only_after_a_pause_and_new_work():
     finally:
         collector.stop()
     assert gc.get_threshold() == before
+
+
+async def test_a_kept_dialog_is_styled_again_only_after_a_theme_change(make_app, monkeypatch):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        options = app.screen.query_one(OptionList)
+        dark_background = options.styles.background
+        restyled = []
+        notify = type(options).notify_style_update
+        monkeypatch.setattr(type(options), "notify_style_update",
+                            lambda self: (restyled.append(self), notify(self))[1])
+        for _ in range(3):  # shown again: its drawn lines are kept
+            await pilot.press("escape")
+            await pilot.pause()
+            await pilot.press("a")
+            await pilot.pause()
+        assert app.screen.query_one(OptionList) is options and options not in restyled
+        await pilot.press("escape")
+        await pilot.pause()
+        app.theme = "textual-light"
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        assert options in restyled and options.styles.background != dark_background

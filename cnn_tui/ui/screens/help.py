@@ -8,6 +8,8 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import RichLog
 
+from .kept import KeptStyles
+
 HELP = """\
 # cnn-tui keys
 
@@ -60,7 +62,7 @@ to its end and its session records that the terminal was lost. From any login,
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(KeptStyles, ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background; }  /* opaque: the dimmed screen behind cost ~10 ms to draw */

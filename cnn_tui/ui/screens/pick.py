@@ -11,8 +11,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from .kept import KeptStyles
 
-class PickScreen(ModalScreen[str | None]):
+
+class PickScreen(KeptStyles, ModalScreen[str | None]):
     """Dismisses with the chosen option's id, or None on escape. With `act`, the choice is
     acted on before the dialog closes, so that what comes back is drawn once, already
     changed (a full redraw of the screen below costs 10-20 ms on 2 cores)."""
