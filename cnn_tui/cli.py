@@ -301,9 +301,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             out.print(f"session {event.session}: {event.train_samples} train / {event.test_samples} test images, "
                       f"{event.total_params:,} params, {event.device_name} [{event.device}]"
                       + (f", resuming at epoch {event.start_epoch}" if event.start_epoch else ""), err=True)
-            if config.batch_size > event.train_samples:
-                out.print(f"note: --batch-size {config.batch_size} is more than the {event.train_samples} training "
-                          "images: each epoch is one batch of them all", err=True)
+            for note in config.notes_at_start(event.device, event.train_samples):
+                out.print(f"note: {note.for_audience('cli')}", err=True)
         elif isinstance(event, EpochFinished):
             out.print(format_epoch_line(event.metrics))
 

@@ -17,7 +17,7 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
 _FLAG_NAMES = {"input_shape": "--input"}
 # The settings the app's configuration form shows, by the label it shows them with.
 _FORM_LABELS = {"dataset": "data", "device": "device", "optimizer": "optimizer", "lr": "lr",
-                "batch_size": "batch", "epochs": "epochs", "seed": "seed", "threads": "threads"}
+                "batch_size": "batch", "epochs": "epochs", "seed": "seed", "threads": "threads", "amp": "amp"}
 # Every setting a message may name: TrainConfig's fields and the command's own options.
 SETTINGS = frozenset({
     "dataset", "data_dir", "epochs", "batch_size", "lr", "optimizer", "momentum", "seed", "shuffle", "device",

@@ -181,3 +181,10 @@ def test_a_batch_larger_than_the_data_is_said(tmp_path):
     result = cli("train", *SMALL, "--batch-size", "5000", "--epochs", "1", "--sessions-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "--batch-size 5000 is more than the 600 training images" in result.stderr
+
+
+def test_fp16_on_a_cpu_is_said_to_be_slow(tmp_path):
+    result = cli("train", *SMALL, "--amp", "fp16", "--device", "cpu", "--epochs", "1", "--train-size", "100",
+                 "--sessions-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "note: --amp fp16 has no fast kernels on a CPU" in result.stderr and "try --amp bf16" in result.stderr

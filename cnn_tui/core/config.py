@@ -141,6 +141,19 @@ class TrainConfig:
         shape = resolve_input(self.input_shape, getattr(arch, "input", None), self.dataset)
         return replace(self, input_shape=shape).input_kept_for_synthetic()
 
+    def notes_at_start(self, device: str, train_samples: int) -> list[SettingError]:
+        """What is worth saying once a run is set up: settings that work, but not as their
+        user likely expects on this data and this device (`device` as resolved: "cpu",
+        "cuda:0", ...). Each is worded for the command line or the app by its reader."""
+        notes = []
+        if self.batch_size > train_samples:
+            notes.append(SettingError(f"{{batch_size}} {self.batch_size} is more than the {train_samples:,} "
+                                      "training images: each epoch is one batch of them all", "batch_size"))
+        if self.amp == "fp16" and device == "cpu":
+            notes.append(SettingError("{amp} fp16 has no fast kernels on a CPU: this run is many times slower "
+                                      "than in float32", "amp", "bf16"))
+        return notes
+
     def input_kept_for_synthetic(self) -> "TrainConfig":
         """An input shape is a setting of synthetic data only: a real dataset's images have
         their own, so it is dropped there (the architecture is built for the images)."""

@@ -237,10 +237,9 @@ class TrainingController:
             if self._run is not None and not self.following:
                 self.shown = ShownSession(event.session, *self._run, event.start_epoch)
             self.pane.started(event)
-            if self._run is not None and not self.following and self._run[1].batch_size > event.train_samples:
-                self.notify(f"batch size {self._run[1].batch_size} is more than the {event.train_samples:,} "
-                            "training images: each epoch is one batch of them all",
-                            severity="warning", timeout=8, markup=False)
+            if self._run is not None and not self.following:
+                for note in self._run[1].notes_at_start(event.device, event.train_samples):
+                    self.notify(note.for_audience("app"), severity="warning", timeout=8, markup=False)
         elif isinstance(event, TrainingEnded) and self.follower is not None and not self.training:
             self.pane.ended(event)
             if event.status in (FAILED, "interrupted"):

@@ -83,3 +83,17 @@ def test_an_unknown_precision_names_the_setting():
         TrainConfig.from_json({"amp": 16})
     assert TrainConfig.from_json({"amp": "bf16"}).amp == "bf16"
     assert TrainConfig.from_json({}).amp is None  # sessions written before it existed
+
+
+def test_the_notes_at_start_name_what_works_but_surprises():
+    from cnn_tui.core.config import TrainConfig
+
+    plain = TrainConfig(batch_size=100)
+    assert plain.notes_at_start("cpu", 60_000) == []
+    assert TrainConfig(amp="fp16").notes_at_start("cuda:0", 60_000) == []  # a tensor-core type there
+    assert TrainConfig(amp="bf16").notes_at_start("cpu", 60_000) == []
+    slow, = TrainConfig(amp="fp16").notes_at_start("cpu", 60_000)
+    assert slow.for_audience("cli").startswith("--amp fp16 has no fast kernels on a CPU")
+    assert slow.for_audience("app").startswith("amp: fp16 has no fast kernels") and slow.for_audience("app").endswith("try bf16")
+    big, = plain.notes_at_start("cpu", 50)
+    assert big.for_audience("app").startswith("batch: 100 is more than the 50 training images")

@@ -313,7 +313,7 @@ async def test_a_batch_larger_than_the_data_is_said(make_app):
     app = make_app(config=small_config(epochs=1, batch_size=5000))
     async with app.run_test(size=(120, 40)) as pilot:
         await train_to_the_end(pilot, app)
-        assert any("batch size 5000 is more than the 600 training images" in n for n in notifications(app))
+        assert any("batch: 5000 is more than the 600 training images" in n for n in notifications(app))
 
 
 async def test_help_hides_the_notices_and_the_state_line_never_wraps(make_app):
