@@ -234,10 +234,9 @@ class TrainingController:
                 self.shown.epochs_done = event.epoch + 1
         elif isinstance(event, TrainingStarted):
             settle_garbage_collector()  # the trainer's imports and data are in: long-lived
-            if self._run is not None and not self.following:
-                self.shown = ShownSession(event.session, *self._run, event.start_epoch)
             self.pane.started(event)
-            if self._run is not None and not self.following:
+            if self._run is not None and not self.following:  # a run this app started
+                self.shown = ShownSession(event.session, *self._run, event.start_epoch)
                 for note in self._run[1].notes_at_start(event.device, event.train_samples):
                     self.notify(note.for_audience("app"), severity="warning", timeout=8, markup=False)
         elif isinstance(event, TrainingEnded) and self.follower is not None and not self.training:

@@ -199,7 +199,7 @@ async def test_the_table_draws_a_line_again_only_when_its_look_changed(make_app)
         drawn = []
         draw = table._draw_line
         table._draw_line = lambda *args: (drawn.append(args[0]), draw(*args))[1]
-        for _ in range(2):  # the focus leaves the table (its tint goes: every line's look changes) and comes back
+        for _ in range(2):  # the focus leaves the table (the cursor's row and header change look) and comes back
             await pilot.press("tab")
             await pilot.pause()
             await pilot.press("shift+tab")

@@ -240,14 +240,19 @@ async def test_a_layer_picked_is_added_once_before_the_list_closes(make_app, mon
         assert not notifications(app)
 
 
+def calls_of(monkeypatch, owner: type, method: str) -> list:
+    """The widgets `owner.method` is called on from now on, in order (it still runs)."""
+    called: list = []
+    original = getattr(owner, method)
+    monkeypatch.setattr(owner, method, lambda self, *a, **k: (called.append(self), original(self, *a, **k))[1])
+    return called
+
+
 def record_renders(monkeypatch) -> list:
     """Every widget drawn from now on, in order (Textual draws each widget a frame touches)."""
     from textual.widget import Widget
 
-    drawn: list = []
-    render_lines = Widget.render_lines
-    monkeypatch.setattr(Widget, "render_lines", lambda self, crop: (drawn.append(self), render_lines(self, crop))[1])
-    return drawn
+    return calls_of(monkeypatch, Widget, "render_lines")
 
 
 async def test_editing_keys_redraw_nothing_of_the_training_pane(make_app, monkeypatch):
@@ -280,17 +285,15 @@ async def test_a_layer_like_the_last_one_leaves_the_form_labels_alone(make_app, 
         await pilot.pause()
         form = app.editor.form
         assert app.editor.draft.layers[3]["type"] == "conv2d"
-        changed = []
-        refresh = Label.refresh
-        monkeypatch.setattr(Label, "refresh", lambda self, *a, **k: (changed.append(self.id), refresh(self, *a, **k))[1])
+        refreshed = calls_of(monkeypatch, Label, "refresh")
         app.editor.table.move_cursor(row=3)  # conv2d to conv2d: the same field names
         await wait_for(pilot, lambda: form.path == (3,), timeout=5)
         await pilot.pause()
         assert form.query_one("#input-0").value == "12"  # the second conv's channels
-        assert not [name for name in changed if (name or "").startswith("label-")]
+        assert not [label for label in refreshed if (label.id or "").startswith("label-")]
         app.editor.table.move_cursor(row=4)  # a relu: no fields, every label blanked
         await wait_for(pilot, lambda: form.path == (4,), timeout=5)
-        assert {f"label-{slot}" for slot in range(7)} <= set(changed)
+        assert {f"label-{slot}" for slot in range(7)} <= {label.id for label in refreshed}
 
 
 async def test_the_layer_table_works_out_its_style_once_a_redraw(make_app, monkeypatch):
@@ -372,10 +375,7 @@ async def test_a_kept_dialog_is_styled_again_only_after_a_theme_change(make_app,
         await pilot.pause()
         options = app.screen.query_one(OptionList)
         dark_background = options.styles.background
-        restyled = []
-        notify = type(options).notify_style_update
-        monkeypatch.setattr(type(options), "notify_style_update",
-                            lambda self: (restyled.append(self), notify(self))[1])
+        restyled = calls_of(monkeypatch, type(options), "notify_style_update")
         for _ in range(3):  # shown again: its drawn lines are kept
             await pilot.press("escape")
             await pilot.pause()

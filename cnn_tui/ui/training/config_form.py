@@ -115,8 +115,9 @@ class ConfigForm(Widget):
             "device": self.query_one("#device", Select).value,
             "optimizer": self.query_one("#optimizer", Select).value,
             "shuffle": self.query_one("#shuffle", Checkbox).value,
-            "amp": None if self.query_one("#amp", Select).value == NO_AMP else self.query_one("#amp", Select).value,
         }
+        amp = self.query_one("#amp", Select).value
+        changes["amp"] = None if amp == NO_AMP else amp
         error = None
         for key, (attr, parse, what) in NUMBER_FIELDS.items():
             widget = self.query_one(f"#cfg-{key}", Input)
