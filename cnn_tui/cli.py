@@ -103,7 +103,8 @@ def training_options() -> argparse.ArgumentParser:
     group.add_argument("--no-shuffle", action="store_true", help="the reference order, batch after batch")
     group.add_argument("--device", choices=DEVICES, default=d.device, help="auto: CUDA, else MPS, else CPU")
     group.add_argument("--threads", type=_whole, metavar="N",
-                       help="CPU threads for torch (default: chosen from the free cores; 1 on a busy machine)")
+                       help="CPU threads for torch (default: one per free core, followed while the run trains; "
+                            "1 on a busy 2-core machine)")
     group.add_argument("--amp", choices=AMP_DTYPES,
                        help="mixed precision: forward passes in bf16 or fp16, weights in float32 "
                             "(fastest on GPUs with tensor cores; default: float32 throughout)")

@@ -1,71 +1,105 @@
-"""Seconds per epoch with 1 and 2 torch threads, with and without a competing busy process.
+"""Seconds per epoch with 1 and 2 torch threads and the default, while a competing busy
+process runs the whole time, arrives after the first epoch, or leaves after it.
 
     python -m cnn_tui.benchmarks.threads [--rounds 3] [--train-size 6000]
     CNN_TUI_DATA=../shared/data python -m cnn_tui.benchmarks.threads --dataset fashion-mnist
 
-Each measurement is one epoch of the seed network in a fresh process (`cnn-tui train
---threads N`); the four cases are interleaved round by round, so a change in the machine's
-other load hits all of them alike, and the table shows medians. The competing process is a
-pure-Python busy loop: one core's worth of someone else's work. The last column is what
-the default (no --threads) picks in that situation.
+Each run is a fresh `cnn-tui train --threads N` process (or no --threads: the default, which
+picks from the free cores at the start and follows them while it trains). The competing
+process is a pure-Python busy loop: one core's worth of someone else's work. A neighbour
+that arrives or leaves does so when the run's first epoch is written, and the figure is the
+median of the later epochs. All cases are interleaved round by round, so a change in the
+machine's other load hits them alike; the table shows medians over the rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from . import PYTHON, machine_line
 
+NEIGHBOURS = {  # how the competing process behaves: (there at the start, there after epoch 1)
+    "none": (False, False),
+    "all the time": (True, True),
+    "arrives after epoch 1": (False, True),
+    "leaves after epoch 1": (True, False),
+}
 
-def epoch_seconds(threads: int | None, dataset: str, train_size: int) -> tuple[float, int]:
-    """One epoch in a fresh process: (training seconds, threads it used)."""
+
+def _spinner() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def _stop(spinner: subprocess.Popen | None) -> None:
+    if spinner is not None:
+        spinner.kill()
+        spinner.wait()
+
+
+def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: int, epochs: int) -> tuple[float, list[int]]:
+    """One run in a fresh process: (median seconds of the epochs after the first, or of the
+    one epoch; the threads each epoch recorded)."""
+    at_start, later = NEIGHBOURS[neighbour]
+    spinner = _spinner() if at_start else None
     with tempfile.TemporaryDirectory() as sessions:
-        argv = [PYTHON, "-m", "cnn_tui", "train", "--dataset", dataset, "--epochs", "1",
-                "--train-size", str(train_size), "--test-size", "100", "--sessions-dir", sessions,
-                "--session", "bench"]
-        if threads is not None:
-            argv += ["--threads", str(threads)]
-        result = subprocess.run(argv, capture_output=True, text=True, check=True)
-        seconds = float(result.stdout.split("seconds:")[1].split()[0])
-        used = result.stderr.split("(")[-1].split(" thread")[0]  # "... AMD EPYC (1 thread) [cpu]"
-        return seconds, int(used) if used.isdigit() else 0
+        try:
+            if spinner is not None:
+                time.sleep(1.0)  # let it take its core before the default looks
+            argv = [PYTHON, "-m", "cnn_tui", "train", "--dataset", dataset, "--epochs", str(epochs),
+                    "--train-size", str(train_size), "--test-size", "100", "--sessions-dir", sessions,
+                    "--session", "bench"]
+            if threads is not None:
+                argv += ["--threads", str(threads)]
+            trainer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            metrics = Path(sessions, "bench", "metrics.jsonl")
+            if at_start != later:
+                while trainer.poll() is None and not (metrics.exists() and metrics.stat().st_size):
+                    time.sleep(0.01)
+                if later:
+                    spinner = _spinner()
+                else:
+                    _stop(spinner)
+                    spinner = None
+            if trainer.wait() != 0:
+                raise SystemExit(f"cnn-tui train failed: {trainer.stderr.read() if trainer.stderr else ''}")
+        finally:
+            _stop(spinner)
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    seconds = [row["seconds"] for row in rows]
+    return statistics.median(seconds[1:] or seconds), [row.get("threads", 0) for row in rows]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train-size", type=int, default=6000)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (the first is left out of the figure)")
     parser.add_argument("--dataset", default="synthetic")
     args = parser.parse_args()
-    cases = [(busy, threads) for busy in (False, True) for threads in (1, 2, None)]
-    times: dict[tuple[bool, int | None], list[float]] = {case: [] for case in cases}
-    picked: dict[bool, set[int]] = {False: set(), True: set()}
+    cases = [(neighbour, threads) for neighbour in NEIGHBOURS for threads in (1, 2, None)]
+    times: dict[tuple[str, int | None], list[float]] = {case: [] for case in cases}
+    used: dict[str, list[str]] = {neighbour: [] for neighbour in NEIGHBOURS}
     for _ in range(args.rounds):
-        for busy, threads in cases:
-            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
-            try:
-                if spinner is not None:
-                    time.sleep(1.0)  # let it take its core before the default looks
-                seconds, used = epoch_seconds(threads, args.dataset, args.train_size)
-            finally:
-                if spinner is not None:
-                    spinner.kill()
-                    spinner.wait()
-            times[(busy, threads)].append(seconds)
+        for neighbour, threads in cases:
+            seconds, per_epoch = run_seconds(threads, neighbour, args.dataset, args.train_size, args.epochs)
+            times[(neighbour, threads)].append(seconds)
             if threads is None:
-                picked[busy].add(used)
-    print(f"{machine_line()}; {args.dataset}, {args.train_size} images, medians of {args.rounds} rounds")
-    print("| competing busy process | 1 thread (s/epoch) | 2 threads (s/epoch) | default (s/epoch) | default picked |")
+                used[neighbour].append("/".join(str(t) for t in per_epoch))
+    print(f"{machine_line()}; {args.dataset}, {args.train_size} images, {args.epochs} epochs a run, "
+          f"medians of {args.rounds} rounds")
+    print("| competing busy process | 1 thread (s/epoch) | 2 threads (s/epoch) | default (s/epoch) "
+          "| default's threads, epoch by epoch |")
     print("|---|---|---|---|---|")
-    for busy in (False, True):
-        one, two, auto = (statistics.median(times[(busy, t)]) for t in (1, 2, None))
-        chosen = ", ".join(str(t) for t in sorted(picked[busy]))
-        print(f"| {'yes' if busy else 'no'} | {one:.2f} | {two:.2f} | {auto:.2f} | {chosen} |")
+    for neighbour in NEIGHBOURS:
+        one, two, auto = (statistics.median(times[(neighbour, t)]) for t in (1, 2, None))
+        print(f"| {neighbour} | {one:.2f} | {two:.2f} | {auto:.2f} | {', '.join(used[neighbour])} |")
 
 
 if __name__ == "__main__":

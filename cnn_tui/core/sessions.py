@@ -72,7 +72,8 @@ METRIC_FIELDS = (
 # Lines written before these existed lack them. confusion: the test set's confusion matrix
 # (rows: true class, columns: predicted class; cnn_tui.core.confusion). batch_losses: each
 # batch's mean loss, in order (what the loss chart draws per batch). threads: torch's CPU
-# threads in this process (seconds per epoch depend on them).
+# threads in this process, the count most of the epoch's batches ran with (seconds per epoch
+# depend on them; unless chosen, the count follows the machine's free cores during a run).
 OPTIONAL_METRIC_FIELDS = ("peak_memory_bytes", "confusion", "batch_losses", "threads")
 
 

@@ -55,7 +55,7 @@ from .prepare import TrainingRefused, check_more_epochs, prepare, refuse
 from .sessions import Checkpoint, Session, SessionError, SessionRecord, SessionStore, new_record
 from .spec import Architecture
 from .system import SystemMonitor
-from .threads import default_threads
+from .threads import FreeCores, default_threads, usable_cores
 
 PROGRESS_INTERVAL = 0.25  # seconds between BatchProgress events (≤ 4 per second)
 PAUSE_NOTICED = 0.05  # a rank of a distributed run that waited this long was paused by rank 0
@@ -114,6 +114,7 @@ class _Run:
     start_epoch: int
     monitor: SystemMonitor
     scaler: torch.amp.GradScaler | None = None  # fp16 mixed precision's loss scale
+    free_cores: FreeCores | None = None  # the thread count kept fitted to the machine, when nobody chose it
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, exact: bool) -> torch.optim.Optimizer:
@@ -216,6 +217,7 @@ class _Epoch:
                                       images_per_second=0.0, eta_seconds=0.0, mean_loss=0.0, epochs=epochs)
         self.start = self.last_report = 0.0
         self.forward_seconds, self.forward_samples = 0.0, 0
+        self.threads_used: dict[int, int] = {}  # thread count: batches trained with it
 
     def run_epoch(self) -> dict[str, Any] | None:
         """The metrics row, or None when a stop came mid-epoch."""
@@ -229,6 +231,8 @@ class _Epoch:
             self.control.poll()  # commands from watchers, at most every POLL_INTERVAL
             if self._stop_before(batch):
                 return None
+            threads = run.free_cores.poll() if run.free_cores is not None else torch.get_num_threads()
+            self.threads_used[threads] = self.threads_used.get(threads, 0) + 1
             images, labels, end = self._batch(batch, order)
             self._train_step(batch, images, labels, end - batch * run.config.batch_size)
             self._report(batch, end)
@@ -375,7 +379,7 @@ class _Epoch:
             "lr": run.optimizer.param_groups[0]["lr"],
             "batches": self.batches,
             "peak_memory_bytes": run.monitor.peak_bytes(),
-            "threads": torch.get_num_threads(),  # chosen at the start (see core/threads.py)
+            "threads": max(self.threads_used, key=self.threads_used.__getitem__, default=torch.get_num_threads()),
             "confusion": confusion,  # rows: true class, columns: predicted class (cnn_tui.core.confusion)
             "batch_losses": [round(v, 6) for v in batch_losses.tolist()],  # each batch's mean loss, in order
         }
@@ -588,6 +592,7 @@ class _Training:
             monitor=SystemMonitor(device.type, device.index, torch.get_num_threads()),
             scaler=torch.amp.GradScaler(device.type) if config.amp == "fp16" else None,
         )
+        run.free_cores = self._free_cores(run.monitor)
         checkpoint = self.peers.broadcast(self._checkpoint_to_resume() if resume else None)
         if checkpoint is not None:
             _restore(run, checkpoint)
@@ -600,6 +605,21 @@ class _Training:
         if self.session is not None:
             self._record_start(run)
         return run
+
+    def _free_cores(self, monitor: SystemMonitor) -> FreeCores | None:
+        """Threads refitted to the machine while training: on a CPU, when nobody chose the
+        count. Not for `--exact` (the thread count changes the rounding of the sums inside a
+        convolution, and an exact run is meant to be repeated) nor for the processes of
+        a distributed run (each has its share of the cores)."""
+        cores = usable_cores()
+        if self.config.threads or self.exact or self.peers.world.distributed or self.device.type != "cpu" or cores < 2:
+            return None
+
+        def apply(threads: int) -> None:
+            torch.set_num_threads(threads)
+            monitor.threads = threads  # the system panel shows it
+
+        return FreeCores(torch.get_num_threads(), cores, apply)
 
     def _checkpoint_to_resume(self) -> Checkpoint | None:
         """Rank 0 reads it (the others get it from rank 0)."""

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cnn_tui.core import threads
-from cnn_tui.core.threads import busy_cores, choose_threads
+from cnn_tui.core.threads import busy_cores, choose_threads, usable_cores
 
 
 @pytest.mark.parametrize("cores, busy, expected", [
@@ -48,3 +48,147 @@ def test_train_uses_the_threads_asked_for(tmp_path, wanted):
     config = TrainConfig(dataset="synthetic", epochs=1, train_size=100, test_size=50, batch_size=50, threads=wanted)
     ended = train(preset("seed"), config, SessionStore(tmp_path))
     assert ended.status == "finished" and torch.get_num_threads() == wanted
+
+
+class _Machine:
+    """A fake clock, /proc/stat and process CPU time: each `advance` is `seconds` of wall
+    time in which this process used `own` cores and the others `others` (of 2 cores)."""
+
+    def __init__(self):
+        self.now = self.own = self.busy = self.total = 0.0
+        self.looks = 0
+
+    def advance(self, seconds, own, others):
+        self.now += seconds
+        self.own += own * seconds
+        self.busy += (own + others) * seconds * 100  # jiffies over both cores
+        self.total += 2 * seconds * 100
+
+    def stat(self):
+        self.looks += 1
+        return self.busy, self.total, 2
+
+    def steer(self, count=2):
+        applied = []
+        cores = threads.FreeCores(count, 2, applied.append, clock=lambda: self.now,
+                                  own_cpu=lambda: self.own, machine=self.stat)
+        return cores, applied
+
+
+def _intervals(machine, cores, count, own, others):
+    for _ in range(count):
+        machine.advance(cores.INTERVAL, own, others)
+        cores.poll()
+
+
+def test_a_neighbour_who_arrives_mid_run_gets_its_core_back_and_leaves_it():
+    machine = _Machine()
+    cores, applied = machine.steer(count=2)
+    _intervals(machine, cores, 3, own=2.0, others=0.0)
+    assert cores.threads == 2 and applied == []
+    _intervals(machine, cores, 1, own=1.4, others=0.6)  # a neighbour arrives: one look is not enough
+    assert applied == []
+    _intervals(machine, cores, 1, own=1.4, others=0.6)
+    assert applied == [1] and cores.threads == 1
+    _intervals(machine, cores, 4, own=1.0, others=1.0)  # it stays: so do we
+    assert applied == [1]
+    _intervals(machine, cores, 2, own=1.0, others=0.0)  # it leaves
+    assert applied == [1, 2] and cores.changes == 2
+
+
+def test_our_own_threads_are_not_a_neighbour_and_a_short_burst_changes_nothing():
+    machine = _Machine()
+    cores, applied = machine.steer(count=2)
+    _intervals(machine, cores, 5, own=2.0, others=0.0)  # the machine is full, all of it ours
+    for _ in range(3):  # a burst next door, one interval at a time
+        _intervals(machine, cores, 1, own=1.3, others=0.7)
+        _intervals(machine, cores, 1, own=2.0, others=0.1)
+    assert applied == [] and cores.threads == 2
+
+
+def test_between_looks_a_poll_costs_a_clock_read():
+    machine = _Machine()
+    cores, _ = machine.steer()
+    looks = machine.looks
+    for _ in range(100):
+        machine.advance(cores.INTERVAL / 200, own=2.0, others=0.0)
+        cores.poll()
+    assert machine.looks == looks
+    machine.advance(cores.INTERVAL, own=2.0, others=0.0)
+    cores.poll()
+    assert machine.looks == looks + 1
+
+
+def test_a_real_busy_neighbour_is_seen_while_we_work():
+    """Real /proc/stat: our process keeps one core busy, a spinner another one."""
+    cores = usable_cores()
+    if cores < 2:
+        pytest.skip("needs a machine with 2 or more usable cores")
+    applied = []
+    steer = threads.FreeCores(cores, cores, applied.append)
+    steer.INTERVAL = 0.3
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and not applied:
+            steer.poll()  # between looks, our own busy loop
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert applied and applied[0] <= cores - 1
+
+
+def test_the_trainer_follows_the_free_cores_unless_the_count_was_chosen(monkeypatch, tmp_path):
+    import torch
+
+    from cnn_tui.core import trainer
+    from cnn_tui.core.config import TrainConfig
+    from cnn_tui.core.events import BatchProgress
+    from cnn_tui.core.presets import preset
+    from cnn_tui.core.sessions import SessionStore
+
+    made = []
+
+    class NeighbourArrives(threads.FreeCores):
+        """The machine asks for one thread from the second batch on."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+            self.polls = 0
+
+        def poll(self):
+            self.polls += 1
+            if self.polls == 2:
+                self.apply(1)
+                self.threads = 1
+            return self.threads
+
+    monkeypatch.setattr(trainer, "FreeCores", NeighbourArrives)
+    monkeypatch.setattr(trainer, "usable_cores", lambda: 2)
+    monkeypatch.setattr(trainer, "default_threads", lambda: 2)
+    before = torch.get_num_threads()
+    store = SessionStore(tmp_path)
+    try:
+        config = TrainConfig(dataset="synthetic", epochs=1, train_size=300, test_size=50, batch_size=50)
+        events = []
+        assert trainer.train(preset("seed"), config, store, name="free", on_event=events.append).status == "finished"
+        assert len(made) == 1 and made[0].polls == 6  # one look per batch
+        assert torch.get_num_threads() == 1
+        assert store.open("free").read_metrics()[0][0]["threads"] == 1  # 5 of the 6 batches
+        assert [e.system["threads"] for e in events if isinstance(e, BatchProgress)][-1] == 1
+
+        for told in ({"threads": 2}, {}):
+            exact = not told
+            chosen = TrainConfig(dataset="synthetic", epochs=1, train_size=100, test_size=50, batch_size=50, **told)
+            assert trainer.train(preset("seed"), chosen, store, exact=exact).status == "finished"
+        assert len(made) == 1  # a chosen count, and an exact run, keep theirs
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_threads_benchmark_runs_a_neighbour_who_arrives():
+    from cnn_tui.benchmarks.threads import run_seconds
+
+    seconds, per_epoch = run_seconds(None, "arrives after epoch 1", "synthetic", 300, 2)
+    assert seconds > 0 and len(per_epoch) == 2 and all(t >= 1 for t in per_epoch)

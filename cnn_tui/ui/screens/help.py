@@ -54,7 +54,8 @@ epoch runs (faint) and its moving average: `+`/`-` smooth more or less, `y` swit
 logarithmic y axis. The table shows each epoch's mean loss per batch; the line above it reads
 out the epoch under its cursor, marked on the charts; *train acc.* and *test acc.* are
 accuracies, *train correct* the images classified right while training. *threads* empty
-lets the trainer choose: one per free core, 1 on a busy two-core machine.
+lets the trainer choose: one per free core, 1 on a busy two-core machine, looked at again
+four times a second while it trains (the system panel shows the count in use).
 
 **Runs outlive the terminal**: if the connection drops while a run trains here, it trains on
 to its end and its session records that the terminal was lost. From any login,
