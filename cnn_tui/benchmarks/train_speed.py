@@ -217,9 +217,9 @@ def main() -> None:
     for name, label in (("default", "`cnn-tui train`"), ("fast", "`cnn-tui train --no-shuffle`")):
         ratios = [statistics.median(row["seconds"] for row in r["reference"]["rows"])
                   / statistics.median(row["seconds"] for row in r[name]["rows"]) for r in rounds]
-        threads = [r[name]["rows"][0].get("threads", "?") for r in rounds]
+        threads = ", ".join("/".join(str(row.get("threads", "?")) for row in r[name]["rows"]) for r in rounds)
         print(f"\nreference / {label}, round by round: " + ", ".join(f"{x:.2f}×" for x in ratios)
-              + f" (lowest **{min(ratios):.2f}×**); torch threads it chose: {threads}")
+              + f" (lowest **{min(ratios):.2f}×**); torch threads, epoch by epoch, each round: {threads}")
     if args.profile:
         print("\nWhere the fast loop's CPU time goes (torch.profiler, self time, 150 batches):\n")
         for key, share in profile_fast_loop(args.data_dir):

@@ -96,8 +96,8 @@ def default_threads() -> int:
 
 class FreeCores:
     """The rule applied again while a run trains, so that a neighbour who arrives after the
-    start does not leave torch's threads waiting on a core it holds (measured: 2.3x slower
-    epochs), and one who leaves gives its core back.
+    start does not leave torch's threads waiting on a core it holds (measured on 2 cores: epochs
+    2.5x slower), and one who leaves gives its core back.
 
     `poll()` is called once per batch and costs one clock read; once every INTERVAL it reads
     /proc/stat and this process's CPU time. What the other processes used in that interval
