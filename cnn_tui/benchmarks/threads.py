@@ -2,6 +2,7 @@
 process runs the whole time, arrives after the first epoch, or leaves after it.
 
     python -m cnn_tui.benchmarks.threads [--rounds 3] [--train-size 6000]
+    python -m cnn_tui.benchmarks.threads --two-runs [--rounds 3] [--train-size 30000]
     CNN_TUI_DATA=../shared/data python -m cnn_tui.benchmarks.threads --dataset fashion-mnist
 
 Each run is a fresh `cnn-tui train --threads N` process (or no --threads: the default, which
@@ -10,12 +11,17 @@ process is a pure-Python busy loop: one core's worth of someone else's work. A n
 that arrives or leaves does so when the run's first epoch is written, and the figure is the
 median of the later epochs. All cases are interleaved round by round, so a change in the
 machine's other load hits them alike; the table shows medians over the rounds.
+
+With --two-runs, the neighbour is another training run: two `cnn-tui train` processes
+started together, both with the default or both with --threads 2, and the figure is the
+wall time until both have finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +49,12 @@ def _stop(spinner: subprocess.Popen | None) -> None:
         spinner.wait()
 
 
+def _train_argv(sessions: str, dataset: str, train_size: int, epochs: int, threads: int | None) -> list[str]:
+    argv = [PYTHON, "-m", "cnn_tui", "train", "--dataset", dataset, "--epochs", str(epochs),
+            "--train-size", str(train_size), "--test-size", "100", "--sessions-dir", sessions, "--session", "bench"]
+    return argv + ["--threads", str(threads)] if threads is not None else argv
+
+
 def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: int, epochs: int) -> tuple[float, list[int]]:
     """One run in a fresh process: (median seconds of the epochs after the first, or of the
     one epoch; the threads each epoch recorded)."""
@@ -52,12 +64,8 @@ def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: i
         try:
             if spinner is not None:
                 time.sleep(1.0)  # let it take its core before the default looks
-            argv = [PYTHON, "-m", "cnn_tui", "train", "--dataset", dataset, "--epochs", str(epochs),
-                    "--train-size", str(train_size), "--test-size", "100", "--sessions-dir", sessions,
-                    "--session", "bench"]
-            if threads is not None:
-                argv += ["--threads", str(threads)]
-            trainer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            trainer = subprocess.Popen(_train_argv(sessions, dataset, train_size, epochs, threads),
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             metrics = Path(sessions, "bench", "metrics.jsonl")
             if at_start != later:
                 while trainer.poll() is None and not (metrics.exists() and metrics.stat().st_size):
@@ -76,13 +84,51 @@ def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: i
     return statistics.median(seconds[1:] or seconds), [row.get("threads", 0) for row in rows]
 
 
+def two_runs_seconds(threads: int | None, dataset: str, train_size: int, epochs: int) -> tuple[float, list[str]]:
+    """Two runs started together: (seconds until both finished, each run's threads, epoch by epoch)."""
+    folders = [tempfile.mkdtemp() for _ in range(2)]
+    start = time.perf_counter()
+    runs = [subprocess.Popen(_train_argv(folder, dataset, train_size, epochs, threads),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for folder in folders]
+    if any(run.wait() != 0 for run in runs):
+        raise SystemExit("cnn-tui train failed")
+    seconds = time.perf_counter() - start
+    used = []
+    for folder in folders:
+        rows = [json.loads(line) for line in Path(folder, "bench", "metrics.jsonl").read_text().splitlines()]
+        used.append("/".join(str(row.get("threads", 0)) for row in rows))
+        shutil.rmtree(folder)
+    return seconds, used
+
+
+def two_runs(args: argparse.Namespace) -> None:
+    times: dict[int | None, list[float]] = {2: [], None: []}
+    used: list[str] = []
+    for _ in range(args.rounds):
+        for threads in times:
+            seconds, per_run = two_runs_seconds(threads, args.dataset, args.train_size, args.epochs)
+            times[threads].append(seconds)
+            if threads is None:
+                used += per_run
+    print(f"{machine_line()}; two runs at once, {args.dataset}, {args.train_size} images, {args.epochs} epochs "
+          f"each, medians of {args.rounds} rounds")
+    print("| both runs with | seconds until both finished | threads, epoch by epoch |")
+    print("|---|---|---|")
+    print(f"| --threads 2 | {statistics.median(times[2]):.1f} | 2 throughout |")
+    print(f"| the default | {statistics.median(times[None]):.1f} | {', '.join(used)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (the first is left out of the figure)")
     parser.add_argument("--dataset", default="synthetic")
+    parser.add_argument("--two-runs", action="store_true", help="two training runs at once instead")
     args = parser.parse_args()
+    if args.two_runs:
+        two_runs(args)
+        return
     cases = [(neighbour, threads) for neighbour in NEIGHBOURS for threads in (1, 2, None)]
     times: dict[tuple[str, int | None], list[float]] = {case: [] for case in cases}
     used: dict[str, list[str]] = {neighbour: [] for neighbour in NEIGHBOURS}

@@ -106,6 +106,14 @@ def test_our_own_threads_are_not_a_neighbour_and_a_short_burst_changes_nothing()
     assert applied == [] and cores.threads == 2
 
 
+def test_without_proc_stat_the_count_stays():
+    machine = _Machine()
+    cores, applied = machine.steer(count=2)
+    cores.machine = lambda: None
+    _intervals(machine, cores, 4, own=1.0, others=1.0)
+    assert applied == [] and cores.threads == 2
+
+
 def test_between_looks_a_poll_costs_a_clock_read():
     machine = _Machine()
     cores, _ = machine.steer()
@@ -192,3 +200,10 @@ def test_the_threads_benchmark_runs_a_neighbour_who_arrives():
 
     seconds, per_epoch = run_seconds(None, "arrives after epoch 1", "synthetic", 300, 2)
     assert seconds > 0 and len(per_epoch) == 2 and all(t >= 1 for t in per_epoch)
+
+
+def test_the_threads_benchmark_runs_two_trainings_at_once():
+    from cnn_tui.benchmarks.threads import two_runs_seconds
+
+    seconds, per_run = two_runs_seconds(None, "synthetic", 200, 1)
+    assert seconds > 0 and len(per_run) == 2 and all(threads.isdigit() for threads in per_run)
