@@ -7,9 +7,10 @@ process runs the whole time, arrives after the first epoch, or leaves after it.
 
 Each run is a fresh `cnn-tui train --threads N` process (or no --threads: the default, which
 picks from the free cores at the start and follows them while it trains). The competing
-process is a pure-Python busy loop: one core's worth of someone else's work. A neighbour
-that arrives or leaves does so when the run's first epoch is written, and the figure is the
-median of the later epochs. All cases are interleaved round by round, so a change in the
+process is a pure-Python busy loop: one core's worth of someone else's work, or a share of
+one (busy for that share of every 10 ms, asleep the rest). A neighbour that arrives or leaves
+does so when the run's first epoch is written, and the figure is the median of the later
+epochs. All cases are interleaved round by round, so a change in the
 machine's other load hits them alike; the table shows medians over the rounds.
 
 With --two-runs, the neighbour is another training run: two `cnn-tui train` processes
@@ -31,16 +32,30 @@ from pathlib import Path
 
 from . import PYTHON, machine_line
 
-NEIGHBOURS = {  # how the competing process behaves: (there at the start, there after epoch 1)
-    "none": (False, False),
-    "all the time": (True, True),
-    "arrives after epoch 1": (False, True),
-    "leaves after epoch 1": (True, False),
+NEIGHBOURS = {  # how the competing process behaves: (there at the start, there after epoch 1, its share of a core)
+    "none": (False, False, 1.0),
+    "a whole core, all the time": (True, True, 1.0),
+    "a quarter of a core, all the time": (True, True, 0.25),
+    "three quarters of a core, all the time": (True, True, 0.75),
+    "a whole core, arriving after epoch 1": (False, True, 1.0),
+    "a whole core, leaving after epoch 1": (True, False, 1.0),
 }
 
+# Busy for `share` of every 10 ms, asleep for the rest.
+_DUTY_LOOP = """import sys, time
+share = float(sys.argv[1])
+while True:
+    start = time.perf_counter()
+    while time.perf_counter() - start < share * 0.01:
+        pass
+    time.sleep((1 - share) * 0.01)
+"""
 
-def _spinner() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+def _spinner(share: float = 1.0) -> subprocess.Popen:
+    if share >= 1.0:
+        return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    return subprocess.Popen([sys.executable, "-c", _DUTY_LOOP, str(share)])
 
 
 def _stop(spinner: subprocess.Popen | None) -> None:
@@ -58,8 +73,8 @@ def _train_argv(sessions: str, dataset: str, train_size: int, epochs: int, threa
 def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: int, epochs: int) -> tuple[float, list[int]]:
     """One run in a fresh process: (median seconds of the epochs after the first, or of the
     one epoch; the threads each epoch recorded)."""
-    at_start, later = NEIGHBOURS[neighbour]
-    spinner = _spinner() if at_start else None
+    at_start, later, share = NEIGHBOURS[neighbour]
+    spinner = _spinner(share) if at_start else None
     with tempfile.TemporaryDirectory() as sessions:
         try:
             if spinner is not None:
@@ -71,7 +86,7 @@ def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: i
                 while trainer.poll() is None and not (metrics.exists() and metrics.stat().st_size):
                     time.sleep(0.01)
                 if later:
-                    spinner = _spinner()
+                    spinner = _spinner(share)
                 else:
                     _stop(spinner)
                     spinner = None

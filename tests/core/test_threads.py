@@ -106,6 +106,19 @@ def test_our_own_threads_are_not_a_neighbour_and_a_short_burst_changes_nothing()
     assert applied == [] and cores.threads == 2
 
 
+def test_a_neighbour_squeezed_by_our_threads_counts_from_less():
+    """Beside our 2 spinning threads a neighbour that wants 75% of a core gets 40-50%: that
+    counts while we hold every core; with a core left free it gets what it wants, and 45%
+    is then less than half a core."""
+    machine = _Machine()
+    cores, applied = machine.steer(count=2)
+    _intervals(machine, cores, 2, own=1.55, others=0.45)
+    assert applied == [1]
+    _intervals(machine, cores, 2, own=1.0, others=0.45)
+    assert applied == [1, 2]
+    assert threads.choose_threads(2, 0.45) == 2 and threads.choose_threads(2, 0.4, threads.BUSY_SQUEEZED) == 1
+
+
 def test_without_proc_stat_the_count_stays():
     machine = _Machine()
     cores, applied = machine.steer(count=2)
@@ -198,7 +211,7 @@ def test_the_trainer_follows_the_free_cores_unless_the_count_was_chosen(monkeypa
 def test_the_threads_benchmark_runs_a_neighbour_who_arrives():
     from cnn_tui.benchmarks.threads import run_seconds
 
-    seconds, per_epoch = run_seconds(None, "arrives after epoch 1", "synthetic", 300, 2)
+    seconds, per_epoch = run_seconds(None, "a whole core, arriving after epoch 1", "synthetic", 300, 2)
     assert seconds > 0 and len(per_epoch) == 2 and all(t >= 1 for t in per_epoch)
 
 
