@@ -225,6 +225,7 @@ def format_epoch_line(m: dict[str, Any]) -> str:
         f"test_accuracy: {m['test_accuracy']:.4f} seconds: {m['seconds']:.1f} "
         f"train_accuracy: {m['train_accuracy']:.4f} test_loss: {m['test_loss']:.4f} "
         f"images_per_second: {m['images_per_second']:.0f}"
+        + (f" threads: {m['threads']}" if m.get("threads") else "")  # it can change with the machine's load
     )
 
 

@@ -33,6 +33,7 @@ def test_train_prints_the_reference_line_and_writes_a_session(tmp_path):
     assert parts[6] == "test_accuracy:" and parts[8] == "seconds:"
     rows, _ = SessionStore(tmp_path).open("r").read_metrics()
     assert f"loss: {rows[1]['total_loss']:.4f}" in lines[1]
+    assert parts[-2:] == ["threads:", str(rows[1]["threads"])]  # the count can follow the machine's load
     listing = cli("sessions", "--sessions-dir", str(tmp_path), "--json")
     assert json.loads(listing.stdout)[0]["name"] == "r"
     table = cli("sessions", "--sessions-dir", str(tmp_path))

@@ -78,7 +78,7 @@ class SystemMonitor:
     def __init__(self, device_type: str, device_index: int | None = None, threads: int | None = None) -> None:
         self.device_type = device_type
         self.device_index = device_index or 0
-        self.threads = threads
+        self.threads = self.threads_at_start = threads  # the trainer may change `threads` (core/threads.py)
         self._cpu = (time.monotonic(), time.process_time())
         self._gpus: list[dict[str, Any]] | None = None
         self._gpus_at = 0.0
@@ -90,7 +90,8 @@ class SystemMonitor:
         cpu_percent = 100 * (cpu - self._cpu[1]) / wall if wall > 0 else 0.0
         self._cpu = (now, cpu)
         info: dict[str, Any] = {
-            "device": self.device_type, "threads": self.threads, "cpu_percent": round(cpu_percent, 1),
+            "device": self.device_type, "threads": self.threads, "threads_at_start": self.threads_at_start,
+            "cpu_percent": round(cpu_percent, 1),
             "rss_bytes": _status_bytes("VmRSS:"), "memory_total": self.total_memory,
         }
         if self.device_type == "cuda":

@@ -146,3 +146,14 @@ async def test_t_with_two_processes_trains_a_distributed_run_and_watches_it(make
         assert "each batch of 75 is split over 2 processes as 1×38 and 1×37 images" in notifications(app)
     session = SessionStore(tmp_path / "sessions").open(name)
     assert session.status == "finished" and session.record.distributed["world_size"] == 2
+
+
+def test_the_system_panel_says_when_the_thread_count_followed_the_machine():
+    from cnn_tui.ui.training.system_panel import system_lines
+
+    assert system_lines({"device": "cpu", "threads": 2, "threads_at_start": 2}) == ["cpu · 2 threads"]
+    assert system_lines({"device": "cpu", "threads": 1, "threads_at_start": 2}) == [
+        "cpu · 1 thread, was 2 (a core is busy elsewhere)"]
+    assert system_lines({"device": "cpu", "threads": 2, "threads_at_start": 1}) == [
+        "cpu · 2 threads, was 1 (a core came free)"]
+    assert system_lines({"device": "cpu", "threads": 2}) == ["cpu · 2 threads"]  # a run from before

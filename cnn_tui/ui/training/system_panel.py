@@ -23,7 +23,11 @@ def system_lines(system: dict[str, Any] | None) -> list[str]:
     parts = [str(system.get("device", "?"))]
     if system.get("threads"):
         threads = int(system["threads"])
-        parts.append(f"{threads} thread{'s' if threads != 1 else ''}")
+        part = f"{threads} thread{'s' if threads != 1 else ''}"
+        first = system.get("threads_at_start")
+        if isinstance(first, int) and first != threads:  # the count follows the machine's free cores
+            part += f", was {first} ({'a core is busy elsewhere' if threads < first else 'a core came free'})"
+        parts.append(part)
     if system.get("cpu_percent") is not None:
         parts.append(f"CPU {float(system['cpu_percent']):.0f}%")
     if system.get("rss_bytes"):
