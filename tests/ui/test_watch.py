@@ -152,8 +152,8 @@ def test_the_system_panel_says_when_the_thread_count_followed_the_machine():
     from cnn_tui.ui.training.system_panel import system_lines
 
     assert system_lines({"device": "cpu", "threads": 2, "threads_at_start": 2}) == ["cpu · 2 threads"]
-    assert system_lines({"device": "cpu", "threads": 1, "threads_at_start": 2}) == [
-        "cpu · 1 thread, was 2 (a core is busy elsewhere)"]
+    assert system_lines({"device": "cpu", "threads": 1, "threads_at_start": 2, "cpu_percent": 99.0}) == [
+        "cpu · 1 thread · CPU 99% · 2 at the start: a core is busy elsewhere"]
     assert system_lines({"device": "cpu", "threads": 2, "threads_at_start": 1}) == [
-        "cpu · 2 threads, was 1 (a core came free)"]
+        "cpu · 2 threads · 1 at the start: a core came free"]
     assert system_lines({"device": "cpu", "threads": 2}) == ["cpu · 2 threads"]  # a run from before

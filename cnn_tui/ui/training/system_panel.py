@@ -21,18 +21,18 @@ def system_lines(system: dict[str, Any] | None) -> list[str]:
     if not system:
         return []
     parts = [str(system.get("device", "?"))]
-    if system.get("threads"):
-        threads = int(system["threads"])
-        part = f"{threads} thread{'s' if threads != 1 else ''}"
-        first = system.get("threads_at_start")
-        if isinstance(first, int) and first != threads:  # the count follows the machine's free cores
-            part += f", was {first} ({'a core is busy elsewhere' if threads < first else 'a core came free'})"
-        parts.append(part)
+    threads = int(system["threads"]) if system.get("threads") else None
+    if threads:
+        parts.append(f"{threads} thread{'s' if threads != 1 else ''}")
     if system.get("cpu_percent") is not None:
         parts.append(f"CPU {float(system['cpu_percent']):.0f}%")
     if system.get("rss_bytes"):
         total = f" of {decimal(system['memory_total'])}" if system.get("memory_total") else ""
         parts.append(f"RAM {decimal(system['rss_bytes'])}{total}")
+    first = system.get("threads_at_start")
+    if threads and isinstance(first, int) and first != threads:
+        # The count followed the machine's free cores; said last, the first to go on a narrow pane.
+        parts.append(f"{first} at the start: " + ("a core is busy elsewhere" if threads < first else "a core came free"))
     lines = [" · ".join(parts)]
     cuda = system.get("cuda")
     if isinstance(cuda, dict):
