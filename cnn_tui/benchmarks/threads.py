@@ -3,6 +3,7 @@ process runs the whole time, arrives after the first epoch, or leaves after it.
 
     python -m cnn_tui.benchmarks.threads [--rounds 3] [--train-size 6000]
     python -m cnn_tui.benchmarks.threads --two-runs [--rounds 3] [--train-size 30000]
+    python -m cnn_tui.benchmarks.threads --quota 1.0 [--rounds 3]    (as root, with a writable cgroup)
     CNN_TUI_DATA=../shared/data python -m cnn_tui.benchmarks.threads --dataset fashion-mnist
 
 Each run is a fresh `cnn-tui train --threads N` process (or no --threads: the default, which
@@ -16,18 +17,25 @@ machine's other load hits them alike; the table shows medians over the rounds.
 With --two-runs, the neighbour is another training run: two `cnn-tui train` processes
 started together, both with the default or both with --threads 2, and the figure is the
 wall time until both have finished.
+
+With --quota CPUS, each run trains alone inside a new child cgroup limited to that many CPUs
+(what a container's --cpus or a Kubernetes CPU limit sets), with 1 or 2 threads or the
+default; it needs a cgroup folder this user may create children in.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import PYTHON, machine_line
@@ -99,6 +107,67 @@ def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: i
     return statistics.median(seconds[1:] or seconds), [row.get("threads", 0) for row in rows]
 
 
+@contextlib.contextmanager
+def cpu_limited(cpus: float) -> Iterator[Path]:
+    """A child cgroup of this process's own, limited to `cpus` CPUs; yields its folder."""
+    from ..core.threads import cgroup_cpu_dirs
+
+    dirs = cgroup_cpu_dirs()
+    if not dirs:
+        raise SystemExit("no cgroup with a CPU controller found for this process")
+    folder, _, version = dirs[0]
+    child = folder / f"cnn-tui-bench-{os.getpid()}"
+    period = 100_000
+    try:
+        child.mkdir()
+        if version == "v2":
+            (child / "cpu.max").write_text(f"{round(cpus * period)} {period}")
+        else:
+            (child / "cpu.cfs_period_us").write_text(str(period))
+            (child / "cpu.cfs_quota_us").write_text(str(round(cpus * period)))
+    except OSError as exc:
+        raise SystemExit(f"cannot make a CPU-limited cgroup in {folder}: {exc} (run as root, with the cgroup "
+                         "file system writable)") from None
+    try:
+        yield child
+    finally:
+        child.rmdir()
+
+
+def quota_seconds(threads: int | None, group: Path, dataset: str, train_size: int, epochs: int) -> tuple[float, list[int]]:
+    """One run inside the cgroup `group`: (median seconds of the epochs after the first, the
+    threads each epoch recorded)."""
+    with tempfile.TemporaryDirectory() as sessions:
+        def join() -> None:  # in the child, before it runs Python
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+
+        subprocess.run(_train_argv(sessions, dataset, train_size, epochs, threads), preexec_fn=join, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rows = [json.loads(line) for line in Path(sessions, "bench", "metrics.jsonl").read_text().splitlines()]
+    seconds = [row["seconds"] for row in rows]
+    return statistics.median(seconds[1:] or seconds), [row.get("threads", 0) for row in rows]
+
+
+def quota_runs(args: argparse.Namespace) -> None:
+    from ..core.threads import cpu_quota
+
+    times: dict[int | None, list[float]] = {1: [], 2: [], None: []}
+    used: list[str] = []
+    with cpu_limited(args.quota) as group:
+        for _ in range(args.rounds):
+            for threads in times:
+                seconds, per_epoch = quota_seconds(threads, group, args.dataset, args.train_size, args.epochs)
+                times[threads].append(seconds)
+                if threads is None:
+                    used.append("/".join(str(t) for t in per_epoch))
+    print(f"{machine_line()}; a cgroup limited to {args.quota:g} CPUs (outside it: {cpu_quota() or 'no limit'}), "
+          f"{args.dataset}, {args.train_size} images, {args.epochs} epochs a run, medians of {args.rounds} rounds")
+    print("| 1 thread (s/epoch) | 2 threads (s/epoch) | default (s/epoch) | default's threads, epoch by epoch |")
+    print("|---|---|---|---|")
+    one, two, auto = (statistics.median(times[t]) for t in (1, 2, None))
+    print(f"| {one:.2f} | {two:.2f} | {auto:.2f} | {', '.join(used)} |")
+
+
 def two_runs_seconds(threads: int | None, dataset: str, train_size: int, epochs: int) -> tuple[float, list[str]]:
     """Two runs started together: (seconds until both finished, each run's threads, epoch by epoch)."""
     folders = [tempfile.mkdtemp() for _ in range(2)]
@@ -140,9 +209,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (the first is left out of the figure)")
     parser.add_argument("--dataset", default="synthetic")
     parser.add_argument("--two-runs", action="store_true", help="two training runs at once instead")
+    parser.add_argument("--quota", type=float, metavar="CPUS", help="runs alone in a cgroup limited to CPUS instead")
     args = parser.parse_args()
     if args.two_runs:
         two_runs(args)
+        return
+    if args.quota:
+        quota_runs(args)
         return
     cases = [(neighbour, threads) for neighbour in NEIGHBOURS for threads in (1, 2, None)]
     times: dict[tuple[str, int | None], list[float]] = {case: [] for case in cases}

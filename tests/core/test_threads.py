@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -221,3 +222,68 @@ def test_the_threads_benchmark_runs_two_trainings_at_once():
 
     seconds, per_run = two_runs_seconds(None, "synthetic", 200, 1)
     assert seconds > 0 and len(per_run) == 2 and all(threads.isdigit() for threads in per_run)
+
+
+def _cgroup_tree(tmp_path, files):
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+V1_MOUNTS = ("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
+             "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+             "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")
+
+
+def test_a_cgroup_v1_quota_limits_the_cores_and_a_parent_s_counts(tmp_path):
+    root = _cgroup_tree(tmp_path, {
+        "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1", "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000",
+        "sys/fs/cgroup/cpu,cpuacct/jobs/cpu.cfs_quota_us": "150000",
+        "sys/fs/cgroup/cpu,cpuacct/jobs/cpu.cfs_period_us": "100000",
+        "sys/fs/cgroup/cpu,cpuacct/jobs/run/cpu.cfs_quota_us": "-1",
+        "sys/fs/cgroup/cpu,cpuacct/jobs/run/cpu.cfs_period_us": "100000",
+    })
+    cgroup = "4:memory:/jobs/run\n3:cpu,cpuacct:/jobs/run\n"
+    assert threads.cpu_quota(cgroup, V1_MOUNTS, root) == 1.5
+    assert threads.cpu_quota("3:cpu,cpuacct:/\n", V1_MOUNTS, root) is None  # the top has no limit
+
+
+def test_a_cgroup_v2_quota_and_a_container_s_own_root(tmp_path):
+    mounts = "40 30 0:26 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+    root = _cgroup_tree(tmp_path, {"sys/fs/cgroup/cpu.max": "100000 100000", "sys/fs/cgroup/app/cpu.max": "max 100000"})
+    assert threads.cpu_quota("0::/kubepods/pod1/app\n", mounts, root) == 1.0
+    assert threads.cpu_quota("0::/elsewhere\n", mounts, root) is None  # not under the mounted part
+    (root / "sys/fs/cgroup/cpu.max").write_text("max 100000")
+    assert threads.cpu_quota("0::/kubepods/pod1/app\n", mounts, root) is None
+
+
+def test_unreadable_or_odd_cgroup_files_mean_no_quota(tmp_path):
+    root = _cgroup_tree(tmp_path, {"sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "lots",
+                                   "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000"})
+    assert threads.cpu_quota("3:cpu,cpuacct:/\n", V1_MOUNTS, root) is None
+    assert threads.cpu_quota("garbage", "also garbage", root) is None
+    assert threads.cpu_quota("3:cpu,cpuacct:/\n", V1_MOUNTS, tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize("quota, expected", [(None, 4), (1.0, 1), (1.4, 1), (1.5, 2), (2.0, 2), (16.0, 4)])
+def test_the_quota_caps_the_usable_cores(monkeypatch, quota, expected):
+    monkeypatch.setattr(threads, "_usable_set", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(threads, "cpu_quota", lambda: quota)
+    assert threads.usable_cores() == expected
+
+
+def test_a_real_cgroup_quota_is_seen_by_a_process_inside_it():
+    """Where this user may make a CPU-limited cgroup (root, a writable cgroup file system),
+    a process inside one limited to 1 CPU counts 1 usable core."""
+    from cnn_tui.benchmarks.threads import cpu_limited
+
+    code = "from cnn_tui.core.threads import cpu_quota, usable_cores; print(cpu_quota(), usable_cores())"
+    try:
+        with cpu_limited(1.0) as group:
+            result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                    preexec_fn=lambda: (group / "cgroup.procs").write_text(str(os.getpid())))
+    except SystemExit as exc:  # cpu_limited's own message: why no cgroup could be made
+        pytest.skip(f"no CPU-limited cgroup can be made here: {exc}")
+    assert result.stdout.split() == ["1.0", "1"]
