@@ -120,15 +120,19 @@ def cpu_limited(cpus: float) -> Iterator[Path]:
     period = 100_000
     try:
         child.mkdir()
-        if version == "v2":
-            (child / "cpu.max").write_text(f"{round(cpus * period)} {period}")
-        else:
-            (child / "cpu.cfs_period_us").write_text(str(period))
-            (child / "cpu.cfs_quota_us").write_text(str(round(cpus * period)))
     except OSError as exc:
-        raise SystemExit(f"cannot make a CPU-limited cgroup in {folder}: {exc} (run as root, with the cgroup "
-                         "file system writable)") from None
+        raise SystemExit(f"cannot make a cgroup in {folder}: {exc} (run as root, with the cgroup file system "
+                         "writable)") from None
     try:
+        try:
+            if version == "v2":
+                (child / "cpu.max").write_text(f"{round(cpus * period)} {period}")
+            else:
+                (child / "cpu.cfs_period_us").write_text(str(period))
+                (child / "cpu.cfs_quota_us").write_text(str(round(cpus * period)))
+        except OSError as exc:
+            raise SystemExit(f"cannot limit the CPUs of {child}: {exc} (on cgroup v2 the cpu controller must "
+                             "be enabled for child groups)") from None
         yield child
     finally:
         child.rmdir()
