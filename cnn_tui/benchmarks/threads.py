@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -78,6 +77,19 @@ def _train_argv(sessions: str, dataset: str, train_size: int, epochs: int, threa
     return argv + ["--threads", str(threads)] if threads is not None else argv
 
 
+def _epochs(sessions: str) -> tuple[float, list[int]]:
+    """The benchmark session's epochs: (median seconds of the epochs after the first, or of
+    the one epoch; the threads each epoch recorded)."""
+    rows = [json.loads(line) for line in Path(sessions, "bench", "metrics.jsonl").read_text().splitlines()]
+    seconds = [row["seconds"] for row in rows]
+    return statistics.median(seconds[1:] or seconds), [row.get("threads", 0) for row in rows]
+
+
+def _by_epoch(threads: list[int]) -> str:
+    """Each epoch's thread count, as "2/1/1"."""
+    return "/".join(str(t) for t in threads)
+
+
 def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: int, epochs: int) -> tuple[float, list[int]]:
     """One run in a fresh process: (median seconds of the epochs after the first, or of the
     one epoch; the threads each epoch recorded)."""
@@ -102,9 +114,7 @@ def run_seconds(threads: int | None, neighbour: str, dataset: str, train_size: i
                 raise SystemExit(f"cnn-tui train failed: {trainer.stderr.read() if trainer.stderr else ''}")
         finally:
             _stop(spinner)
-        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
-    seconds = [row["seconds"] for row in rows]
-    return statistics.median(seconds[1:] or seconds), [row.get("threads", 0) for row in rows]
+        return _epochs(sessions)
 
 
 @contextlib.contextmanager
@@ -147,9 +157,7 @@ def quota_seconds(threads: int | None, group: Path, dataset: str, train_size: in
 
         subprocess.run(_train_argv(sessions, dataset, train_size, epochs, threads), preexec_fn=join, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        rows = [json.loads(line) for line in Path(sessions, "bench", "metrics.jsonl").read_text().splitlines()]
-    seconds = [row["seconds"] for row in rows]
-    return statistics.median(seconds[1:] or seconds), [row.get("threads", 0) for row in rows]
+        return _epochs(sessions)
 
 
 def quota_runs(args: argparse.Namespace) -> None:
@@ -163,7 +171,7 @@ def quota_runs(args: argparse.Namespace) -> None:
                 seconds, per_epoch = quota_seconds(threads, group, args.dataset, args.train_size, args.epochs)
                 times[threads].append(seconds)
                 if threads is None:
-                    used.append("/".join(str(t) for t in per_epoch))
+                    used.append(_by_epoch(per_epoch))
     print(f"{machine_line()}; a cgroup limited to {args.quota:g} CPUs (outside it: {cpu_quota() or 'no limit'}), "
           f"{args.dataset}, {args.train_size} images, {args.epochs} epochs a run, medians of {args.rounds} rounds")
     print("| 1 thread (s/epoch) | 2 threads (s/epoch) | default (s/epoch) | default's threads, epoch by epoch |")
@@ -174,19 +182,14 @@ def quota_runs(args: argparse.Namespace) -> None:
 
 def two_runs_seconds(threads: int | None, dataset: str, train_size: int, epochs: int) -> tuple[float, list[str]]:
     """Two runs started together: (seconds until both finished, each run's threads, epoch by epoch)."""
-    folders = [tempfile.mkdtemp() for _ in range(2)]
-    start = time.perf_counter()
-    runs = [subprocess.Popen(_train_argv(folder, dataset, train_size, epochs, threads),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for folder in folders]
-    if any(run.wait() != 0 for run in runs):
-        raise SystemExit("cnn-tui train failed")
-    seconds = time.perf_counter() - start
-    used = []
-    for folder in folders:
-        rows = [json.loads(line) for line in Path(folder, "bench", "metrics.jsonl").read_text().splitlines()]
-        used.append("/".join(str(row.get("threads", 0)) for row in rows))
-        shutil.rmtree(folder)
-    return seconds, used
+    with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
+        start = time.perf_counter()
+        runs = [subprocess.Popen(_train_argv(folder, dataset, train_size, epochs, threads),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for folder in (first, second)]
+        if [run.wait() for run in runs] != [0, 0]:  # both waited for, even when one failed
+            raise SystemExit("cnn-tui train failed")
+        seconds = time.perf_counter() - start
+        return seconds, [_by_epoch(_epochs(folder)[1]) for folder in (first, second)]
 
 
 def two_runs(args: argparse.Namespace) -> None:
@@ -229,7 +232,7 @@ def main() -> None:
             seconds, per_epoch = run_seconds(threads, neighbour, args.dataset, args.train_size, args.epochs)
             times[(neighbour, threads)].append(seconds)
             if threads is None:
-                used[neighbour].append("/".join(str(t) for t in per_epoch))
+                used[neighbour].append(_by_epoch(per_epoch))
     print(f"{machine_line()}; {args.dataset}, {args.train_size} images, {args.epochs} epochs a run, "
           f"medians of {args.rounds} rounds")
     print("| competing busy process | 1 thread (s/epoch) | 2 threads (s/epoch) | default (s/epoch) "

@@ -12,6 +12,8 @@ from rich.filesize import decimal
 from rich.text import Text
 from textual.widgets import Static
 
+from ...words import count
+
 MAX_RANK_LINES = 4
 SLOW = 0.9  # a rank below this share of the fastest one's speed is marked
 
@@ -23,7 +25,7 @@ def system_lines(system: dict[str, Any] | None) -> list[str]:
     parts = [str(system.get("device", "?"))]
     threads = int(system["threads"]) if system.get("threads") else None
     if threads:
-        parts.append(f"{threads} thread{'s' if threads != 1 else ''}")
+        parts.append(count(threads, "thread"))
     if system.get("cpu_percent") is not None:
         parts.append(f"CPU {float(system['cpu_percent']):.0f}%")
     if system.get("rss_bytes"):
