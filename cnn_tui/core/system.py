@@ -79,6 +79,7 @@ class SystemMonitor:
         self.device_type = device_type
         self.device_index = device_index or 0
         self.threads = self.threads_at_start = threads  # the trainer may change `threads` (core/threads.py)
+        self.kernels_off: str | None = None  # why the fast mode's compiled kernels are not used (core/native.py)
         self._cpu = (time.monotonic(), time.process_time())
         self._gpus: list[dict[str, Any]] | None = None
         self._gpus_at = 0.0
@@ -92,6 +93,7 @@ class SystemMonitor:
         info: dict[str, Any] = {
             "device": self.device_type, "threads": self.threads, "threads_at_start": self.threads_at_start,
             "cpu_percent": round(cpu_percent, 1),
+            **({"kernels_off": self.kernels_off} if self.kernels_off else {}),
             "rss_bytes": _status_bytes("VmRSS:"), "memory_total": self.total_memory,
         }
         if self.device_type == "cuda":

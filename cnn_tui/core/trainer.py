@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..words import SettingError
 from .build import build_model, pool_before_activation
+from .convpool import fuse_conv_pool, prepare_kernels
 from .config import TrainConfig
 from .data import DataError, Split, load_data, scale
 from .device import device_name, gpu_memory, pick_device
@@ -582,6 +583,8 @@ class _Training:
         net = build_model(self.arch, config.input)
         if not exact:
             pool_before_activation(net)  # the same function and gradients; ReLU on a quarter of the values
+            if device.type == "cpu":
+                fuse_conv_pool(net)  # each conv and its max pool as one kernel, backward at the maxima only
         net = net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
         run = _Run(
             session=self.session, config=config, model=net, net=net, peers=self.peers,
@@ -593,6 +596,12 @@ class _Training:
             scaler=torch.amp.GradScaler(device.type) if config.amp == "fp16" else None,
         )
         run.free_cores = self._free_cores(run.monitor)
+        if device.type == "cpu" and not exact:
+            first = scale(run.train.images[:1])
+            was_training = net.training
+            net.eval()  # one image through the net compiles its kernels; no batchnorm statistics move
+            run.monitor.kernels_off = prepare_kernels(net, first)
+            net.train(was_training)
         checkpoint = self.peers.broadcast(self._checkpoint_to_resume() if resume else None)
         if checkpoint is not None:
             _restore(run, checkpoint)

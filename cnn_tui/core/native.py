@@ -1,0 +1,120 @@
+"""Small C kernels compiled on this machine, once, and loaded with ctypes. No torch here.
+
+A kernel is specialised to the numbers it works on (a layer's channels and sizes become
+constants, so the compiler unrolls and vectorises for them), which is why it is compiled
+where it runs rather than shipped: the first run of a new geometry compiles it (a fraction of
+a second), and later runs load it from the cache folder:
+
+    $CNN_TUI_CACHE, else $XDG_CACHE_HOME/cnn-tui, else ~/.cache/cnn-tui
+
+A library's file name is a hash of its source, of the compiler and flags, and of this CPU's
+model and features, so a home folder shared between different machines never loads code
+built for another CPU. The compiler is $CC, else gcc, else cc; it is asked for OpenMP, which
+links the libgomp that torch has already loaded, so the kernels share torch's threads.
+
+When there is no compiler, or it fails, `load` raises `NativeUnavailable` with the reason and
+callers keep torch's own operations: nothing here is needed for correctness.
+`CNN_TUI_NATIVE=0` turns the kernels off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+FLAGS = ("-O3", "-march=native", "-std=gnu11", "-fopenmp", "-shared", "-fPIC")
+KERNELS = Path(__file__).with_name("kernels")
+COMPILE_SECONDS = 120
+
+
+class NativeUnavailable(RuntimeError):
+    """The kernels cannot be had here; the message says why."""
+
+
+def enabled() -> bool:
+    return os.environ.get("CNN_TUI_NATIVE", "1").strip().lower() not in ("0", "no", "off", "false")
+
+
+def cache_dir() -> Path:
+    if os.environ.get("CNN_TUI_CACHE"):
+        return Path(os.environ["CNN_TUI_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cnn-tui"
+
+
+def compiler() -> str | None:
+    for name in (os.environ.get("CC"), "gcc", "cc"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _cpu_identity() -> str:
+    """The CPU's model and feature flags (one core's worth of /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+    keep = [line for line in text.split("\n\n")[0].splitlines()
+            if line.split(":")[0].strip() in ("vendor_id", "model name", "flags", "cpu family", "model")]
+    return "\n".join(keep)
+
+
+_lock = threading.Lock()
+_loaded: dict[str, ctypes.CDLL] = {}
+
+
+def load(name: str, source: str) -> ctypes.CDLL:
+    """The library built from `source` (C that may include files from the kernels folder),
+    compiled on the first call on this machine and cached; raises NativeUnavailable."""
+    if not enabled():
+        raise NativeUnavailable("turned off by CNN_TUI_NATIVE=0")
+    cc = compiler()
+    if cc is None:
+        raise NativeUnavailable("no C compiler found (set CC, or install gcc)")
+    included = "".join(p.read_text() for p in sorted(KERNELS.glob("*.c")))
+    key = hashlib.sha256("\0".join((source, included, cc, " ".join(FLAGS), _cpu_identity())).encode()).hexdigest()[:20]
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+        folder = cache_dir()
+        path = folder / f"{name}-{key}.so"
+        if not path.exists():
+            _compile(cc, source, folder, path)
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as exc:
+            raise NativeUnavailable(f"could not load {path}: {exc}") from exc
+        _loaded[key] = lib
+        return lib
+
+
+def _compile(cc: str, source: str, folder: Path, path: Path) -> None:
+    """Compile into a temporary file beside `path`, then rename it there: a reader never sees
+    half a library, and two processes compiling at once both end with a whole one."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise NativeUnavailable(f"cannot make the kernel cache {folder}: {exc.strerror or exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as build:
+        unit = Path(build) / f"{path.stem}.c"
+        unit.write_text(source)
+        built = Path(build) / path.name
+        try:
+            done = subprocess.run([cc, *FLAGS, f"-I{KERNELS}", "-o", str(built), str(unit)],
+                                  capture_output=True, text=True, timeout=COMPILE_SECONDS)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise NativeUnavailable(f"{Path(cc).name} did not run: {exc}") from exc
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["no message"])[0]
+            raise NativeUnavailable(f"{Path(cc).name} failed: {first[:200]}")
+        os.replace(built, path)
+
+
+__all__ = ["NativeUnavailable", "cache_dir", "compiler", "enabled", "load"]
