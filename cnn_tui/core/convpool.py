@@ -62,13 +62,12 @@ class Geometry(NamedTuple):
                     PW=self.pw, WO=wo, HP=hp, WP=wp, PKH=self.pkh, PKW=self.pkw,
                     CB=max(1, min(self.co, 12 // vectors)))
 
-    def scratch(self) -> tuple[int, int]:
-        """Floats per thread: forward, backward (what the kernel's *_scratch functions say)."""
+    def size(self) -> int:
+        """About the floats of scratch one thread needs (its padded image, the convolution's
+        rows, the input gradient): what the size limit is checked against."""
         ho, wo = self.out
-        vectors = (wo + 7) // 8
-        padded = self.ci * (self.h + 2 * self.ph) * (vectors * 8 + self.kw + 8)
-        return (padded + self.co * self.pooled[0] * self.pkh * vectors * 8,
-                2 * padded + self.co * self.ci * self.kh * 8 + self.co)
+        padded = self.ci * (self.h + 2 * self.ph) * (wo + self.kw + 16)
+        return 2 * padded + self.co * ho * (wo + 8)
 
 
 def _pair(value) -> tuple[int, int]:
@@ -111,10 +110,12 @@ def _library(geometries: list[Geometry]) -> ctypes.CDLL:
     lib = native.load("convpool", "".join(units))
     pointer, count = ctypes.c_void_p, ctypes.c_int
     for geometry in geometries:
-        forward, backward = (getattr(lib, f"{_prefix(geometry)}_{part}") for part in ("fwd", "bwd"))
-        forward.argtypes = [count, count] + [pointer] * 6
-        backward.argtypes = [count, count] + [pointer] * 6
-        forward.restype = backward.restype = None
+        prefix = _prefix(geometry)
+        for part, pointers in (("fwd", 6), ("bwd", 8)):
+            function = getattr(lib, f"{prefix}_{part}")
+            function.argtypes, function.restype = [count, count] + [pointer] * pointers, None
+            scratch = getattr(lib, f"{prefix}_{part}_scratch")
+            scratch.argtypes, scratch.restype = [count], ctypes.c_long
     return lib
 
 
@@ -148,35 +149,33 @@ def _address(tensor: torch.Tensor | None) -> ctypes.c_void_p | None:
 class _ConvPoolFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, geometry: Geometry, lib: ctypes.CDLL):
-        x, weight = x.contiguous(), weight.contiguous()
+        x, weight, has_bias = x.contiguous(), weight.contiguous(), bias is not None
         bias = bias.contiguous() if bias is not None else x.new_zeros(geometry.co)
         n, threads = x.shape[0], torch.get_num_threads()
         hp, wp = geometry.pooled
         out = x.new_empty((n, geometry.co, hp, wp))
         where = torch.empty((n, geometry.co, hp, wp), dtype=torch.int32)
-        scratch = x.new_empty(threads * geometry.scratch()[0])
-        getattr(lib, f"{_prefix(geometry)}_fwd")(n, threads, _address(x), _address(weight), _address(bias),
+        prefix = _prefix(geometry)
+        scratch = x.new_empty(getattr(lib, f"{prefix}_fwd_scratch")(threads))
+        getattr(lib, f"{prefix}_fwd")(n, threads, _address(x), _address(weight), _address(bias),
                                                  _address(out), _address(where), _address(scratch))
         ctx.save_for_backward(x, weight, where)
-        ctx.geometry, ctx.lib, ctx.has_bias = geometry, lib, bias is not None
+        ctx.geometry, ctx.lib, ctx.has_bias = geometry, lib, has_bias
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, weight, where = ctx.saved_tensors
-        geometry: Geometry = ctx.geometry
+        prefix = _prefix(ctx.geometry)
         grad = grad.contiguous()
         n, threads = x.shape[0], torch.get_num_threads()
-        per_thread = geometry.scratch()[1]
-        scratch = x.new_empty((threads, per_thread))
+        scratch = x.new_empty(getattr(ctx.lib, f"{prefix}_bwd_scratch")(threads))
         dx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-        getattr(ctx.lib, f"{_prefix(geometry)}_bwd")(n, threads, _address(x), _address(weight), _address(grad),
-                                                     _address(where), _address(dx), _address(scratch))
-        rows = geometry.co * geometry.ci * geometry.kh * 8
-        shares = scratch[:, per_thread - rows - geometry.co:].sum(0)
-        dw = shares[:rows].view(geometry.co, geometry.ci, geometry.kh, 8)[..., :geometry.kw]
-        db = shares[rows:] if ctx.needs_input_grad[2] else None
-        return dx, dw.contiguous().view_as(weight) if ctx.needs_input_grad[1] else None, db, None, None
+        dw = torch.empty_like(weight)
+        db = x.new_empty(weight.shape[0]) if ctx.has_bias else None
+        getattr(ctx.lib, f"{prefix}_bwd")(n, threads, _address(x), _address(weight), _address(grad), _address(where),
+                                          _address(dx), _address(dw), _address(db), _address(scratch))
+        return dx, dw, db, None, None
 
 
 class ConvPool(nn.Module):
@@ -203,7 +202,7 @@ class ConvPool(nn.Module):
             return None
         if torch.is_autocast_enabled("cpu"):
             return None
-        if min(geometry.pooled) < 1 or max(geometry.scratch()) > MAX_SCRATCH_FLOATS:
+        if min(geometry.pooled) < 1 or geometry.size() > MAX_SCRATCH_FLOATS:
             return None
         lib = KERNELS.get(geometry)
         if isinstance(lib, str):

@@ -14,8 +14,9 @@
    the pooled values alone, a quarter of the work of a dense backward behind a 2 x 2 pool,
    and less again where a ReLU after the pool zeroed the gradient.
 
-   Rows are computed 8 floats at a time with GCC's vector extension; the per-thread buffers
-   are padded so that every 8-float load and store stays inside them. */
+   Rows are computed 8 floats at a time with GCC's vector extension; the buffers are padded
+   so that every 8-float load and store stays inside them, and their rows start 32 bytes
+   apart (the caller's scratch is 64-byte aligned, as torch allocates it). */
 
 #ifndef CONVPOOL_PRELUDE
 #define CONVPOOL_PRELUDE
@@ -31,14 +32,19 @@ static inline void st(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 #define XH (H + 2 * PH)           /* padded input rows */
 #define NV ((WO + 7) / 8)          /* 8-float vectors per output row */
 #define WOV (NV * 8)
-#define XWV (WOV + KW + 8)         /* padded input row: room for every vector load */
+#define XWV ((WOV + KW + 15) / 8 * 8)  /* padded input row: room for every vector load, 8-aligned */
 #define HPK (HP * PKH)             /* output rows that some pool window reads */
 #define XBUF (CI * XH * XWV)       /* floats in one padded input image */
 #define WROWS (CI * KH)            /* kernel rows of one output channel */
 
-/* The floats of scratch each thread needs, for the caller to allocate. */
-long NAME(fwd_scratch)(void) { return XBUF + (long)CO * HPK * WOV; }
-long NAME(bwd_scratch)(void) { return 2L * XBUF + (long)CO * WROWS * 8 + CO; }
+#define ROUND16(f) (((f) + 15) / 16 * 16)
+#define FWD_THREAD ROUND16(XBUF + (long)CO * HPK * WOV)
+#define SHARES ((long)CO * WROWS * 8 + CO)   /* a thread's weight and bias gradient */
+#define BWD_THREAD ROUND16(2L * XBUF + 2L * HP * WP + SHARES)
+
+/* The floats of scratch a call needs, for the caller to allocate. */
+long NAME(fwd_scratch)(int threads) { return threads * FWD_THREAD; }
+long NAME(bwd_scratch)(int threads) { return threads * BWD_THREAD; }
 
 static inline void NAME(load_image)(const float *xi, float *xp)
 {
@@ -78,7 +84,7 @@ void NAME(fwd)(int n, int threads, const float *x, const float *w, const float *
 {
     #pragma omp parallel num_threads(threads)
     {
-        float *xp = scratch + omp_get_thread_num() * NAME(fwd_scratch)();
+        float *xp = scratch + omp_get_thread_num() * FWD_THREAD;
         float *acc = xp + XBUF;
         #pragma omp for schedule(static)
         for (int i = 0; i < n; i++) {
@@ -109,18 +115,25 @@ void NAME(fwd)(int n, int threads, const float *x, const float *w, const float *
 }
 
 /* g: the pooled output's gradient, n×CO×HP×WP; dx: n×CI×H×W, or NULL when the input needs
-   none. Each thread leaves its share of the weight gradient (CO×CI×KH rows of 8, the first
-   KW used) and of the bias gradient (CO) at the end of its scratch, for the caller to add. */
+   none; dw: CO×CI×KH×KW and db: CO, written (db may be NULL).
+
+   Per image and output channel, the nonzero gradients and where their maxima were are
+   gathered first (without a branch: half of them are zero behind a ReLU, at random). Each
+   kernel row's weight gradient is then one run of multiply-adds over them into two
+   registers. The input's gradient is added at each maximum in turn. */
 void NAME(bwd)(int n, int threads, const float *x, const float *w, const float *g, const int *idx,
-               float *dx, float *scratch)
+               float *dx, float *dw_out, float *db_out, float *scratch)
 {
     #pragma omp parallel num_threads(threads)
     {
-        float *xp = scratch + omp_get_thread_num() * NAME(bwd_scratch)();
+        float *xp = scratch + omp_get_thread_num() * BWD_THREAD;
         float *dxp = xp + XBUF;
-        float *dw = dxp + XBUF;
+        float *gs = dxp + XBUF;                  /* the nonzero gradients of one channel */
+        int *at = (int *)(gs + HP * WP);         /* where each one's maximum is in xp's rows */
+        float *dw = (float *)(at + HP * WP);
         float *db = dw + CO * WROWS * 8;
-        memset(dw, 0, sizeof(float) * (CO * WROWS * 8 + CO));
+        int team = omp_get_num_threads();        /* OpenMP may give fewer threads than asked */
+        memset(dw, 0, sizeof(float) * SHARES);
         #pragma omp for schedule(static)
         for (int i = 0; i < n; i++) {
             NAME(load_image)(x + (long)i * CI * H * W, xp);
@@ -128,27 +141,41 @@ void NAME(bwd)(int n, int threads, const float *x, const float *w, const float *
             for (int co = 0; co < CO; co++) {
                 const float *gc = g + ((long)i * CO + co) * HP * WP;
                 const int *ic = idx + ((long)i * CO + co) * HP * WP;
-                v8 dwr[WROWS], wrow[WROWS];
+                int m = 0;
+                float s = 0.0f;
+                for (int p = 0; p < HP * WP; p++) {
+                    gs[m] = gc[p];
+                    at[m] = (ic[p] / WO) * XWV + ic[p] % WO;
+                    s += gc[p];
+                    m += gc[p] != 0.0f;
+                }
+                db[co] += s;
+                for (int c = 0; c < CI; c++)
+                    for (int ky = 0; ky < KH; ky++) {
+                        const float *rows = xp + (c * XH + ky) * XWV;
+                        v8 a0 = {0}, a1 = {0};
+                        int k = 0;
+                        for (; k + 1 < m; k += 2) {
+                            a0 += gs[k] * ld(rows + at[k]);
+                            a1 += gs[k + 1] * ld(rows + at[k + 1]);
+                        }
+                        if (k < m) a0 += gs[k] * ld(rows + at[k]);
+                        float *d = dw + ((co * CI + c) * KH + ky) * 8;
+                        st(d, ld(d) + a0 + a1);
+                    }
+                if (!dx) continue;
+                v8 wrow[WROWS];
                 for (int r = 0; r < WROWS; r++) {
-                    dwr[r] = ld(dw + (co * WROWS + r) * 8);
                     float t[8] = {0};
                     for (int kx = 0; kx < KW; kx++) t[kx] = w[(co * WROWS + r) * KW + kx];
                     wrow[r] = ld(t);
                 }
-                float s = 0.0f;
-                for (int p = 0; p < HP * WP; p++) {
-                    float gv = gc[p];
-                    if (gv == 0.0f) continue;
-                    s += gv;
-                    int y = ic[p] / WO, q = ic[p] % WO;
-                    for (int r = 0; r < WROWS; r++) {
-                        int at = ((r / KH) * XH + y + r % KH) * XWV + q;
-                        dwr[r] += gv * ld(xp + at);
-                        if (dx) st(dxp + at, ld(dxp + at) + gv * wrow[r]);
-                    }
-                }
-                for (int r = 0; r < WROWS; r++) st(dw + (co * WROWS + r) * 8, dwr[r]);
-                db[co] += s;
+                for (int k = 0; k < m; k++)
+                    for (int c = 0; c < CI; c++)
+                        for (int ky = 0; ky < KH; ky++) {
+                            float *d = dxp + (c * XH + ky) * XWV + at[k];
+                            st(d, ld(d) + gs[k] * wrow[c * KH + ky]);
+                        }
             }
             if (dx) {
                 float *di = dx + (long)i * CI * H * W;
@@ -156,6 +183,16 @@ void NAME(bwd)(int n, int threads, const float *x, const float *w, const float *
                     for (int r = 0; r < H; r++)
                         memcpy(di + (c * H + r) * W, dxp + (c * XH + r + PH) * XWV + PW, sizeof(float) * W);
             }
+        }
+        /* The threads' shares added up, in thread order, each weight by one thread. */
+        #pragma omp for schedule(static)
+        for (int k = 0; k < CO * WROWS * KW + CO; k++) {
+            int bias = k >= CO * WROWS * KW;
+            long from = bias ? CO * WROWS * 8 + (k - CO * WROWS * KW) : (long)(k / KW) * 8 + k % KW;
+            float sum = 0.0f;
+            for (int t = 0; t < team; t++) sum += scratch[t * BWD_THREAD + 2L * XBUF + 2L * HP * WP + from];
+            if (!bias) dw_out[k] = sum;
+            else if (db_out) db_out[k - CO * WROWS * KW] = sum;
         }
     }
 }
@@ -167,3 +204,7 @@ void NAME(bwd)(int n, int threads, const float *x, const float *w, const float *
 #undef HPK
 #undef XBUF
 #undef WROWS
+#undef ROUND16
+#undef FWD_THREAD
+#undef SHARES
+#undef BWD_THREAD
