@@ -8,7 +8,9 @@ Each configuration runs in a fresh process, one after the other, in one invocati
   torchvision's FashionMNIST with `ToTensor()`, `DataLoader(batch_size=100)`, Adam lr 0.01.
 - `cnn-tui train --no-shuffle` (fast mode, the reference order), to set beside the published log;
 - `cnn-tui train` with the default settings (shuffled);
-- `cnn-tui train --no-shuffle --exact` (reference-compatible mode).
+- `cnn-tui train --no-shuffle --exact` (reference-compatible mode);
+- `cnn-tui train --no-shuffle` with `CNN_TUI_NATIVE=0`: the fast mode with torch's own
+  convolution and max pool instead of the compiled kernel that runs them as one.
 
 Seconds per epoch are the training loop's (the reference has no test pass; ours times its
 test pass separately), as medians over the epochs; ratios are reference / ours.
@@ -82,13 +84,13 @@ def reference_worker(data_dir: str, epochs: int, seed: int) -> None:
               flush=True)
 
 
-def run_config(argv: list[str]) -> dict:
+def run_config(argv: list[str], env: dict[str, str] | None = None) -> dict:
     """Run a child to completion; its wall time, minor page faults and stdout."""
     import resource
 
     faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
     start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stderr}")
@@ -96,10 +98,10 @@ def run_config(argv: list[str]) -> dict:
     return {"wall": wall, "faults": faults, "out": proc.stdout}
 
 
-def ours(data_dir: str, epochs: int, extra: list[str]) -> dict:
+def ours(data_dir: str, epochs: int, extra: list[str], env: dict[str, str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as sessions:
         result = run_config([PYTHON, "-m", "cnn_tui", "train", "--data-dir", data_dir, "--epochs", str(epochs),
-                             "--sessions-dir", sessions, "--session", "bench", *extra])
+                             "--sessions-dir", sessions, "--session", "bench", *extra], env)
         rows = [json.loads(line) for line in Path(sessions, "bench", "metrics.jsonl").read_text().splitlines()]
     result["rows"] = rows
     return result
@@ -113,13 +115,15 @@ def reference(data_dir: str, epochs: int, seed: int) -> dict:
 
 
 def profile_fast_loop(data_dir: str, batches: int = 150) -> list[tuple[str, float]]:
-    """Share of self CPU time per op in our fast loop (channels-last, fused Adam)."""
+    """Share of self CPU time per op in our fast loop (channels-last, fused Adam, each conv
+    and its max pool as one kernel: the trainer's fast model)."""
     import torch
     import torch.nn.functional as F
     from torch.profiler import ProfilerActivity, profile
 
-    from cnn_tui.core.build import build_model
+    from cnn_tui.core.build import build_model, pool_before_activation
     from cnn_tui.core.config import TrainConfig
+    from cnn_tui.core.convpool import fuse_conv_pool
     from cnn_tui.core.data import load_data, scale
     from cnn_tui.core.presets import preset
     from cnn_tui.core.trainer import make_optimizer, tune_allocator
@@ -127,7 +131,10 @@ def profile_fast_loop(data_dir: str, batches: int = 150) -> list[tuple[str, floa
     tune_allocator()
     train, _ = load_data(TrainConfig(data_dir=data_dir), download=False)
     torch.manual_seed(0)
-    model = build_model(preset("seed")).to(memory_format=torch.channels_last)
+    model = build_model(preset("seed"))
+    pool_before_activation(model)
+    fuse_conv_pool(model)
+    model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, TrainConfig(), exact=False)
 
     def step(i: int) -> None:
@@ -175,6 +182,7 @@ def main() -> None:
         runs["reference"] = reference(args.data_dir, args.epochs, args.seed)
         runs["fast"] = ours(args.data_dir, args.epochs, ["--no-shuffle", *seed])
         runs["exact"] = ours(args.data_dir, args.epochs, ["--no-shuffle", "--exact", *seed])
+        runs["unfused"] = ours(args.data_dir, args.epochs, ["--no-shuffle", *seed], {"CNN_TUI_NATIVE": "0"})
         rounds.append(runs)
     ref, default, fast_ordered, exact = (rounds[0][k] for k in ("reference", "default", "fast", "exact"))
 
@@ -211,6 +219,7 @@ def main() -> None:
         ("default", "`cnn-tui train` (default settings, shuffled)"),
         ("fast", "`cnn-tui train --no-shuffle`"),
         ("exact", "`cnn-tui train --no-shuffle --exact`"),
+        ("unfused", "`CNN_TUI_NATIVE=0 cnn-tui train --no-shuffle` (torch's conv and pool)"),
     ):
         print(f"| {label} | {med(name):.2f} | **{med('reference') / med(name):.2f}×** | {wall(name):.1f} s | "
               f"{faults(name):,.0f} |")

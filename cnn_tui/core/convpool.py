@@ -24,10 +24,11 @@ from torch import nn
 
 from . import native
 
-# Measured against torch's oneDNN pair, forward and backward, batch 100, 2 threads: faster
-# for 1->6 channels at 28x28 (5x5: 0.35 against 1.6 ms), 6->12 at 12x12 (0.56 against 1.2 ms) and
-# 3->32 at 32x32 (3x3, padding 1); even at 16->32; slower at 32->64. So the smaller layers only.
-MAX_CHANNEL_PRODUCT = 512
+# Against torch's pair (channels-last, oneDNN), forward and backward, batch 100, 2 threads
+# (python -m cnn_tui.benchmarks.convpool_speed): 3.9x faster for the seed network's 1->6
+# channels, 2.1x for its 6->12, 1.3x at 12->24, but 0.7x at 16->32 and slower beyond. So the
+# layers whose channels multiply to at most this, where oneDNN's blocking has little to work on.
+MAX_CHANNEL_PRODUCT = 300
 MAX_SCRATCH_FLOATS = 2_000_000  # per thread: 8 MB
 MAX_KERNEL_WIDTH = 8
 

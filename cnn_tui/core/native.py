@@ -26,11 +26,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-fopenmp", "-shared", "-fPIC")
 KERNELS = Path(__file__).with_name("kernels")
 COMPILE_SECONDS = 120
+KEEP_DAYS = 90  # a library not rebuilt for this long is removed when another one is compiled
 
 
 class NativeUnavailable(RuntimeError):
@@ -102,6 +104,7 @@ def _compile(cc: str, source: str, folder: Path, path: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise NativeUnavailable(f"cannot make the kernel cache {folder}: {exc.strerror or exc}") from exc
+    _tidy(folder)
     with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as build:
         unit = Path(build) / f"{path.stem}.c"
         unit.write_text(source)
@@ -115,6 +118,21 @@ def _compile(cc: str, source: str, folder: Path, path: Path) -> None:
             first = (done.stderr.strip().splitlines() or ["no message"])[0]
             raise NativeUnavailable(f"{Path(cc).name} failed: {first[:200]}")
         os.replace(built, path)
+
+
+def _tidy(folder: Path) -> None:
+    """Old libraries (another version's source, geometries no longer trained) and the build
+    folders of a compile that was killed go; a file in use elsewhere stays mapped."""
+    now = time.time()
+    for entry in folder.iterdir():
+        try:
+            age = now - entry.lstat().st_mtime
+            if entry.suffix == ".so" and age > KEEP_DAYS * 86400:
+                entry.unlink()
+            elif entry.name.startswith("build-") and entry.is_dir() and age > COMPILE_SECONDS * 2:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            pass
 
 
 __all__ = ["NativeUnavailable", "cache_dir", "compiler", "enabled", "load"]

@@ -124,13 +124,14 @@ def test_fusing_keeps_the_state_dict_and_leaves_other_layers_alone():
         nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.MaxPool2d(2),     # grouped: not
         nn.Conv2d(4, 4, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),  # the activation in between
         nn.Conv2d(4, 32, 3, padding=1), nn.MaxPool2d(2, ceil_mode=True),  # ceil mode: not
+        nn.Conv2d(32, 64, 3, padding=1), nn.MaxPool2d(2),             # many channels: torch is faster there
     )
     keys = list(model.state_dict())
     weight = model[0].weight
     assert fuse_conv_pool(model) == 1
     assert isinstance(model[0], ConvPool) and isinstance(model[1], nn.Identity)
     assert model[0].weight is weight
-    assert [type(model[i]) for i in (2, 4, 6, 8, 10)] == [nn.Conv2d] * 5
+    assert [type(model[i]) for i in (2, 4, 6, 8, 10, 13, 15)] == [nn.Conv2d] * 7
     assert list(model.state_dict()) == keys
     assert pool_before_activation(model) == 1  # once the activation follows the pool, that pair fuses too
     assert fuse_conv_pool(model) == 1
@@ -249,3 +250,23 @@ def test_the_system_panel_says_when_the_kernels_are_off():
     lines = system_lines({"device": "cpu", "threads": 2, "kernels_off": "no C compiler found (set CC, or install gcc)"})
     assert lines[1] == "conv+pool kernels off (no C compiler found (set CC, or install gcc)): torch's slower pair is used"
     assert len(system_lines({"device": "cpu", "threads": 2})) == 1
+
+
+def test_compiling_removes_old_libraries_and_killed_builds(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CNN_TUI_CACHE", str(cache))
+    cache.mkdir()
+    old, recent = cache / "convpool-old.so", cache / "convpool-recent.so"
+    killed, running = cache / "build-killed", cache / "build-running"
+    for path in (old, recent):
+        path.write_bytes(b"")
+    for path in (killed, running):
+        path.mkdir()
+        (path / "half.so").write_bytes(b"\x7fELF")
+    long_ago = os.path.getmtime(recent) - (native.KEEP_DAYS + 1) * 86400
+    os.utime(old, (long_ago, long_ago))
+    os.utime(killed, (long_ago, long_ago))
+    native.load("probe", SOURCE % 11)
+    left = {path.name for path in cache.iterdir()}
+    assert "convpool-old.so" not in left and "build-killed" not in left
+    assert {"convpool-recent.so", "build-running"} <= left
