@@ -7,8 +7,8 @@ larger ones like vgg-small's), one training step's worth of work: the forward pa
 backward pass with a gradient as a ReLU after the pool leaves it (about half zeros). torch's
 pair runs as the fast mode ran it before the kernel (channels-last, oneDNN); the kernel runs
 as `ConvPool`. Both alternate within each round, in one process, with torch's threads; the
-figures are medians. Fusing applies where the product of the channels is at most
-`convpool.MAX_CHANNEL_PRODUCT`: this table is where that limit comes from.
+figures are medians. The last column is what the trainer does with such a layer
+(`convpool.fusable`): this table is where its limits come from.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ GEOMETRIES = [
     (1, 6, 28, 5, 0), (6, 12, 12, 5, 0),       # the seed network
     (1, 12, 28, 5, 0), (12, 24, 12, 5, 0),     # ... twice as wide
     (1, 24, 28, 5, 0), (24, 48, 12, 5, 0),     # ... four times
-    (3, 32, 32, 3, 1), (16, 16, 14, 3, 1), (16, 32, 14, 3, 1), (32, 64, 16, 3, 1), (64, 128, 8, 3, 1),
+    (12, 24, 12, 3, 1),                        # ... with 3x3 kernels
+    (3, 32, 32, 3, 1), (4, 64, 16, 3, 1), (8, 32, 16, 3, 1),
+    (16, 16, 14, 3, 1), (16, 32, 14, 3, 1), (32, 64, 16, 3, 1), (64, 128, 8, 3, 1),
 ]
 
 
@@ -79,7 +81,9 @@ def main() -> None:
 
     import torch
 
-    from cnn_tui.core.convpool import MAX_CHANNEL_PRODUCT
+    from torch import nn
+
+    from cnn_tui.core.convpool import fusable
 
     print(f"machine: {machine_line()}; torch threads: {torch.get_num_threads()}; batch {args.batch}; "
           f"medians of {args.rounds} alternated rounds\n")
@@ -90,7 +94,7 @@ def main() -> None:
         result = measure(geometry, args.batch, args.rounds)
         print(f"| {ci}→{co} @{kernel}×{kernel} p{padding}, max pool 2×2 | {ci}×{size}×{size} | "
               f"{result['torch'] * 1e3:.2f} ms | {result['fused'] * 1e3:.2f} ms | "
-              f"{result['torch'] / result['fused']:.2f}× | {'yes' if ci * co <= MAX_CHANNEL_PRODUCT else 'no'} |")
+              f"{result['torch'] / result['fused']:.2f}× | {'yes' if fusable(nn.Conv2d(ci, co, kernel, padding=padding), nn.MaxPool2d(2)) else 'no'} |")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
     CNN_TUI_DATA=../shared/data python -m cnn_tui.benchmarks.step_parts [--rounds 8]
 
-On the reference configuration (the seed network, batches of 100, channels-last, fused
-Adam), in one process with the trainer's thread count:
+On the reference configuration (the seed network as the trainer's fast mode runs it,
+batches of 100, fused Adam), in one process with the trainer's thread count:
 
 - a whole training step (forward, loss, backward, Adam), for scale;
 - making a batch: scaling a slice of the uint8 dataset to float (as the trainer does) against
@@ -46,12 +46,11 @@ def measure(data_dir: str | None, rounds: int, calls: int = 150, random_images: 
     import torch
     import torch.nn.functional as F
 
-    from ..core.build import build_model
     from ..core.config import TrainConfig
     from ..core.data import load_data, scale
     from ..core.presets import preset
     from ..core.threads import default_threads
-    from ..core.trainer import make_optimizer, tune_allocator
+    from ..core.trainer import make_optimizer, training_model, tune_allocator
 
     tune_allocator()
     torch.set_num_threads(default_threads())
@@ -66,7 +65,7 @@ def measure(data_dir: str | None, rounds: int, calls: int = 150, random_images: 
     order = torch.randperm(len(images))
 
     torch.manual_seed(0)
-    model = build_model(preset("seed")).to(memory_format=torch.channels_last)
+    model = training_model(preset("seed"), None, torch.device("cpu"), exact=False)  # the trainer's fast model
     optimizer = make_optimizer(model, TrainConfig(), exact=False)
     last = {}
 

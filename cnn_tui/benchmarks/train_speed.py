@@ -121,20 +121,15 @@ def profile_fast_loop(data_dir: str, batches: int = 150) -> list[tuple[str, floa
     import torch.nn.functional as F
     from torch.profiler import ProfilerActivity, profile
 
-    from cnn_tui.core.build import build_model, pool_before_activation
     from cnn_tui.core.config import TrainConfig
-    from cnn_tui.core.convpool import fuse_conv_pool
     from cnn_tui.core.data import load_data, scale
     from cnn_tui.core.presets import preset
-    from cnn_tui.core.trainer import make_optimizer, tune_allocator
+    from cnn_tui.core.trainer import make_optimizer, training_model, tune_allocator
 
     tune_allocator()
     train, _ = load_data(TrainConfig(data_dir=data_dir), download=False)
     torch.manual_seed(0)
-    model = build_model(preset("seed"))
-    pool_before_activation(model)
-    fuse_conv_pool(model)
-    model = model.to(memory_format=torch.channels_last)
+    model = training_model(preset("seed"), None, torch.device("cpu"), exact=False)
     optimizer = make_optimizer(model, TrainConfig(), exact=False)
 
     def step(i: int) -> None:

@@ -25,9 +25,12 @@ from torch import nn
 from . import native
 
 # Against torch's pair (channels-last, oneDNN), forward and backward, batch 100, 2 threads
-# (python -m cnn_tui.benchmarks.convpool_speed): 3.9x faster for the seed network's 1->6
-# channels, 2.1x for its 6->12, 1.3x at 12->24, but 0.7x at 16->32 and slower beyond. So the
-# layers whose channels multiply to at most this, where oneDNN's blocking has little to work on.
+# (python -m cnn_tui.benchmarks.convpool_speed): 3.7x faster for the seed network's 1->6
+# channels and 2.1x for its 6->12 (5x5), 1.2x at 12->24 with 5x5 kernels but 0.8x with 3x3,
+# 1.25x at 8->32 (3x3), 0.6x at 16->16 (3x3). oneDNN works on vectors of 16 channels, and the
+# kernel's backward on rows of 8 floats of which a kernel row fills KW, so the kernel wins where
+# the input channels are few for the kernel's width. Beyond 300 channels multiplied, unmeasured.
+MAX_INPUTS_PER_KERNEL_COLUMN = 3  # fused when in_channels <= 3 * kernel width
 MAX_CHANNEL_PRODUCT = 300
 MAX_SCRATCH_FLOATS = 2_000_000  # per thread: 8 MB
 MAX_KERNEL_WIDTH = 8
@@ -93,6 +96,8 @@ def fusable(conv: nn.Module, pool: nn.Module) -> bool:
     if conv.groups != 1 or _pair(conv.dilation) != (1, 1) or _pair(conv.stride) != (1, 1):
         return False
     if conv.padding_mode != "zeros" or _padding(conv) is None or conv.kernel_size[1] > MAX_KERNEL_WIDTH:
+        return False
+    if conv.in_channels > MAX_INPUTS_PER_KERNEL_COLUMN * conv.kernel_size[1]:
         return False
     if conv.in_channels * conv.out_channels > MAX_CHANNEL_PRODUCT:
         return False

@@ -8,8 +8,9 @@ per-batch mean losses and `total_correct` counts the predictions made *before* e
 Two modes compute them:
 
 - fast (default): channels-last convolutions, a fused Adam step, and max pooling moved in
-  front of the ReLU before it (the same function). Same data, same order, same scaling, same
-  initial weights; only floating-point rounding differs.
+  front of the ReLU before it (the same function); on the CPU, each convolution and the max
+  pool after it run as one compiled kernel (convpool.py). Same data, same order, same
+  scaling, same initial weights; only floating-point rounding differs.
 - exact (`exact=True`, `cnn-tui train --exact`): plain NCHW tensors and torch's default
   Adam, which reproduces the reference loop bit for bit (same seed, same order).
 
@@ -116,6 +117,23 @@ class _Run:
     monitor: SystemMonitor
     scaler: torch.amp.GradScaler | None = None  # fp16 mixed precision's loss scale
     free_cores: FreeCores | None = None  # the thread count kept fitted to the machine, when nobody chose it
+
+
+def training_model(arch: Architecture, input_shape: tuple[int, int, int] | None, device: torch.device,
+                   exact: bool) -> torch.nn.Module:
+    """The network as the trainer runs it: in the fast mode, pools moved before their ReLUs,
+    on the CPU each conv and its max pool fused, and channels-last (not on MPS)."""
+    net = build_model(arch, input_shape)
+    if exact:
+        return net.to(device)
+    pool_before_activation(net)  # the same function and gradients; ReLU on a quarter of the values
+    if device.type == "cpu":
+        fuse_conv_pool(net)  # each conv and its max pool as one kernel, backward at the maxima only
+    return net.to(device, memory_format=torch.channels_last) if uses_channels_last(device, exact) else net.to(device)
+
+
+def uses_channels_last(device: torch.device, exact: bool) -> bool:
+    return not exact and device.type != "mps"
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, exact: bool) -> torch.optim.Optimizer:
@@ -573,19 +591,14 @@ class _Training:
         config, device, exact = self.config, self.device, self.exact
         tune_allocator()
         train_split, test_split = load_data(config)
-        channels_last = not exact and device.type != "mps"
+        channels_last = uses_channels_last(device, exact)
         torch.manual_seed(config.seed)  # the initial weights: the same seed, the same net
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = not exact
             # TF32: float32 products at tensor-core speed, 10-bit mantissas (Ampere and later)
             torch.backends.cuda.matmul.allow_tf32 = not exact
             torch.backends.cudnn.allow_tf32 = not exact
-        net = build_model(self.arch, config.input)
-        if not exact:
-            pool_before_activation(net)  # the same function and gradients; ReLU on a quarter of the values
-            if device.type == "cpu":
-                fuse_conv_pool(net)  # each conv and its max pool as one kernel, backward at the maxima only
-        net = net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
+        net = training_model(self.arch, config.input, device, exact)
         run = _Run(
             session=self.session, config=config, model=net, net=net, peers=self.peers,
             optimizer=make_optimizer(net, config, exact), device=device,

@@ -125,13 +125,16 @@ def test_fusing_keeps_the_state_dict_and_leaves_other_layers_alone():
         nn.Conv2d(4, 4, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),  # the activation in between
         nn.Conv2d(4, 32, 3, padding=1), nn.MaxPool2d(2, ceil_mode=True),  # ceil mode: not
         nn.Conv2d(32, 64, 3, padding=1), nn.MaxPool2d(2),             # many channels: torch is faster there
+        nn.Conv2d(12, 24, 3, padding=1), nn.MaxPool2d(2),             # 12 inputs for a 3-wide kernel: so is it here
+        nn.Conv2d(12, 24, 5, padding=2), nn.MaxPool2d(2),             # but not for a 5-wide one: fused
     )
     keys = list(model.state_dict())
     weight = model[0].weight
-    assert fuse_conv_pool(model) == 1
+    assert fuse_conv_pool(model) == 2
     assert isinstance(model[0], ConvPool) and isinstance(model[1], nn.Identity)
+    assert isinstance(model[19], ConvPool) and isinstance(model[20], nn.Identity)
     assert model[0].weight is weight
-    assert [type(model[i]) for i in (2, 4, 6, 8, 10, 13, 15)] == [nn.Conv2d] * 7
+    assert [type(model[i]) for i in (2, 4, 6, 8, 10, 13, 15, 17)] == [nn.Conv2d] * 8
     assert list(model.state_dict()) == keys
     assert pool_before_activation(model) == 1  # once the activation follows the pool, that pair fuses too
     assert fuse_conv_pool(model) == 1
