@@ -128,9 +128,15 @@ def tmux_first_frame(repeats: int) -> float | None:
     times = []
     for i in range(repeats):
         name = f"cnn-tui-bench-{os.getpid()}-{i}"
-        start = time.perf_counter()
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", cnn_tui,
-                        "--sessions-dir", tempfile.mkdtemp()], check=True)
+        for attempt in range(3):  # the last session's kill stops tmux's server; a new one may meet it dying
+            start = time.perf_counter()
+            started = subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", cnn_tui,
+                                      "--sessions-dir", tempfile.mkdtemp()], capture_output=True)
+            if started.returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            raise SystemExit(f"tmux would not start a session: {started.stderr.decode(errors='replace').strip()}")
         try:
             while time.perf_counter() - start < 30:
                 screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout

@@ -47,6 +47,7 @@ class Geometry(NamedTuple):
     pw: int
     pkh: int
     pkw: int
+    relu: int = 0  # 1: a ReLU after the pool, folded in
 
     @property
     def out(self) -> tuple[int, int]:
@@ -64,7 +65,7 @@ class Geometry(NamedTuple):
         vectors = (wo + 7) // 8
         return dict(CI=self.ci, CO=self.co, H=self.h, W=self.w, KH=self.kh, KW=self.kw, PH=self.ph,
                     PW=self.pw, WO=wo, HP=hp, WP=wp, PKH=self.pkh, PKW=self.pkw,
-                    CB=max(1, min(self.co, 12 // vectors)))
+                    RELU=self.relu, CB=max(1, min(self.co, 12 // vectors)))
 
     def size(self) -> int:
         """About the floats of scratch one thread needs (its padded image, the convolution's
@@ -117,7 +118,7 @@ def _library(geometries: list[Geometry]) -> ctypes.CDLL:
     pointer, count = ctypes.c_void_p, ctypes.c_int
     for geometry in geometries:
         prefix = _prefix(geometry)
-        for part, pointers in (("fwd", 6), ("bwd", 8)):
+        for part, pointers in (("fwd", 6), ("bwd", 9)):
             function = getattr(lib, f"{prefix}_{part}")
             function.argtypes, function.restype = [count, count] + [pointer] * pointers, None
             scratch = getattr(lib, f"{prefix}_{part}_scratch")
@@ -165,13 +166,13 @@ class _ConvPoolFunction(torch.autograd.Function):
         scratch = x.new_empty(getattr(lib, f"{prefix}_fwd_scratch")(threads))
         getattr(lib, f"{prefix}_fwd")(n, threads, _address(x), _address(weight), _address(bias),
                                                  _address(out), _address(where), _address(scratch))
-        ctx.save_for_backward(x, weight, where)
+        ctx.save_for_backward(x, weight, where, out if geometry.relu else None)
         ctx.geometry, ctx.lib, ctx.has_bias = geometry, lib, has_bias
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, where = ctx.saved_tensors
+        x, weight, where, out = ctx.saved_tensors
         prefix = _prefix(ctx.geometry)
         grad = grad.contiguous()
         n, threads = x.shape[0], torch.get_num_threads()
@@ -180,16 +181,18 @@ class _ConvPoolFunction(torch.autograd.Function):
         dw = torch.empty_like(weight)
         db = x.new_empty(weight.shape[0]) if ctx.has_bias else None
         getattr(ctx.lib, f"{prefix}_bwd")(n, threads, _address(x), _address(weight), _address(grad), _address(where),
-                                          _address(dx), _address(dw), _address(db), _address(scratch))
+                                          _address(out), _address(dx), _address(dw), _address(db), _address(scratch))
         return dx, dw, db, None, None
 
 
 class ConvPool(nn.Module):
-    """`conv` then `pool` as one operation; holds the conv's own parameters."""
+    """`conv`, `pool` and (when given) `relu` as one operation; holds the conv's own parameters."""
 
-    def __init__(self, conv: nn.Conv2d, pool: nn.MaxPool2d) -> None:
+    def __init__(self, conv: nn.Conv2d, pool: nn.MaxPool2d, relu: nn.ReLU | None = None) -> None:
         super().__init__()
-        self.conv_module, self.pool_module = [conv], [pool]  # in lists: not submodules, not in the state dict
+        # The originals, in a list: not submodules, so not in the state dict; torch's path.
+        self.plain = [nn.Sequential(conv, pool, *([relu] if relu is not None else []))]
+        self.relu = relu is not None
         self.weight = conv.weight
         self.bias = conv.bias
         self.padding = _padding(conv)
@@ -197,11 +200,13 @@ class ConvPool(nn.Module):
         self.fallback: str | None = None  # why the kernel is not used, once it was tried
 
     def extra_repr(self) -> str:
-        return f"{self.conv_module[0].extra_repr()}; max pool {self.pool[0]}×{self.pool[1]}"
+        relu = ", relu" if self.relu else ""
+        return f"{self.plain[0][0].extra_repr()}; max pool {self.pool[0]}×{self.pool[1]}{relu}"
 
     def geometry(self, x: torch.Tensor) -> Geometry:
         kh, kw = self.weight.shape[2:]
-        return Geometry(x.shape[1], self.weight.shape[0], x.shape[2], x.shape[3], kh, kw, *self.padding, *self.pool)
+        return Geometry(x.shape[1], self.weight.shape[0], x.shape[2], x.shape[3], kh, kw, *self.padding, *self.pool,
+                        int(self.relu))
 
     def _usable(self, x: torch.Tensor, geometry: Geometry) -> ctypes.CDLL | None:
         if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4 or self.weight.dtype != torch.float32:
@@ -220,24 +225,29 @@ class ConvPool(nn.Module):
         geometry = self.geometry(x) if x.dim() == 4 else None
         lib = self._usable(x, geometry) if geometry is not None else None
         if lib is None:
-            return self.pool_module[0](self.conv_module[0](x))
+            return self.plain[0](x)
         return _ConvPoolFunction.apply(x, self.weight, self.bias, geometry, lib)
 
 
 def fuse_conv_pool(model: nn.Module) -> int:
-    """In every Sequential, run each conv and the max pool right after it as one ConvPool
-    (the pool's place becomes an Identity). Returns how many pairs were fused."""
+    """In every Sequential, run each conv and the max pool right after it as one ConvPool,
+    with the ReLU after the pool when there is one (their places become Identity). Returns how
+    many convs were fused."""
     fused = 0
     for module in list(model.modules()):
         if not isinstance(module, nn.Sequential):
             continue
         layers = module._modules
         names = list(layers)
-        for first, second in zip(names, names[1:]):
-            if fusable(layers[first], layers[second]):
-                layers[first] = ConvPool(layers[first], layers[second])
-                layers[second] = nn.Identity()
-                fused += 1
+        for i, (first, second) in enumerate(zip(names, names[1:])):
+            if not fusable(layers[first], layers[second]):
+                continue
+            third = names[i + 2] if i + 2 < len(names) and type(layers[names[i + 2]]) is nn.ReLU else None
+            layers[first] = ConvPool(layers[first], layers[second], layers[third] if third else None)
+            for name in (second, third):
+                if name:
+                    layers[name] = nn.Identity()
+            fused += 1
     return fused
 
 

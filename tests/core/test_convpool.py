@@ -35,6 +35,10 @@ def _pair(ci, co, h, w, kernel, padding, pool, bias=True, seed=0):
     return conv, nn.MaxPool2d(pool)
 
 
+def _torch(conv, pool, relu):
+    return nn.Sequential(conv, pool, *([nn.ReLU()] if relu else []))
+
+
 def _input(n, ci, h, w, seed=1):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, ci, h, w, generator=generator)
@@ -42,15 +46,17 @@ def _input(n, ci, h, w, seed=1):
     return x
 
 
+@pytest.mark.parametrize("relu", [False, True], ids=["pool", "pool_relu"])
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}to{g[1]}_{g[2]}x{g[3]}_k{g[4]}_p{g[5]}_pool{g[6]}")
-def test_forward_and_gradients_equal_torchs_conv_then_pool(geometry):
+def test_forward_and_gradients_equal_torchs_conv_then_pool(geometry, relu):
     conv, pool = _pair(*geometry)
-    fused = ConvPool(conv, pool)
+    fused = ConvPool(conv, pool, nn.ReLU() if relu else None)
     x = _input(7, geometry[0], geometry[2], geometry[3])
     x_ours, x_torch = x.clone().requires_grad_(), x.clone().requires_grad_()
 
-    expected, where = F.max_pool2d(conv(x_torch), geometry[6], return_indices=True)
-    grad = torch.randn_like(expected).clamp_min(0)  # as behind a ReLU: many zeros
+    expected = _torch(conv, pool, relu)(x_torch)
+    grad = torch.randn_like(expected)
+    grad[torch.rand_like(grad) < 0.4] = 0  # as a ReLU after it would leave it: many zeros
     expected.backward(grad)
     torch_grads = [x_torch.grad, conv.weight.grad.clone(), conv.bias.grad.clone()]
     conv.weight.grad = conv.bias.grad = None
@@ -64,13 +70,14 @@ def test_forward_and_gradients_equal_torchs_conv_then_pool(geometry):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
-def test_ties_pick_torchs_maximum_and_nan_wins():
+@pytest.mark.parametrize("relu", [False, True], ids=["pool", "pool_relu"])
+def test_ties_pick_torchs_maximum_and_nan_wins(relu):
     conv, pool = _pair(2, 3, 12, 12, (3, 3), (1, 1), (2, 2))
     x = torch.zeros(2, 2, 12, 12)  # every window ties: the first value in row order is the maximum
     x[0, 0, 5, 7] = float("nan")
-    fused = ConvPool(conv, pool)
+    fused = ConvPool(conv, pool, nn.ReLU() if relu else None)
     x_ours, x_torch = x.clone().requires_grad_(), x.clone().requires_grad_()
-    expected = F.max_pool2d(conv(x_torch), 2)
+    expected = _torch(conv, pool, relu)(x_torch)
     out = fused(x_ours)
     torch.testing.assert_close(out, expected, equal_nan=True)
     assert out.isnan().sum() > 0
@@ -138,6 +145,8 @@ def test_fusing_keeps_the_state_dict_and_leaves_other_layers_alone():
     assert list(model.state_dict()) == keys
     assert pool_before_activation(model) == 1  # once the activation follows the pool, that pair fuses too
     assert fuse_conv_pool(model) == 1
+    assert isinstance(model[10], ConvPool) and model[10].relu  # the ReLU after the pool folded in
+    assert isinstance(model[11], nn.Identity) and isinstance(model[12], nn.Identity)
     assert list(model.state_dict()) == keys
 
 
@@ -251,7 +260,7 @@ def test_the_system_panel_says_when_the_kernels_are_off():
     from cnn_tui.ui.training.system_panel import system_lines
 
     lines = system_lines({"device": "cpu", "threads": 2, "kernels_off": "no C compiler found (set CC, or install gcc)"})
-    assert lines[1] == "conv+pool kernels off (no C compiler found (set CC, or install gcc)): torch's slower pair is used"
+    assert lines[1] == "no conv+pool kernel, slower: no C compiler found (set CC, or install gcc)"
     assert len(system_lines({"device": "cpu", "threads": 2})) == 1
 
 

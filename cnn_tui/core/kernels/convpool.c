@@ -4,8 +4,10 @@
    includes this file once per geometry (cnn_tui/core/convpool.py writes that unit and
    compiles it). Constants: CI, CO channels in and out; H, W the input plane; KH, KW the
    kernel (KW <= 8); PH, PW zero padding; WO the convolution's output width; HP, WP the
-   pooled plane; PKH, PKW the pool window, equal to its stride; CB output channels computed
-   together. The convolution's stride is 1.
+   pooled plane; PKH, PKW the pool window, equal to its stride; RELU 1 when a ReLU follows the
+   pool (folded in: the output is max(pooled, 0), NaN kept, and the backward pass drops the
+   gradient where the output is not above 0, as torch's ReLU does); CB output channels
+   computed together. The convolution's stride is 1.
 
    The forward pass keeps, for every pooled value, where its maximum was in the convolution's
    plane (y * WO + x, as torch's max pool records it: the first maximum in row order, or a NaN).
@@ -106,7 +108,7 @@ void NAME(fwd)(int n, int threads, const float *x, const float *w, const float *
                                 float v = plane[(by + dy) * WOV + bx + dx];
                                 if (v > m || v != v) { m = v; at = (by + dy) * WO + bx + dx; }
                             }
-                        o[py * WP + px] = m;
+                        o[py * WP + px] = RELU && !(m > 0.0f) && m == m ? 0.0f : m;
                         ix[py * WP + px] = at;
                     }
             }
@@ -114,15 +116,16 @@ void NAME(fwd)(int n, int threads, const float *x, const float *w, const float *
     }
 }
 
-/* g: the pooled output's gradient, n×CO×HP×WP; dx: n×CI×H×W, or NULL when the input needs
-   none; dw: CO×CI×KH×KW and db: CO, written (db may be NULL).
+/* g: the output's gradient, n×CO×HP×WP; out: the forward pass's output (read when RELU);
+   dx: n×CI×H×W, or NULL when the input needs none; dw: CO×CI×KH×KW and db: CO, written (db
+   may be NULL).
 
    Per image and output channel, the nonzero gradients and where their maxima were are
    gathered first (without a branch: half of them are zero behind a ReLU, at random). Each
    kernel row's weight gradient is then one run of multiply-adds over them into two
    registers. The input's gradient is added at each maximum in turn. */
 void NAME(bwd)(int n, int threads, const float *x, const float *w, const float *g, const int *idx,
-               float *dx, float *dw_out, float *db_out, float *scratch)
+               const float *out, float *dx, float *dw_out, float *db_out, float *scratch)
 {
     #pragma omp parallel num_threads(threads)
     {
@@ -141,13 +144,15 @@ void NAME(bwd)(int n, int threads, const float *x, const float *w, const float *
             for (int co = 0; co < CO; co++) {
                 const float *gc = g + ((long)i * CO + co) * HP * WP;
                 const int *ic = idx + ((long)i * CO + co) * HP * WP;
+                const float *oc = RELU ? out + ((long)i * CO + co) * HP * WP : 0;
                 int m = 0;
                 float s = 0.0f;
                 for (int p = 0; p < HP * WP; p++) {
-                    gs[m] = gc[p];
+                    float gv = RELU && oc[p] <= 0.0f ? 0.0f : gc[p];
+                    gs[m] = gv;
                     at[m] = (ic[p] / WO) * XWV + ic[p] % WO;
-                    s += gc[p];
-                    m += gc[p] != 0.0f;
+                    s += gv;
+                    m += gv != 0.0f;
                 }
                 db[co] += s;
                 for (int c = 0; c < CI; c++)

@@ -37,7 +37,7 @@ def system_lines(system: dict[str, Any] | None) -> list[str]:
         parts.append(f"{first} at the start: " + ("a core is busy elsewhere" if threads < first else "a core came free"))
     lines = [" · ".join(parts)]
     if system.get("kernels_off"):
-        lines.append(f"conv+pool kernels off ({system['kernels_off']}): torch's slower pair is used")
+        lines.append(f"no conv+pool kernel, slower: {system['kernels_off']}")
     cuda = system.get("cuda")
     if isinstance(cuda, dict):
         lines.append(f"GPU memory {decimal(cuda.get('allocated', 0))} allocated · "
