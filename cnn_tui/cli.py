@@ -198,7 +198,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def _train_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train without the UI; one line per epoch; writes a session",
-                       parents=[architecture_options(), training_options(), sessions_dir_option()])
+                       parents=[architecture_options(), training_options(), sessions_dir_option()],
+                       epilog="On the CPU, each convolution followed by a max pool (and a ReLU) trains as one "
+                              "kernel, compiled with the machine's C compiler ($CC, else gcc) the first time a "
+                              "layer shape is met and kept in $CNN_TUI_CACHE (else ~/.cache/cnn-tui); without a "
+                              "compiler, or with CNN_TUI_NATIVE=0, torch's own operations run instead (slower).")
     p.add_argument("--resume", action="store_true",
                    help="continue --session NAME from its checkpoint until it has --epochs epochs")
     p.add_argument("--exact", action="store_true",
