@@ -115,8 +115,10 @@ def _compile(cc: str, source: str, folder: Path, path: Path) -> None:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise NativeUnavailable(f"{Path(cc).name} did not run: {exc}") from exc
         if done.returncode != 0:
-            first = (done.stderr.strip().splitlines() or ["no message"])[0]
-            raise NativeUnavailable(f"{Path(cc).name} failed: {first[:200]}")
+            lines = done.stderr.strip().splitlines()
+            if not lines:
+                raise NativeUnavailable(f"{Path(cc).name} exited with status {done.returncode} and no message")
+            raise NativeUnavailable(f"{Path(cc).name} failed: {lines[0][:200]}")
         os.replace(built, path)
 
 

@@ -218,6 +218,13 @@ def test_a_compile_error_is_one_line_and_leaves_nothing(monkeypatch, tmp_path):
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+def test_a_compiler_that_fails_without_a_word_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNN_TUI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", "false")
+    with pytest.raises(native.NativeUnavailable, match=r"^false exited with status 1 and no message$"):
+        native.load("probe", SOURCE % 5)
+
+
 def test_a_cache_that_cannot_be_made_is_reported(monkeypatch, tmp_path):
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("CNN_TUI_CACHE", str(tmp_path / "file" / "cache"))
