@@ -17,7 +17,7 @@ from . import __version__
 from .core.config import AMP_DTYPES, DEVICES, INPUT_RULE, MAX_BATCH, OPTIMIZERS, TrainConfig, resolve_input
 from .core.datasets import DATASETS, DEFAULT_DATASET
 from .core.presets import DEFAULT_PRESET, PRESET_NAMES
-from .words import count, worded
+from .words import count, kernels_off, worded
 
 EXIT_USAGE = 2
 
@@ -264,7 +264,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import os
     import signal
 
-    from .core.events import EpochFinished, TrainingControl, TrainingStarted
+    from .core.events import BatchProgress, EpochFinished, TrainingControl, TrainingStarted
     from .core.launcher import LAUNCHED_ENV
     from .core.sessions import SessionStore
 
@@ -280,7 +280,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     control = TrainingControl()
     out = TerminalOutput()
-    started: dict[str, str] = {}
+    started: dict[str, str | None] = {}
 
     def on_sigterm(signum: int, frame: Any) -> None:
         """torchrun ends a distributed run whose other process failed: record it, then go
@@ -311,6 +311,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 out.print(f"note: {note.for_audience('cli')}", err=True)
         elif isinstance(event, EpochFinished):
             out.print(format_epoch_line(event.metrics))
+        elif isinstance(event, BatchProgress) and "kernels_off" not in started:
+            started["kernels_off"] = (event.system or {}).get("kernels_off")
+            if started["kernels_off"]:
+                out.print(f"note: {kernels_off(started['kernels_off'])}", err=True)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_hup = signal.signal(signal.SIGHUP, on_sighup)

@@ -27,6 +27,11 @@ SETTINGS = frozenset({
 _SETTING = re.compile(r"\{(" + "|".join(sorted(SETTINGS)) + r")\}")
 
 
+def kernels_off(reason: str) -> str:
+    """Said when the CPU's conv + pool kernel cannot be had (core/native.py gives the reason)."""
+    return f"no conv+pool kernel, slower: {reason}"
+
+
 def flag(setting: str) -> str:
     """`batch_size` as the command line spells it: `--batch-size`."""
     return _FLAG_NAMES.get(setting, "--" + setting.replace("_", "-"))

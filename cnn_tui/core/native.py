@@ -89,12 +89,29 @@ def load(name: str, source: str) -> ctypes.CDLL:
         path = folder / f"{name}-{key}.so"
         if not path.exists():
             _compile(cc, source, folder, path)
+        _check_private(folder)
         try:
             lib = ctypes.CDLL(str(path))
-        except OSError as exc:
-            raise NativeUnavailable(f"could not load {path}: {exc}") from exc
+        except OSError:  # a damaged file (a disk that filled, a copy cut short): built again, once
+            path.unlink(missing_ok=True)
+            _compile(cc, source, folder, path)
+            try:
+                lib = ctypes.CDLL(str(path))
+            except OSError as exc:
+                raise NativeUnavailable(f"could not load {path}: {exc}") from exc
         _loaded[key] = lib
         return lib
+
+
+def _check_private(folder: Path) -> None:
+    """Code is loaded from the cache, so nobody else may be able to put a file there."""
+    try:
+        info = folder.stat()
+    except OSError as exc:
+        raise NativeUnavailable(f"cannot read the kernel cache {folder}: {exc.strerror or exc}") from exc
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise NativeUnavailable(f"the kernel cache {folder} can be written by other users; "
+                                "point CNN_TUI_CACHE at a folder of your own")
 
 
 def _compile(cc: str, source: str, folder: Path, path: Path) -> None:

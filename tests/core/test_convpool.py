@@ -225,6 +225,34 @@ def test_a_compiler_that_fails_without_a_word_is_named(monkeypatch, tmp_path):
         native.load("probe", SOURCE % 5)
 
 
+def test_a_cache_others_can_write_to_is_not_loaded_from(monkeypatch, tmp_path):
+    cache = tmp_path / "shared"
+    cache.mkdir()
+    cache.chmod(0o777)
+    monkeypatch.setenv("CNN_TUI_CACHE", str(cache))
+    with pytest.raises(native.NativeUnavailable, match="can be written by other users; point CNN_TUI_CACHE"):
+        native.load("probe", SOURCE % 13)
+
+
+def test_a_damaged_library_is_built_again(tmp_path):
+    """A library cut short (a disk that filled, a copy interrupted) is compiled again. In fresh
+    processes: one that has loaded a library keeps it mapped, and would not read the file."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CNN_TUI_CACHE": str(tmp_path / "cache")}
+    probe = ("from cnn_tui.core import native; "
+             f"print(native.load('probe', {SOURCE % 17!r}).answer())")
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout == "17\n"
+    (built,) = (tmp_path / "cache").iterdir()
+    damaged = tmp_path / "damaged"
+    damaged.write_bytes(b"\x7fELF cut short")
+    os.replace(damaged, built)
+    again = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert again.stdout == "17\n", again.stderr
+    assert built.read_bytes()[:4] == b"\x7fELF" and built.stat().st_size > 1000
+
+
 def test_a_cache_that_cannot_be_made_is_reported(monkeypatch, tmp_path):
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("CNN_TUI_CACHE", str(tmp_path / "file" / "cache"))
@@ -289,3 +317,16 @@ def test_compiling_removes_old_libraries_and_killed_builds(monkeypatch, tmp_path
     left = {path.name for path in cache.iterdir()}
     assert "convpool-old.so" not in left and "build-killed" not in left
     assert {"convpool-recent.so", "build-running"} <= left
+
+
+def test_the_command_line_says_once_when_the_kernel_is_off(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CNN_TUI_NATIVE": "0"}
+    done = subprocess.run([sys.executable, "-m", "cnn_tui", "train", "--dataset", "synthetic", "--train-size", "300",
+                           "--test-size", "100", "--epochs", "2", "--sessions-dir", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("note: no conv+pool kernel, slower: turned off by CNN_TUI_NATIVE=0") == 1
+    assert "no conv+pool" not in done.stdout

@@ -12,7 +12,7 @@ from rich.filesize import decimal
 from rich.text import Text
 from textual.widgets import Static
 
-from ...words import count
+from ...words import count, kernels_off
 
 MAX_RANK_LINES = 4
 SLOW = 0.9  # a rank below this share of the fastest one's speed is marked
@@ -37,7 +37,7 @@ def system_lines(system: dict[str, Any] | None) -> list[str]:
         parts.append(f"{first} at the start: " + ("a core is busy elsewhere" if threads < first else "a core came free"))
     lines = [" · ".join(parts)]
     if system.get("kernels_off"):
-        lines.append(f"no conv+pool kernel, slower: {system['kernels_off']}")
+        lines.append(kernels_off(system["kernels_off"]))
     cuda = system.get("cuda")
     if isinstance(cuda, dict):
         lines.append(f"GPU memory {decimal(cuda.get('allocated', 0))} allocated · "
