@@ -1,8 +1,8 @@
-/* A 2-d convolution followed by a max pool, forward and backward, for one geometry.
+/* A 2-d convolution followed by a max pool (and a ReLU), forward and backward, for one
+   geometry.
 
    The includer defines the geometry as constants and NAME(f) as a unique prefix, then
-   includes this file once per geometry (cnn_tui/core/convpool.py writes that unit and
-   compiles it). Constants: CI, CO channels in and out; H, W the input plane; KH, KW the
+   includes this file (cnn_tui/core/convpool.py writes that unit and compiles it). Constants: CI, CO channels in and out; H, W the input plane; KH, KW the
    kernel (KW <= 8); PH, PW zero padding; WO the convolution's output width; HP, WP the
    pooled plane; PKH, PKW the pool window, equal to its stride; RELU 1 when a ReLU follows the
    pool (folded in: the output is max(pooled, 0), NaN kept, and the backward pass drops the
@@ -17,8 +17,7 @@
    and less again where a ReLU after the pool zeroed the gradient.
 
    Rows are computed 8 floats at a time with GCC's vector extension; the buffers are padded
-   so that every 8-float load and store stays inside them, and their rows start 32 bytes
-   apart (the caller's scratch is 64-byte aligned, as torch allocates it). */
+   so that every 8-float load and store stays inside them. */
 
 #ifndef CONVPOOL_PRELUDE
 #define CONVPOOL_PRELUDE
@@ -169,6 +168,9 @@ void NAME(bwd)(int n, int threads, const float *x, const float *w, const float *
                         st(d, ld(d) + a0 + a1);
                     }
                 if (!dx) continue;
+                /* Kernel rows padded to 8 with zeros: the lanes past KW add 0 (an infinite
+                   gradient would add NaN there, but such a loss has already diverged and the
+                   trainer ends that run). */
                 v8 wrow[WROWS];
                 for (int r = 0; r < WROWS; r++) {
                     float t[8] = {0};
