@@ -280,7 +280,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     control = TrainingControl()
     out = TerminalOutput()
-    started: dict[str, str | None] = {}
+    started: dict[str, str] = {}
+    noted: set[str] = set()  # notes said once per run
 
     def on_sigterm(signum: int, frame: Any) -> None:
         """torchrun ends a distributed run whose other process failed: record it, then go
@@ -311,10 +312,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 out.print(f"note: {note.for_audience('cli')}", err=True)
         elif isinstance(event, EpochFinished):
             out.print(format_epoch_line(event.metrics))
-        elif isinstance(event, BatchProgress) and "kernels_off" not in started:
-            started["kernels_off"] = (event.system or {}).get("kernels_off")
-            if started["kernels_off"]:
-                out.print(f"note: {kernels_off(started['kernels_off'])}", err=True)
+        elif isinstance(event, BatchProgress) and (event.system or {}).get("kernels_off") and not noted:
+            noted.add("kernels_off")
+            out.print(f"note: {kernels_off(event.system['kernels_off'])}", err=True)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_hup = signal.signal(signal.SIGHUP, on_sighup)

@@ -208,23 +208,16 @@ class ConvPool(nn.Module):
         return Geometry(x.shape[1], self.weight.shape[0], x.shape[2], x.shape[3], kh, kw, *self.padding, *self.pool,
                         int(self.relu))
 
-    def _usable(self, x: torch.Tensor, geometry: Geometry) -> ctypes.CDLL | None:
-        if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4 or self.weight.dtype != torch.float32:
-            return None
-        if torch.is_autocast_enabled("cpu"):
-            return None
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4
+                or self.weight.dtype != torch.float32 or torch.is_autocast_enabled("cpu")):
+            return self.plain[0](x)
+        geometry = self.geometry(x)
         if min(geometry.pooled) < 1 or geometry.size() > MAX_SCRATCH_FLOATS:
-            return None
+            return self.plain[0](x)
         lib = KERNELS.get(geometry)
         if isinstance(lib, str):
             self.fallback = lib
-            return None
-        return lib
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        geometry = self.geometry(x) if x.dim() == 4 else None
-        lib = self._usable(x, geometry) if geometry is not None else None
-        if lib is None:
             return self.plain[0](x)
         return _ConvPoolFunction.apply(x, self.weight, self.bias, geometry, lib)
 
@@ -253,12 +246,16 @@ def fuse_conv_pool(model: nn.Module) -> int:
 
 def prepare_kernels(model: nn.Module, images: torch.Tensor) -> str | None:
     """Compile (or load) the kernels of every ConvPool for inputs like `images` (a batch of
-    one is enough) before training starts, so that no epoch's time includes it. Returns why
-    the kernels are off when they are, else None."""
+    one is enough) before training starts, so that no epoch's time includes it. The model
+    runs in eval mode for it (no batchnorm statistics move). Returns why the kernels are off
+    when they are, else None."""
     if not any(isinstance(module, ConvPool) for module in model.modules()):
         return None
+    was_training = model.training
+    model.eval()
     with torch.no_grad():
         model(images)
+    model.train(was_training)
     return kernels_off(model)
 
 

@@ -609,12 +609,7 @@ class _Training:
             scaler=torch.amp.GradScaler(device.type) if config.amp == "fp16" else None,
         )
         run.free_cores = self._free_cores(run.monitor)
-        if device.type == "cpu" and not exact:
-            first = scale(run.train.images[:1])
-            was_training = net.training
-            net.eval()  # one image through the net compiles its kernels; no batchnorm statistics move
-            run.monitor.kernels_off = prepare_kernels(net, first)
-            net.train(was_training)
+        run.monitor.kernels_off = prepare_kernels(net, scale(run.train.images[:1]))  # fused layers' kernels compiled
         checkpoint = self.peers.broadcast(self._checkpoint_to_resume() if resume else None)
         if checkpoint is not None:
             _restore(run, checkpoint)
