@@ -140,8 +140,10 @@ async def test_t_with_two_processes_trains_a_distributed_run_and_watches_it(make
         await pilot.press("t")
         await wait_for(pilot, lambda: app.follower is not None, timeout=30)
         name = app.follower.name
-        await wait_for(pilot, lambda: app.follower.ended is not None and rows(app) == 2, timeout=120)
-        assert "finished" in str(app.query_one("#state").render())
+        # the follower learns of the end before the pane shows it: wait for what the user sees
+        await wait_for(pilot, lambda: rows(app) == 2 and "finished" in str(app.query_one("#state").render()),
+                       timeout=120)
+        assert app.follower.ended is not None and app.follower.ended.status == "finished"
         assert any("trains in the background" in n for n in notifications(app))
         assert "each batch of 75 is split over 2 processes as 1×38 and 1×37 images" in notifications(app)
     session = SessionStore(tmp_path / "sessions").open(name)
