@@ -97,7 +97,7 @@ KEY_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] =
     ("tab to the next control", (), ("tab",), ("shift+tab",)),
     ("enter a layer's first field", (), ("enter",), ("escape",)),
     ("type a digit into a field", ("enter", "end"), ("1",), ("backspace", "escape")),
-    ("open the add-layer list (a)", (), ("a",), ("escape",)),
+    ("open the add-layer menu (a)", (), ("a",), ("escape",)),
     ("pick a layer type there (enter)", ("a",), ("enter",), ("ctrl+z",)),
     ("undo (a copied layer)", ("c",), ("ctrl+z",), ()),
     ("open help (?)", (), ("question_mark",), ("escape",)),
@@ -118,6 +118,7 @@ async def key_stalls(repeats: int, size: tuple[int, int] = (120, 40)) -> dict[st
             for name, before, keys, after in KEY_CASES:
                 app.editor.table.move_cursor(row=0)  # each case from the first conv (an undo moves it)
                 app.editor.focus_layers()
+                await pilot.pause(0.1)  # drawn, as a person sees it before the next key
                 await pilot.press(*before)
                 await pilot.pause(0.4)
                 meter.start()

@@ -31,7 +31,6 @@ from textual.widget import Widget
 from ..core.config import TrainConfig
 from ..core.events import FAILED, TrainingControl
 from ..core.follow import SessionFollower
-from ..core.layers import TYPES
 from ..core.presets import DEFAULT_PRESET, preset
 from ..core.sessions import SessionStore
 from ..core.spec import Architecture
@@ -43,7 +42,6 @@ from .keybar import KeyBar
 from .screens.confirm import ConfirmScreen
 from .screens.confusion import ConfusionScreen
 from .screens.help import HelpScreen
-from .screens.pick import PickScreen
 from .session_actions import SessionActions, ShownSession
 from .training.config_form import ConfigForm
 from .training.pane import TrainingPane
@@ -344,19 +342,8 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     # --- editing keys -----------------------------------------------------------------
 
     def action_add_layer(self) -> None:
-        # The list hides the editor, so it says where the new layer goes.
-        pick = self._kept("add-layer", self._add_layer_list)
-        pick.retitle(f"add which layer as layer {path_text(self.editor.insertion_point())}?")
-        self.push_screen("add-layer")
-
-    def _add_layer_list(self) -> PickScreen:
-        """The layer types to add. The layer is added before the list closes, so the screen
-        that comes back is drawn once, with it."""
-        async def add(choice: str) -> None:
-            await self.editor.insert_layer(choice)
-            self.editor.focus_layers()
-
-        return PickScreen("", [(kind.name, f"{kind.name:<18} {kind.help}") for kind in TYPES.values()], act=add)
+        self.show_editor()  # narrow, with the training pane shown: the editor comes back
+        self.editor.open_add_menu()
 
     def action_delete_layer(self) -> None:
         path = self.editor.selected

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 
-from textual.widgets import Input, OptionList
+from textual.widgets import Input
 
 from cnn_tui.core.spec import Architecture
 from cnn_tui.ui.keybar import KeyBar
@@ -166,12 +166,12 @@ def count_layouts(screen) -> list[int]:
 
 async def test_editing_lays_the_screen_out_only_for_a_new_shape(make_app):
     # A layout pass of this screen is 10-15 ms on 2 cores: a digit that makes a column wider,
-    # a layer added, the add-layer list opened or closed must fit in what is there.
+    # a layer added, the add-layer menu opened or closed must fit in what is there.
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         width = app.editor.size.width
-        await pilot.press("a")  # the add-layer list is built the first time it opens
+        await pilot.press("a")  # the add-layer menu
         await pilot.pause(0.1)
         await pilot.press("escape")
         await pilot.pause(0.1)
@@ -185,7 +185,7 @@ async def test_editing_lays_the_screen_out_only_for_a_new_shape(make_app):
         assert not passes
         assert app.editor.size.width == width
 
-        await pilot.press("escape", "a")  # the add-layer list over the editor, and a conv added
+        await pilot.press("escape", "a")  # the add-layer menu over the rows, and a conv added
         await pilot.pause(0.1)
         await pilot.press("enter")
         await pilot.pause(0.2)
@@ -214,10 +214,11 @@ async def test_a_layer_with_fewer_fields_leaves_its_other_slots_blank(make_app):
         assert app.focused not in (form.query_one("#input-5"), form.query_one("#input-6"))
 
 
-async def test_a_layer_picked_is_added_once_before_the_list_closes(make_app, monkeypatch):
+async def test_a_layer_picked_is_added_once_before_the_menu_closes(make_app, monkeypatch):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
+        table = app.editor.table
         insert = app.editor.insert_layer
         rows_seen_at_close = []
 
@@ -225,18 +226,17 @@ async def test_a_layer_picked_is_added_once_before_the_list_closes(make_app, mon
             await asyncio.sleep(0.2)
             await insert(layer_type)
 
+        close = table.close_menu
         monkeypatch.setattr(app.editor, "insert_layer", slow_insert)
-        for _ in range(2):  # the list is kept: the second time is the same dialog
+        monkeypatch.setattr(table, "close_menu", lambda: (rows_seen_at_close.append(table.row_count), close())[1])
+        for _ in range(2):
             await pilot.press("a")
             await pilot.pause(0.1)
-            pick = app.screen
-            monkeypatch.setattr(pick, "dismiss", lambda result, dismiss=type(pick).dismiss.__get__(pick): (
-                rows_seen_at_close.append(app.editor.table.row_count), dismiss(result))[1])
-            pick.query_one(OptionList).action_select()
-            pick.query_one(OptionList).action_select()  # a second enter while the first is acted on
+            assert table.menu is not None
+            await pilot.press("enter", "enter")  # a second enter while the first is acted on
             await pilot.pause(0.5)
-            assert app.screen is not pick
-        assert rows_seen_at_close == [13, 14]  # the row was there when the list closed, and added once
+            assert table.menu is None
+        assert rows_seen_at_close == [13, 14]  # the row was there when the menu closed, and added once
         assert not notifications(app)
 
 
@@ -369,23 +369,25 @@ def test_the_quiet_collector_collects_only_after_a_pause_and_new_work():
 
 
 async def test_a_kept_dialog_is_styled_again_only_after_a_theme_change(make_app, monkeypatch):
+    from textual.widgets import RichLog
+
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("a")
+        await pilot.press("question_mark")
         await pilot.pause()
-        options = app.screen.query_one(OptionList)
-        dark_background = options.styles.background
-        restyled = calls_of(monkeypatch, type(options), "notify_style_update")
+        text = app.screen.query_one(RichLog)
+        dark_background = text.styles.background
+        restyled = calls_of(monkeypatch, type(text), "notify_style_update")
         for _ in range(3):  # shown again: its drawn lines are kept
             await pilot.press("escape")
             await pilot.pause()
-            await pilot.press("a")
+            await pilot.press("question_mark")
             await pilot.pause()
-        assert app.screen.query_one(OptionList) is options and options not in restyled
+        assert app.screen.query_one(RichLog) is text and text not in restyled
         await pilot.press("escape")
         await pilot.pause()
         app.theme = "textual-light"
         await pilot.pause()
-        await pilot.press("a")
+        await pilot.press("question_mark")
         await pilot.pause()
-        assert options in restyled and options.styles.background != dark_background
+        assert text in restyled and text.styles.background != dark_background

@@ -49,6 +49,11 @@ def test_start_screen(snap_compare, tmp_path, size):
     assert snap_compare(app(tmp_path), terminal_size=size)
 
 
+def test_add_layer_menu_at_80x24(snap_compare, tmp_path):
+    """The menu under the selected row, scrolled to the type typed, the rows above in view."""
+    assert snap_compare(app(tmp_path), terminal_size=(80, 24), press=["down", "down", "a", "l", "i"])
+
+
 def test_training_pane_at_80x24(snap_compare, tmp_path):
     assert snap_compare(app(tmp_path), terminal_size=(80, 24), press=["v"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from textual.strip import Strip
 from ...core.draft import ArchitectureDraft, inner_layers, walk_layers
 from ...core.shapes import ArchitectureSummary, LayerInfo
 from ...core.spec import ArchitectureError, LayerPath, format_shape, parse_layer
+from .add_menu import AddMenu, MenuStyles
 
 COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF")
 FIXED_COLUMNS = 2  # "#" and "layer" stay in view when the table scrolls sideways
@@ -183,6 +185,10 @@ class LayerTable(ScrollView, can_focus=True):
         "layer-table--cursor",
         "layer-table--fixed-cursor",
         "layer-table--hover",
+        "layer-table--menu",
+        "layer-table--menu-border",
+        "layer-table--menu-help",
+        "layer-table--menu-cursor",
     }
 
     # DataTable's look in every theme, as the editor showed it before, except that the focus
@@ -240,6 +246,14 @@ class LayerTable(ScrollView, can_focus=True):
         & > .layer-table--hover {
             background: $block-hover-background;
         }
+        & > .layer-table--menu { background: $panel; color: $foreground; }
+        & > .layer-table--menu-border { background: $panel; color: $accent; }
+        & > .layer-table--menu-help { color: $text-muted; }
+        & > .layer-table--menu-cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
     }
     """
 
@@ -252,7 +266,13 @@ class LayerTable(ScrollView, can_focus=True):
         Binding("pagedown", "cursor_page_down", "page down", show=False),
         Binding("home,ctrl+home", "first_row", "first layer", show=False),
         Binding("end,ctrl+end", "last_row", "last layer", show=False),
+        # While the add-layer menu is open the table reads every key itself (`on_key`);
+        # these two only put its keys in the key bar (a click there presses them).
+        Binding("enter", "pick_type", "add"),
+        Binding("escape", "close_menu", "cancel"),
     ]
+    MENU_ACTIONS = frozenset({"pick_type", "close_menu"})
+    MENU_MIN_HEIGHT = 6  # lines (four options and the borders) before the menu may hide the cursor's row
 
     @dataclass
     class RowHighlighted(Message):
@@ -272,6 +292,13 @@ class LayerTable(ScrollView, can_focus=True):
 
         cursor_row: int
 
+    @dataclass
+    class MenuPicked(Message):
+        """An option of the open menu was picked (enter, or a click). The menu stays open,
+        ignoring input, until `close_menu()`: whatever the pick changes is drawn with it gone."""
+
+        key: str
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._table = TableRows([], [cell_len(name) for name in COLUMNS])
@@ -282,6 +309,8 @@ class LayerTable(ScrollView, can_focus=True):
         self._lines: LRUCache[tuple, Strip] = LRUCache(1024)
         self._base: Style | None = None  # set for each redraw (render_lines)
         self._hover_row: int | None = None  # the row under the mouse, drawn lighter
+        self._menu: AddMenu | None = None
+        self._menu_drawn: tuple[Region, list[Strip]] | None = None  # set for each redraw
 
     # --- what the rest of the editor reads ------------------------------------------
 
@@ -352,6 +381,148 @@ class LayerTable(ScrollView, can_focus=True):
             self.post_message(self.RowHighlighted(row))
         self._scroll_to_cursor(animate)
 
+    # --- the add-layer menu ---------------------------------------------------------
+
+    @property
+    def menu(self) -> AddMenu | None:
+        """The menu drawn over the rows, if one is open."""
+        return self._menu
+
+    def open_menu(self, menu: AddMenu) -> None:
+        """Draw `menu` over the rows, below the cursor's row (above it, or lower down, when
+        there is no room); until it closes the table reads every key for it, except ctrl
+        keys, which close it and do their usual job."""
+        self._menu = menu
+        self._set_hover(None)
+        self._scroll_to_cursor()
+        self.refresh()
+        self.refresh_bindings()
+
+    def close_menu(self) -> None:
+        if self._menu is not None:
+            self._menu = None
+            self.refresh()
+            self.refresh_bindings()
+
+    def menu_box(self) -> Region | None:
+        """Where the open menu is drawn, in the table's lines (line 0 is the header): below
+        the cursor's row, else above it; where neither has room for every option, on the
+        larger side when it shows a few (the menu scrolls), else over the cursor's row too."""
+        menu = self._menu
+        if menu is None:
+            return None
+        width, height = self.size
+        top = HEADER_ROWS if height - HEADER_ROWS >= 3 else 0  # a tiny table: over the header too
+        box_width = min(menu.wanted_width, width)
+        x = max(0, min(self._table.widths[0] + 2 * CELL_PADDING, width - box_width))  # from the layer column
+        cursor_line = HEADER_ROWS + self._cursor_row - self.scroll_offset.y
+        if not self.row_count:
+            below, above = height - top, 0
+            cursor_line = top - 1
+        else:
+            below, above = height - cursor_line - 1, cursor_line - top
+        wanted = menu.wanted_height
+        if below >= wanted or (below >= above and below >= self.MENU_MIN_HEIGHT):
+            return Region(x, cursor_line + 1, box_width, min(wanted, below))
+        if above >= self.MENU_MIN_HEIGHT:
+            box_height = min(wanted, above)
+            return Region(x, cursor_line - box_height, box_width, box_height)
+        box_height = max(0, min(wanted, height - top))
+        return Region(x, max(top, height - box_height), box_width, box_height)
+
+    def _menu_styles(self) -> MenuStyles:
+        component = self.get_component_rich_style
+        return MenuStyles(component("layer-table--menu-border"), component("layer-table--menu"),
+                          component("layer-table--menu-help", partial=True), component("layer-table--menu-cursor"))
+
+    def _menu_changed(self) -> None:
+        box = self.menu_box()
+        if box is not None:
+            self.refresh_lines(box.y, box.height)
+
+    def _pick(self) -> None:
+        menu = self._menu
+        if menu is not None and menu.chosen is None:
+            menu.chosen = menu.options[menu.cursor].key
+            self.post_message(self.MenuPicked(menu.chosen))
+
+    def _menu_key(self, event: events.Key) -> None:
+        assert self._menu is not None
+        menu = self._menu
+        if menu.chosen is not None:
+            return  # picked, being added: a second enter must not add it twice
+        box = self.menu_box()
+        page = max(1, (box.height if box is not None else 3) - 2)
+        key = event.key
+        moves = {"up": -1, "down": 1, "pageup": -page, "pagedown": page}
+        if key == "escape":
+            self.close_menu()
+        elif key == "enter":
+            self._pick()
+        elif key in moves:
+            menu.move(moves[key])
+        elif key == "home":
+            menu.move_to(0)
+        elif key == "end":
+            menu.move_to(len(menu.options) - 1)
+        elif event.is_printable and event.character and not event.character.isspace():
+            if not menu.type_ahead(event.character, time.monotonic()):
+                self.app.bell()
+        self._menu_changed()
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        # The key bar then shows the menu's keys, not the app's, which do nothing meanwhile.
+        return self._menu is not None and not key.startswith("ctrl+")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return (action in self.MENU_ACTIONS) == (self._menu is not None)
+
+    def action_pick_type(self) -> None:
+        self._pick()
+
+    def action_close_menu(self) -> None:
+        self.close_menu()
+
+    def on_key(self, event: events.Key) -> None:
+        if self._menu is None:
+            return
+        if event.key.startswith("ctrl+"):
+            self.close_menu()  # and the key goes on to do its job
+            return
+        event.stop()
+        event.prevent_default()
+        self._menu_key(event)
+
+    def on_blur(self, event: events.Blur) -> None:
+        self.close_menu()  # a click elsewhere, another screen: the menu was left
+
+    def _menu_click(self, event: events.Click) -> None:
+        """A click on an option picks it; outside the box closes the menu."""
+        assert self._menu is not None
+        event.stop()
+        box, offset = self.menu_box(), event.get_content_offset(self)
+        if box is None or offset is None or offset not in box:
+            self.close_menu()
+            return
+        index = self._menu.option_at(offset.y - box.y, box.height)
+        if index is not None and self._menu.chosen is None:
+            self._menu.move_to(index)
+            self._menu_changed()
+            self._pick()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._menu_scroll(event, 1)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._menu_scroll(event, -1)
+
+    def _menu_scroll(self, event: events.MouseEvent, delta: int) -> None:
+        if self._menu is not None:  # the wheel moves through the menu, not the rows under it
+            event.stop()
+            event.prevent_default()
+            self._menu.move(delta)
+            self._menu_changed()
+
     # --- keys and mouse -------------------------------------------------------------
 
     def action_cursor_up(self) -> None:
@@ -392,6 +563,9 @@ class LayerTable(ScrollView, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         """A click moves the cursor to its row; a click on the cursor's row selects it."""
+        if self._menu is not None:
+            self._menu_click(event)
+            return
         row = self._row_at(event)
         if row is None:
             return
@@ -402,7 +576,7 @@ class LayerTable(ScrollView, can_focus=True):
             self.move_cursor(row=row)
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
-        self._set_hover(self._row_at(event))
+        self._set_hover(self._row_at(event) if self._menu is None else None)
 
     def on_leave(self, event: events.Leave) -> None:
         self._set_hover(None)
@@ -448,14 +622,28 @@ class LayerTable(ScrollView, can_focus=True):
     def render_lines(self, crop: Region) -> list[Strip]:
         # The widget's style, worked out once for all the lines drawn now: Textual walks the
         # ancestors for it (~0.1 ms a call on 2 cores, a third of a redraw, once per line).
+        # So is the menu's box, when it is open.
         self._base = self.rich_style
+        box = self.menu_box()
+        if self._menu is not None and box is not None and box.height >= 3:
+            self._menu_drawn = (box, self._menu.draw(box.width, box.height, self._menu_styles()))
         try:
             return super().render_lines(crop)
         finally:
             self._base = None
+            self._menu_drawn = None
 
     def render_line(self, y: int) -> Strip:
-        """Line `y` of the widget: the header at y 0, then the rows from the scroll position;
+        """Line `y` of the widget: the table's line, with the menu's over it where it is open."""
+        strip = self._table_line(y)
+        if self._menu_drawn is not None:
+            box, lines = self._menu_drawn
+            if box.y <= y < box.bottom:
+                strip = Strip.join([strip.crop(0, box.x), lines[y - box.y], strip.crop(box.right, self.size.width)])
+        return strip
+
+    def _table_line(self, y: int) -> Strip:
+        """Line `y` of the table: the header at y 0, then the rows from the scroll position;
         the fixed columns, then the others from the horizontal scroll position."""
         width = self.size.width
         base = self._base if self._base is not None else self.rich_style

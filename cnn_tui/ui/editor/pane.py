@@ -16,15 +16,18 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from ...core.draft import ArchitectureDraft, DraftHistory, DraftState, copy_layers
+from ...core.layers import TYPES
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import Architecture, ArchitectureError, LayerPath, format_shape
 from ..collector import settle_garbage_collector
+from .add_menu import AddMenu, MenuOption
 from .layer_form import LayerForm
 from .layer_table import (
     LARGE_TABLE,
     LayerTable,
     TableRows,
     error_text,
+    path_text,
     table_rows,
 )
 from .totals import Totals, WrappedText, totals_text
@@ -244,6 +247,21 @@ class EditorPane(Vertical):
     async def insert_layer(self, layer_type: str) -> None:
         at = self.insertion_point()
         await self._edit(lambda: self.draft.insert(at, layer_type, self.draft.shape_before(at, self.summary)))
+
+    def open_add_menu(self) -> None:
+        """The layer types, over the table below the selected row; the one picked is added
+        where `insertion_point()` says."""
+        options = [MenuOption(kind.name, kind.name, kind.help) for kind in TYPES.values()]
+        self.focus_layers()
+        self.table.open_menu(AddMenu(options, f"add as layer {path_text(self.insertion_point())}"))
+
+    async def on_layer_table_menu_picked(self, event: LayerTable.MenuPicked) -> None:
+        """Added before the menu closes, so the table is drawn once, with the new row."""
+        event.stop()
+        try:
+            await self.insert_layer(event.key)
+        finally:
+            self.table.close_menu()
 
     def _on_a_layer(self, doing: str) -> LayerPath | None:
         """The selected layer's path, or None (with a word why) when there is none to act on."""

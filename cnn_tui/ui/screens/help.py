@@ -19,7 +19,7 @@ HELP = """\
 | `b` | train in the background: a process of its own that goes on if this terminal closes; watched here (procs above 1: `t` does this too, with that many processes) |
 | `p` | pause / resume training (also a run watched from another process) |
 | `s` | stop training after the current batch (the session stays resumable) |
-| `a` | add a layer below the selected one |
+| `a` | add a layer below the selected one: a menu of the layer types opens under it (type a name's first letters to jump to it; enter adds, escape cancels) |
 | `d` | delete the selected layer (asks first) |
 | `[` / `]` | move the selected layer up / down (into an unfolded block it meets; out of a block past its ends) |
 | `space` | fold / unfold the block the cursor is on or in |

@@ -1,8 +1,6 @@
-"""A small modal list to pick one thing: a layer type, a preset, a session."""
+"""A small modal list to pick one thing: a preset, an export format, a session."""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,13 +9,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from .kept import KeptStyles
 
-
-class PickScreen(KeptStyles, ModalScreen[str | None]):
-    """Dismisses with the chosen option's id, or None on escape. With `act`, the choice is
-    acted on before the dialog closes, so that what comes back is drawn once, already
-    changed (a full redraw of the screen below costs 10-20 ms on 2 cores)."""
+class PickScreen(ModalScreen[str | None]):
+    """Dismisses with the chosen option's id, or None on escape."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
     DEFAULT_CSS = """
@@ -30,13 +24,12 @@ class PickScreen(KeptStyles, ModalScreen[str | None]):
     """
 
     def __init__(self, title: str, options: list[tuple[str, str]], notes: list[str] | None = None,
-                 disabled: set[str] | None = None, act: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 disabled: set[str] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.options = options
         self.notes = notes or []
         self.disabled_ids = disabled or set()
-        self.act = act
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -46,19 +39,9 @@ class PickScreen(KeptStyles, ModalScreen[str | None]):
             for note in self.notes:
                 yield Label(note, classes="note", markup=False)
 
-    def retitle(self, title: str) -> None:
-        """A new question above the same options (a dialog kept to be opened again)."""
-        if title != self.title_text:
-            self.title_text = title
-            if self.is_mounted:
-                self.query_one("#pick-title", Label).update(title)
-
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if not self.is_current:  # a second enter, queued while the first choice was acted on
-            return
-        if self.act is not None and event.option.id is not None:
-            await self.act(event.option.id)
-        self.dismiss(event.option.id)
+        if self.is_current:  # not a second enter, queued while the first closed the dialog
+            self.dismiss(event.option.id)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
