@@ -177,6 +177,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         if self.probe:  # after the first frame: torch's import must not delay it
             self.set_timer(0.5, self.probe_device)
         self.call_after_refresh(settle_garbage_collector)  # what is drawn now lives long
+        self.call_after_refresh(lambda: HelpScreen.draw_ahead(self.size.width))
         self.collector.start()
         self.set_interval(1.0, self.collector.tick)
 

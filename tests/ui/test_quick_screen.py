@@ -369,13 +369,13 @@ def test_the_quiet_collector_collects_only_after_a_pause_and_new_work():
 
 
 async def test_a_kept_dialog_is_styled_again_only_after_a_theme_change(make_app, monkeypatch):
-    from textual.widgets import RichLog
+    from cnn_tui.ui.screens.help import HelpText
 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
-        text = app.screen.query_one(RichLog)
+        text = app.screen.query_one(HelpText)
         dark_background = text.styles.background
         restyled = calls_of(monkeypatch, type(text), "notify_style_update")
         for _ in range(3):  # shown again: its drawn lines are kept
@@ -383,7 +383,7 @@ async def test_a_kept_dialog_is_styled_again_only_after_a_theme_change(make_app,
             await pilot.pause()
             await pilot.press("question_mark")
             await pilot.pause()
-        assert app.screen.query_one(RichLog) is text and text not in restyled
+        assert app.screen.query_one(HelpText) is text and text not in restyled
         await pilot.press("escape")
         await pilot.pause()
         app.theme = "textual-light"
@@ -391,3 +391,28 @@ async def test_a_kept_dialog_is_styled_again_only_after_a_theme_change(make_app,
         await pilot.press("question_mark")
         await pilot.pause()
         assert text in restyled and text.styles.background != dark_background
+
+
+async def test_the_help_text_is_drawn_in_a_thread_before_the_first_question_mark(make_app, monkeypatch):
+    # Rich's Markdown of the help text takes ~10 ms on 2 cores, and the first `?` drew it on
+    # the event loop, with the dialog's first layout: the longest stall of the keys measured.
+    import cnn_tui.ui.screens.help as help_module
+    from cnn_tui.ui.screens.help import HelpText
+
+    monkeypatch.setattr(help_module, "_drawn", {})
+    real, calls = help_module.help_lines, []
+    monkeypatch.setattr(help_module, "help_lines", lambda width: (
+        calls.append((width, threading.current_thread() is threading.main_thread())), real(width))[1])
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        expected = HelpScreen.text_width(120)
+        await wait_for(pilot, lambda: expected in help_module._drawn, timeout=10)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        view = app.screen.query_one(HelpText)
+        assert view.lines is help_module._drawn[expected] and "cnn-tui keys" in view.lines[0].text
+        assert view.content_region.width - 1 == expected
+        assert calls == [(expected, False)]  # drawn once, ahead, off the event loop
+        await pilot.resize_terminal(100, 30)
+        await wait_for(pilot, lambda: view.lines is help_module._drawn.get(HelpScreen.text_width(100)), timeout=10)
+        assert calls == [(expected, False), (HelpScreen.text_width(100), False)]

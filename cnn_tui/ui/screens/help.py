@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import threading
+
+from rich.console import Console
 from rich.markdown import Markdown
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.screen import ModalScreen
-from textual.widgets import RichLog
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from .kept import KeptStyles
 
@@ -63,22 +70,73 @@ to its end and its session records that the terminal was lost. From any login,
 """
 
 
+_drawn: dict[int, list[Strip]] = {}  # the help text's lines, by width
+_drawing = threading.Lock()
+
+
+def help_lines(width: int) -> list[Strip]:
+    """The help text as lines `width` cells wide: Rich's Markdown, drawn once per width.
+    About 10 ms on 2 cores, so it is drawn in a thread: first when the app starts, at the
+    width the screen gives it, and again only for a new width."""
+    with _drawing:
+        if width not in _drawn:
+            console = Console(width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor")
+            rendered = console.render_lines(Markdown(HELP), console.options.update_width(width), pad=True)
+            _drawn[width] = [Strip(line, width) for line in rendered]
+        return _drawn[width]
+
+
+class HelpText(ScrollView, can_focus=True):
+    """Lines drawn beforehand, scrolled: a new width is the only new work."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.lines: list[Strip] = []
+
+    def show(self, lines: list[Strip]) -> None:
+        self.lines = lines
+        self.virtual_size = Size(max((line.cell_length for line in lines), default=0), len(lines))
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        index = y + self.scroll_offset.y
+        style = self.rich_style
+        if index >= len(self.lines):
+            return Strip.blank(self.size.width, style)
+        return self.lines[index].crop_extend(self.scroll_offset.x, self.scroll_offset.x + self.size.width, style)
+
+
 class HelpScreen(KeptStyles, ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+    MAX_WIDTH = 96  # columns of the box, borders and scrollbar included; and at most 90% of the screen
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background; }  /* opaque: the dimmed screen behind cost ~10 ms to draw */
-    HelpScreen RichLog { width: 90%; max-width: 96; height: 90%; border: round $accent; background: $surface; }
+    HelpScreen HelpText { width: 90%; max-width: 96; height: 90%; border: round $accent; background: $surface;
+                          scrollbar-size-vertical: 1; }
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._drawn_width: int | None = None  # the width the text was last drawn at
+        self._drawn_width: int | None = None  # the width the text was last shown at
+
+    @classmethod
+    def text_width(cls, screen_width: int) -> int:
+        """The width the text is drawn at on a screen this wide (as the styles above lay it
+        out: the box, less its borders and the scrollbar it always needs)."""
+        return min(cls.MAX_WIDTH, screen_width * 90 // 100) - 2 - 1
+
+    @staticmethod
+    def draw_ahead(screen_width: int) -> None:
+        """Draw the text for a screen this wide, in a thread, so the first `?` only shows it."""
+        width = HelpScreen.text_width(screen_width)
+        if width > 0:
+            threading.Thread(target=help_lines, args=(width,), name="help text", daemon=True).start()
 
     def compose(self) -> ComposeResult:
-        # Rich's Markdown drawn once into lines that scroll: Textual's Markdown widget mounts a
+        # Rich's Markdown drawn into lines that scroll: Textual's Markdown widget mounts a
         # widget per block and per table cell, and a Static draws its Markdown again at every
         # layout pass; either took 100-280 ms to open on a 2-core machine.
-        yield RichLog(wrap=True, markup=False, auto_scroll=False, id="help-text")
+        yield HelpText(id="help-text")
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._draw)
@@ -87,13 +145,26 @@ class HelpScreen(KeptStyles, ModalScreen[None]):
         self.call_after_refresh(self._draw)
 
     def _draw(self) -> None:
-        """The text at the width left beside the scrollbar (which it always needs)."""
-        log = self.query_one(RichLog)
-        width = log.content_region.width - log.styles.scrollbar_size_vertical
-        if width > 0 and width != self._drawn_width:
-            self._drawn_width = width
-            log.clear()
-            log.write(Markdown(HELP), width=width)
+        """The text at the width left beside the scrollbar: at once when it is drawn already,
+        else drawn in a thread and shown when it is ready."""
+        view = self.query_one(HelpText)
+        width = view.content_region.width - view.styles.scrollbar_size_vertical
+        if width <= 0 or width == self._drawn_width:
+            return
+        self._drawn_width = width
+        if width in _drawn:
+            view.show(_drawn[width])
+        else:
+            self._draw_in_thread(width)
+
+    @work(thread=True, exclusive=True, group="help")
+    def _draw_in_thread(self, width: int) -> None:
+        lines = help_lines(width)
+        self.app.call_from_thread(self._show, width, lines)
+
+    def _show(self, width: int, lines: list[Strip]) -> None:
+        if width == self._drawn_width:  # not resized again meanwhile
+            self.query_one(HelpText).show(lines)
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)
