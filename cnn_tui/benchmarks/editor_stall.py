@@ -100,6 +100,7 @@ KEY_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] =
     ("open the add-layer menu (a)", (), ("a",), ("escape",)),
     ("pick a layer type there (enter)", ("a",), ("enter",), ("ctrl+z",)),
     ("undo (a copied layer)", ("c",), ("ctrl+z",), ()),
+    ("delete a layer (d, then y)", ("d",), ("y",), ("ctrl+z",)),
     ("open help (?)", (), ("question_mark",), ("escape",)),
     ("close help", ("question_mark",), ("escape",), ()),
 ]

@@ -36,10 +36,8 @@ from ..core.sessions import SessionStore
 from ..core.spec import Architecture
 from ..words import count
 from .collector import QuietCollector, settle_garbage_collector
-from .editor.layer_table import path_text
 from .editor.pane import EditorPane
 from .keybar import KeyBar
-from .screens.confirm import ConfirmScreen
 from .screens.confusion import ConfusionScreen
 from .screens.help import HelpScreen
 from .session_actions import SessionActions, ShownSession
@@ -347,23 +345,11 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.editor.open_add_menu()
 
     def action_delete_layer(self) -> None:
-        path = self.editor.selected
-        if path is None:
+        if self.editor.selected is None:
             self.notify("no layer to delete", severity="warning", markup=False)
             return
-        if self.editor.on_projection:
-            self.run_worker(self.editor.delete_layer())  # says why it cannot
-            return
-        layer = self.editor.draft.layer(path)
-        what = f"layer {path_text(path)} ({layer['type']})"
-        if self.editor.draft.is_block(path):
-            what += f" and the {len(layer['layers'])} layers inside it"
-
-        async def delete(yes: bool | None) -> None:
-            if yes:
-                await self.editor.delete_layer()
-
-        self.push_screen(ConfirmScreen(f"delete {what}?", "ctrl+z brings it back"), delete)
+        self.show_editor()  # narrow, with the training pane shown: the editor comes back
+        self.editor.open_delete_menu()  # asks under the layer's row
 
     async def action_move_layer(self, delta: int) -> None:
         await self.editor.move_layer(delta)

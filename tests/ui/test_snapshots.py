@@ -54,6 +54,10 @@ def test_add_layer_menu_at_80x24(snap_compare, tmp_path):
     assert snap_compare(app(tmp_path), terminal_size=(80, 24), press=["down", "down", "a", "l", "i"])
 
 
+def test_delete_question_at_80x24(snap_compare, tmp_path):
+    assert snap_compare(app(tmp_path), terminal_size=(80, 24), press=["down", "d"])
+
+
 def test_training_pane_at_80x24(snap_compare, tmp_path):
     assert snap_compare(app(tmp_path), terminal_size=(80, 24), press=["v"])
 

@@ -22,7 +22,7 @@ from textual.strip import Strip
 from ...core.draft import ArchitectureDraft, inner_layers, walk_layers
 from ...core.shapes import ArchitectureSummary, LayerInfo
 from ...core.spec import ArchitectureError, LayerPath, format_shape, parse_layer
-from .add_menu import AddMenu, MenuStyles
+from .table_menu import MenuStyles, TableMenu
 
 COLUMNS = ("#", "layer", "settings", "output", "params", "MACs", "RF")
 FIXED_COLUMNS = 2  # "#" and "layer" stay in view when the table scrolls sideways
@@ -266,12 +266,12 @@ class LayerTable(ScrollView, can_focus=True):
         Binding("pagedown", "cursor_page_down", "page down", show=False),
         Binding("home,ctrl+home", "first_row", "first layer", show=False),
         Binding("end,ctrl+end", "last_row", "last layer", show=False),
-        # While the add-layer menu is open the table reads every key itself (`on_key`);
-        # these two only put its keys in the key bar (a click there presses them).
-        Binding("enter", "pick_type", "add"),
+        # While a menu is open the table reads every key itself (`on_key`); these two only
+        # put its keys in the key bar (a click there presses them).
+        Binding("enter", "pick", "pick"),
         Binding("escape", "close_menu", "cancel"),
     ]
-    MENU_ACTIONS = frozenset({"pick_type", "close_menu"})
+    MENU_ACTIONS = frozenset({"pick", "close_menu"})
     MENU_MIN_HEIGHT = 6  # lines (four options and the borders) before the menu may hide the cursor's row
 
     @dataclass
@@ -294,9 +294,11 @@ class LayerTable(ScrollView, can_focus=True):
 
     @dataclass
     class MenuPicked(Message):
-        """An option of the open menu was picked (enter, or a click). The menu stays open,
-        ignoring input, until `close_menu()`: whatever the pick changes is drawn with it gone."""
+        """An option of the open menu was picked (enter, a shortcut or a click). The menu
+        stays open, ignoring input, until `close_menu()`: whatever the pick changes is drawn
+        with it gone."""
 
+        menu: TableMenu
         key: str
 
     def __init__(self, **kwargs: Any) -> None:
@@ -309,7 +311,7 @@ class LayerTable(ScrollView, can_focus=True):
         self._lines: LRUCache[tuple, Strip] = LRUCache(1024)
         self._base: Style | None = None  # set for each redraw (render_lines)
         self._hover_row: int | None = None  # the row under the mouse, drawn lighter
-        self._menu: AddMenu | None = None
+        self._menu: TableMenu | None = None
         self._menu_drawn: tuple[Region, list[Strip]] | None = None  # set for each redraw
 
     # --- what the rest of the editor reads ------------------------------------------
@@ -381,14 +383,14 @@ class LayerTable(ScrollView, can_focus=True):
             self.post_message(self.RowHighlighted(row))
         self._scroll_to_cursor(animate)
 
-    # --- the add-layer menu ---------------------------------------------------------
+    # --- menus (add a layer, delete one) --------------------------------------------
 
     @property
-    def menu(self) -> AddMenu | None:
+    def menu(self) -> TableMenu | None:
         """The menu drawn over the rows, if one is open."""
         return self._menu
 
-    def open_menu(self, menu: AddMenu) -> None:
+    def open_menu(self, menu: TableMenu) -> None:
         """Draw `menu` over the rows, below the cursor's row (above it, or lower down, when
         there is no room); until it closes the table reads every key for it, except ctrl
         keys, which close it and do their usual job."""
@@ -444,7 +446,7 @@ class LayerTable(ScrollView, can_focus=True):
         menu = self._menu
         if menu is not None and menu.chosen is None:
             menu.chosen = menu.options[menu.cursor].key
-            self.post_message(self.MenuPicked(menu.chosen))
+            self.post_message(self.MenuPicked(menu, menu.chosen))
 
     def _menu_key(self, event: events.Key) -> None:
         assert self._menu is not None
@@ -465,6 +467,13 @@ class LayerTable(ScrollView, can_focus=True):
             menu.move_to(0)
         elif key == "end":
             menu.move_to(len(menu.options) - 1)
+        elif event.character in menu.shortcuts:
+            answer = menu.shortcuts[event.character]
+            if answer is None:
+                self.close_menu()
+            else:
+                menu.move_to(menu.index_of(answer))
+                self._pick()
         elif event.is_printable and event.character and not event.character.isspace():
             if not menu.type_ahead(event.character, time.monotonic()):
                 self.app.bell()
@@ -477,7 +486,7 @@ class LayerTable(ScrollView, can_focus=True):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return (action in self.MENU_ACTIONS) == (self._menu is not None)
 
-    def action_pick_type(self) -> None:
+    def action_pick(self) -> None:
         self._pick()
 
     def action_close_menu(self) -> None:

@@ -20,7 +20,7 @@ from ...core.layers import TYPES
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import Architecture, ArchitectureError, LayerPath, format_shape
 from ..collector import settle_garbage_collector
-from .add_menu import AddMenu, MenuOption
+from .table_menu import MenuOption, TableMenu
 from .layer_form import LayerForm
 from .layer_table import (
     LARGE_TABLE,
@@ -253,13 +253,33 @@ class EditorPane(Vertical):
         where `insertion_point()` says."""
         options = [MenuOption(kind.name, kind.name, kind.help) for kind in TYPES.values()]
         self.focus_layers()
-        self.table.open_menu(AddMenu(options, f"add as layer {path_text(self.insertion_point())}"))
+        self.table.open_menu(TableMenu(options, f"add as layer {path_text(self.insertion_point())}",
+                                       "enter adds · esc cancels", self.insert_layer))
+
+    def open_delete_menu(self) -> None:
+        """Ask, under the selected row, whether to delete its layer (y or enter) or keep it."""
+        path = self._on_a_layer("delete")
+        if path is None:
+            return
+        layer = self.draft.layer(path)
+        what = f"layer {path_text(path)} ({layer['type']})"
+        if self.draft.is_block(path):
+            what += f" and the {len(layer['layers'])} layers inside it"
+
+        async def answer(key: str) -> None:
+            if key == "delete":
+                await self.delete_layer()
+
+        options = [MenuOption("delete", "delete", "ctrl+z brings it back"), MenuOption("keep", "keep", "")]
+        self.focus_layers()
+        self.table.open_menu(TableMenu(options, f"delete {what}?", "y deletes · n keeps", answer,
+                                       shortcuts={"y": "delete", "n": None}))
 
     async def on_layer_table_menu_picked(self, event: LayerTable.MenuPicked) -> None:
-        """Added before the menu closes, so the table is drawn once, with the new row."""
+        """Acted on before the menu closes, so the table is drawn once, already changed."""
         event.stop()
         try:
-            await self.insert_layer(event.key)
+            await event.menu.act(event.key)
         finally:
             self.table.close_menu()
 

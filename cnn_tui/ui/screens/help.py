@@ -27,7 +27,7 @@ HELP = """\
 | `p` | pause / resume training (also a run watched from another process) |
 | `s` | stop training after the current batch (the session stays resumable) |
 | `a` | add a layer below the selected one: a menu of the layer types opens under it (type a name's first letters to jump to it; enter adds, escape cancels) |
-| `d` | delete the selected layer (asks first) |
+| `d` | delete the selected layer (asks under its row: y or enter deletes, n or escape keeps) |
 | `[` / `]` | move the selected layer up / down (into an unfolded block it meets; out of a block past its ends) |
 | `space` | fold / unfold the block the cursor is on or in |
 | `enter` on a block | go to its first layer (`a` there adds a layer at the block's top) |

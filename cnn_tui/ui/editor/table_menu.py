@@ -1,17 +1,18 @@
-"""The add-layer menu: the layer types in a box that the layer table draws over its rows.
+"""A menu that the layer table draws over its rows, under the selected one: the layer types
+to add (`a`), or whether to delete the selected layer (`d`).
 
-As a dialog screen of its own, the list hid the editor, and closing it redrew the whole
-screen (about 90 widgets: a frame or more on 2 cores) to show the new row. Drawn by the
-table, opening it, moving in it and picking a type redraw the table's lines (and the form,
-for the new layer), and the network stays in view, with the box just below the row the new
-layer will follow.
+As dialog screens of their own, these hid the editor, and closing one redrew the whole
+screen (about 90 widgets: a frame or more on 2 cores) to show the change. Drawn by the
+table, opening one, moving in it and picking redraw the table's lines (and the form, for
+the layer selected after), and the network stays in view.
 
-This module holds what the menu is and how it looks; the table places it, draws it and
-feeds it keys and clicks (`LayerTable.open_menu`).
+This module holds what a menu is and how it looks; the table places it, draws it and feeds
+it keys and clicks (`LayerTable.open_menu`), and the editor acts on what is picked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -37,17 +38,21 @@ class MenuStyles(NamedTuple):
     cursor: Style
 
 
-class AddMenu:
-    """The options, the highlighted one and the first one in view. `chosen` is set once an
-    option is picked: the menu then ignores input until the table closes it."""
+class TableMenu:
+    """The options, the highlighted one and the first one in view; `act` is what picking an
+    option does (given its key). `shortcuts` are letters that answer at once: an option's
+    key, or None to close the menu. `chosen` is set once an option is picked: the menu then
+    ignores input until the table closes it."""
 
-    HINT = "enter adds · esc cancels"
-
-    def __init__(self, options: list[MenuOption], title: str) -> None:
+    def __init__(self, options: list[MenuOption], title: str, hint: str,
+                 act: Callable[[str], Awaitable[None]], shortcuts: dict[str, str | None] | None = None) -> None:
         if not options:
             raise ValueError("a menu needs at least one option")
         self.options = options
         self.title = title
+        self.hint = hint
+        self.act = act
+        self.shortcuts = shortcuts or {}
         self.cursor = 0
         self.top = 0  # the first option in view
         self.chosen: str | None = None
@@ -62,7 +67,7 @@ class AddMenu:
         """Columns to show every option whole: borders, padding, the name column, the help."""
         widest_help = max(cell_len(option.help) for option in self.options)
         return max(2 + 1 + self._name_width + 2 + widest_help + 1,
-                   cell_len(self.title) + 6, cell_len(self.HINT) + 6)
+                   cell_len(self.title) + 6, cell_len(self.hint) + 6)
 
     @property
     def wanted_height(self) -> int:
@@ -75,6 +80,9 @@ class AddMenu:
 
     def move_to(self, index: int) -> None:
         self.move(index - self.cursor)
+
+    def index_of(self, key: str) -> int:
+        return next(i for i, option in enumerate(self.options) if option.key == key)
 
     def type_ahead(self, character: str, now: float) -> bool:
         """Highlight the first option whose name starts with the letters typed (a second
@@ -117,7 +125,7 @@ class AddMenu:
         lines = [self._border("╭", f" {self.title} ", "▲" if more_above else "", "╮", inner, styles.border, left=True)]
         for index in range(self.top, self.top + shown):
             lines.append(self._option_line(index, inner, styles))
-        lines.append(self._border("╰", f" {self.HINT} ", "▼" if more_below else "", "╯", inner, styles.border,
+        lines.append(self._border("╰", f" {self.hint} ", "▼" if more_below else "", "╯", inner, styles.border,
                                   left=False))
         return lines
 
