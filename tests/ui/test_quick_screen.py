@@ -278,14 +278,14 @@ async def test_editing_keys_redraw_nothing_of_the_training_pane(make_app, monkey
 
 
 async def test_a_layer_like_the_last_one_leaves_the_form_labels_alone(make_app, monkeypatch):
-    from textual.widgets import Label
+    from cnn_tui.ui.editor.layer_form import FieldLabel
 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         form = app.editor.form
         assert app.editor.draft.layers[3]["type"] == "conv2d"
-        refreshed = calls_of(monkeypatch, Label, "refresh")
+        refreshed = calls_of(monkeypatch, FieldLabel, "refresh")
         app.editor.table.move_cursor(row=3)  # conv2d to conv2d: the same field names
         await wait_for(pilot, lambda: form.path == (3,), timeout=5)
         await pilot.pause()

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import set_cell_size
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import HorizontalGroup
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import Reactive
+from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 
 from ...core.spec import LAYER_TYPES, LayerPath
 from .layer_table import path_text
@@ -56,17 +58,42 @@ class FieldInput(Input):
         self.key = key
 
 
+class FieldLabel(Widget):
+    """A field's name: one line of plain text drawn straight into a strip. A Label goes
+    through Textual's content pipeline (~0.25 ms a redraw on 2 cores), and the form redraws
+    seven of them whenever the selected layer's type changes."""
+
+    DEFAULT_CSS = "FieldLabel { height: 1; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.text = ""
+
+    def update(self, text: str) -> None:
+        if text != self.text:
+            self.text = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return Text(self.text)
+
+    def render_line(self, y: int) -> Strip:
+        width, style = self.size.width, self.rich_style
+        if y:
+            return Strip.blank(width, style)
+        return Strip([Segment(set_cell_size(self.text, width), style)], width)
+
+
 class LayerForm(Widget):
     """Inputs for one layer. `show()` refills it; `mark()` flags a field as invalid."""
 
     DEFAULT_CSS = """
     LayerForm { height: auto; }
     LayerForm #form-title { height: 1; }
-    LayerForm #fields { height: auto; layout: grid; grid-size: 3; grid-gutter: 0 1; grid-rows: 1; }
-    LayerForm .field { width: 1fr; height: 1; }
-    LayerForm .field Label { width: 14; color: $text-muted; }
-    LayerForm .field Input { width: 1fr; max-width: 10; height: 1; }
-    LayerForm .field Input.-invalid { color: $error; }
+    LayerForm #fields { height: auto; layout: grid; grid-size: 6; grid-columns: 14 1fr; grid-rows: 1; }
+    LayerForm FieldLabel { width: 14; color: $text-muted; }
+    LayerForm FieldInput { width: 1fr; max-width: 10; height: 1; margin-right: 1; }
+    LayerForm FieldInput.-invalid { color: $error; }
     """
 
     @dataclass
@@ -87,18 +114,28 @@ class LayerForm(Widget):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="form-title")
+        # Labels and inputs are the grid's cells themselves: a container per field was 7 more
+        # widgets to draw at every change of layer type.
         with Widget(id="fields"):
             for slot in range(SLOTS):
-                with HorizontalGroup(classes="field", id=f"slot-{slot}"):
-                    yield Label("", id=f"label-{slot}")
-                    yield FieldInput(id=f"input-{slot}", compact=True)  # focus selects the value: typing replaces it
+                yield FieldLabel(id=f"label-{slot}")
+                yield FieldInput(id=f"input-{slot}", compact=True)  # focus selects the value: typing replaces it
 
     def _label(self, slot: int, text: str) -> None:
-        """A label redrawn only when its text changes (each redraw is ~0.3 ms on 2 cores,
-        and moving between layers of one type changes none)."""
+        """A label redrawn only when its text changes (moving between layers of one type
+        changes none)."""
         if self._labels[slot] != text:
             self._labels[slot] = text
-            self.query_one(f"#label-{slot}", Label).update(text, layout=False)
+            self.query_one(f"#label-{slot}", FieldLabel).update(text)
+
+    def _see_through(self, slot: int, shown: bool) -> None:
+        """Show a slot's label and input, or make them see-through. Inline style, not a class
+        or `display`: a class makes Textual match the stylesheet again for them, and hiding
+        lays out the whole screen (10-15 ms a key on 2 cores); a repaint does not."""
+        opacity = 1.0 if shown else 0.0
+        for widget in (self.query_one(f"#label-{slot}"), self.query_one(f"#input-{slot}")):
+            if widget.styles.opacity != opacity:
+                widget.styles.opacity = opacity
 
     def show(self, path: LayerPath | None, layer_type: str | None, texts: dict[str, str], note: str = "") -> None:
         """Fill the slots with the fields of the layer at `path` (None: no layer selected);
@@ -114,10 +151,9 @@ class LayerForm(Widget):
                 title.append(f" ({note or 'no settings'})", style="dim")
         self.query_one("#form-title", Static).update(title, layout=False)
         for slot in range(SLOTS):
-            box = self.query_one(f"#slot-{slot}")
-            if slot >= len(self.field_names) and box.styles.opacity == 0:
-                continue  # already an empty slot
             field = self.query_one(f"#input-{slot}", FieldInput)
+            if slot >= len(self.field_names) and field.styles.opacity == 0:
+                continue  # already an empty slot
             if slot < len(self.field_names) and path is not None and layer_type is not None:
                 name = self.field_names[slot]
                 spec = specs[name]
@@ -125,18 +161,13 @@ class LayerForm(Widget):
                 field.fill((path, layer_type, name), texts.get(name, ""))
                 field.placeholder = "required" if spec.required else "default"
                 field.can_focus = True
-                if box.styles.opacity != 1:
-                    box.styles.opacity = 1
+                self._see_through(slot, shown=True)
             else:
                 field.fill(None, "")
                 self._label(slot, "")  # blank, not only unseen
                 field.placeholder = ""
-                # Inline style and a plain attribute, not a class or `disabled`: those make
-                # Textual re-match the stylesheet for the subtree on every cursor move. An
-                # unused slot is see-through rather than hidden: hiding one lays out the whole
-                # screen (10-15 ms a key on 2 cores), a repaint does not.
-                field.can_focus = False
-                box.styles.opacity = 0
+                field.can_focus = False  # a plain attribute, not `disabled` (a class: a restyle)
+                self._see_through(slot, shown=False)
 
     def focus_first(self) -> bool:
         if self.field_names:
