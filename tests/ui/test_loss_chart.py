@@ -68,3 +68,35 @@ async def test_a_session_shows_every_batch_smoothing_log_y_and_a_readout(make_ap
         readout = str(app.query_one("#readout").render())
         assert readout.startswith("epoch 2: train loss ") and "test loss 0.4000" in readout
         assert all(c.marked == 1 for c in app.query(MetricChart))
+
+
+async def test_log_y_before_any_loss_or_with_a_zero_loss_keeps_the_app(make_app):
+    # plotext fails on a log axis with nothing to draw: `y` before training ended the app.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("y")
+        await pilot.pause(0.3)
+        chart = app.query_one("#loss-chart", LossChart)
+        assert app.is_running and chart.log_y and "log y" in chart.title_text
+        assert "cannot be drawn" not in str(chart.render())
+        chart.add_batches(0, 3, 0, (1.0, 0.0, 0.5))  # a loss of exactly 0 has no place on a log axis
+        chart.replot()
+        await pilot.pause(0.3)
+        assert app.is_running and "cannot be drawn" not in str(chart.render())
+
+
+async def test_a_chart_that_plotext_cannot_draw_says_so_and_the_app_goes_on(make_app, monkeypatch):
+    from textual_plotext import PlotextPlot
+
+    def broken(self):
+        raise TypeError("'NoneType' object is not iterable")
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        monkeypatch.setattr(PlotextPlot, "render", broken)
+        chart = app.query_one("#acc-chart", MetricChart)
+        chart.replot()
+        await pilot.pause(0.3)
+        assert app.is_running
+        assert "accuracy: cannot be drawn at this size (TypeError)" in str(chart.render())

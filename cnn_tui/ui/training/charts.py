@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
@@ -68,7 +69,13 @@ class MetricChart(PlotextPlot):
         a neighbour's change, reuses it."""
         key = (self.size, self.app.theme)
         if self._built is None or self._built[0] != key:
-            self._built = (key, super().render())
+            try:
+                figure = super().render()
+            except Exception as exc:  # noqa: BLE001 - plotext's own failure: say so, keep the app
+                self.log.error(f"{self.chart_title} chart: {type(exc).__name__}: {exc}")
+                figure = Text(f"{self.chart_title}: cannot be drawn at this size ({type(exc).__name__})",
+                              style="dim", no_wrap=True, overflow="ellipsis")
+            self._built = (key, figure)
         return self._built[1]
 
     def mark(self, epoch: int | None) -> None:
@@ -131,6 +138,10 @@ class LossChart(MetricChart):
         self.replot()
         return self.smoothing
 
+    @staticmethod
+    def _positive(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return [(x, y) for x, y in points if y > 0]
+
     def toggle_log(self) -> bool:
         self.log_y = not self.log_y
         self.replot()
@@ -152,19 +163,23 @@ class LossChart(MetricChart):
         test = self.series["test"]
         epoch_ticks(plt, max([x for x, _ in points[-1:]] + [line[-1][0] for line in self.series.values() if line],
                              default=0.0))
-        if self.log_y:
-            plt.yscale("log")
+        shown = self._positive if self.log_y else list  # a log axis shows only losses above 0
+        curves: list[tuple[list[tuple[float, float]], dict]] = []
         if points:
-            xs, ys = [x for x, _ in points], [y for _, y in points]
             if self.smoothing:
-                plt.plot(xs, ys, color="gray", marker="braille")  # the raw curve, faint behind
-                ys = smoothed(ys, self.smoothing)
-            plt.plot(xs, ys, label="train", color="cyan", marker="braille")
+                curves.append((points, {"color": "gray"}))  # the raw curve, faint behind
+                points = list(zip([x for x, _ in points], smoothed([y for _, y in points], self.smoothing)))
+            curves.append((points, {"label": "train", "color": "cyan"}))
         elif self.series["train"]:
-            train = self.series["train"]
-            plt.plot([x for x, _ in train], [y for _, y in train], label="train", color="cyan", marker="braille")
+            curves.append((self.series["train"], {"label": "train", "color": "cyan"}))
         if test:
-            plt.plot([x for x, _ in test], [y for _, y in test], label="test", color="orange", marker="braille")
+            curves.append((test, {"label": "test", "color": "orange"}))
+        curves = [(shown(curve), style) for curve, style in curves]
+        if self.log_y and any(curve for curve, _ in curves):  # plotext fails on a log axis with no data
+            plt.yscale("log")
+        for curve, style in curves:
+            if curve:
+                plt.plot([x for x, _ in curve], [y for _, y in curve], marker="braille", **style)
         if self.marked is not None:
             plt.vline(self.marked + 1, "gray")
         self.figure_changed()
