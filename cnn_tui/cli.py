@@ -312,7 +312,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 out.print(f"note: {note.for_audience('cli')}", err=True)
         elif isinstance(event, EpochFinished):
             out.print(format_epoch_line(event.metrics))
-        elif isinstance(event, BatchProgress) and (event.system or {}).get("kernels_off") and not noted:
+        elif isinstance(event, BatchProgress) and (event.system or {}).get("kernels_off") \
+                and "kernels_off" not in noted:
             noted.add("kernels_off")
             out.print(f"note: {kernels_off(event.system['kernels_off'])}", err=True)
 

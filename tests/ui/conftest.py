@@ -8,6 +8,7 @@ import pytest
 
 from cnn_tui.core.config import TrainConfig
 from cnn_tui.ui.app import CnnTuiApp
+from cnn_tui.ui.keybar import KeyBar
 
 
 def small_config(**changes) -> TrainConfig:
@@ -60,3 +61,30 @@ async def train_to_the_end(pilot, app: CnnTuiApp) -> None:
 
 def cell(table, row: int, column: int) -> str:
     return str(table.get_row_at(row)[column])
+
+
+def shown_descriptions(app) -> list[str]:
+    return [key.description for key in app.query_one(KeyBar).keys]
+
+
+def count_layouts(screen) -> list[int]:
+    """Counts the layout passes of `screen` from now on (one item per pass)."""
+    passes: list[int] = []
+    refresh_layout = screen._refresh_layout
+    screen._refresh_layout = lambda *a, **k: (passes.append(1), refresh_layout(*a, **k))[1]
+    return passes
+
+
+def calls_of(monkeypatch, owner: type, method: str) -> list:
+    """The widgets `owner.method` is called on from now on, in order (it still runs)."""
+    called: list = []
+    original = getattr(owner, method)
+    monkeypatch.setattr(owner, method, lambda self, *a, **k: (called.append(self), original(self, *a, **k))[1])
+    return called
+
+
+def record_renders(monkeypatch) -> list:
+    """Every widget drawn from now on, in order (Textual draws each widget a frame touches)."""
+    from textual.widget import Widget
+
+    return calls_of(monkeypatch, Widget, "render_lines")

@@ -17,11 +17,7 @@ from cnn_tui.ui.screens.help import HelpScreen
 from cnn_tui.ui.screens.prompt import TextPrompt
 from cnn_tui.ui.training.charts import MetricChart
 
-from .conftest import notifications, wait_for
-
-
-def shown_descriptions(app) -> list[str]:
-    return [key.description for key in app.query_one(KeyBar).keys]
+from .conftest import calls_of, count_layouts, notifications, record_renders, shown_descriptions, wait_for
 
 
 async def test_the_key_bar_shows_the_keys_that_work_now(make_app):
@@ -156,14 +152,6 @@ async def test_the_app_keeps_its_long_lived_objects_out_of_full_collections(make
         assert gc.get_freeze_count() > 10_000  # the widgets, modules and styles drawn at start
 
 
-def count_layouts(screen) -> list[int]:
-    """Counts the layout passes of `screen` from now on (one item per pass)."""
-    passes: list[int] = []
-    refresh_layout = screen._refresh_layout
-    screen._refresh_layout = lambda *a, **k: (passes.append(1), refresh_layout(*a, **k))[1]
-    return passes
-
-
 async def test_editing_lays_the_screen_out_only_for_a_new_shape(make_app):
     # A layout pass of this screen is 10-15 ms on 2 cores: a digit that makes a column wider,
     # a layer added, the add-layer menu opened or closed must fit in what is there.
@@ -238,21 +226,6 @@ async def test_a_layer_picked_is_added_once_before_the_menu_closes(make_app, mon
             assert table.menu is None
         assert rows_seen_at_close == [13, 14]  # the row was there when the menu closed, and added once
         assert not notifications(app)
-
-
-def calls_of(monkeypatch, owner: type, method: str) -> list:
-    """The widgets `owner.method` is called on from now on, in order (it still runs)."""
-    called: list = []
-    original = getattr(owner, method)
-    monkeypatch.setattr(owner, method, lambda self, *a, **k: (called.append(self), original(self, *a, **k))[1])
-    return called
-
-
-def record_renders(monkeypatch) -> list:
-    """Every widget drawn from now on, in order (Textual draws each widget a frame touches)."""
-    from textual.widget import Widget
-
-    return calls_of(monkeypatch, Widget, "render_lines")
 
 
 async def test_editing_keys_redraw_nothing_of_the_training_pane(make_app, monkeypatch):

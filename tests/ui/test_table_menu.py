@@ -11,8 +11,7 @@ from textual.geometry import Offset, Region
 from cnn_tui.core.layers import TYPES
 from cnn_tui.ui.editor.table_menu import MenuOption, MenuStyles, TableMenu
 
-from .conftest import notifications
-from .test_quick_screen import count_layouts, record_renders, shown_descriptions
+from .conftest import count_layouts, notifications, record_renders, shown_descriptions
 
 STYLES = MenuStyles(Style(color="yellow"), Style(), Style(dim=True), Style(reverse=True))
 

@@ -2,12 +2,13 @@
    geometry.
 
    The includer defines the geometry as constants and NAME(f) as a unique prefix, then
-   includes this file (cnn_tui/core/convpool.py writes that unit and compiles it). Constants: CI, CO channels in and out; H, W the input plane; KH, KW the
-   kernel (KW <= 8); PH, PW zero padding; WO the convolution's output width; HP, WP the
-   pooled plane; PKH, PKW the pool window, equal to its stride; RELU 1 when a ReLU follows the
-   pool (folded in: the output is max(pooled, 0), NaN kept, and the backward pass drops the
-   gradient where the output is not above 0, as torch's ReLU does); CB output channels
-   computed together. The convolution's stride is 1.
+   includes this file (cnn_tui/core/convpool.py writes that unit and compiles it).
+   Constants: CI, CO channels in and out; H, W the input plane; KH, KW the kernel (KW <= 8);
+   PH, PW zero padding; WO the convolution's output width; HP, WP the pooled plane; PKH, PKW
+   the pool window, equal to its stride; RELU 1 when a ReLU follows the pool (folded in: the
+   output is max(pooled, 0), NaN kept, and the backward pass drops the gradient where the
+   output is not above 0, as torch's ReLU does); CB output channels computed together. The
+   convolution's stride is 1.
 
    The forward pass keeps, for every pooled value, where its maximum was in the convolution's
    plane (y * WO + x, as torch's max pool records it: the first maximum in row order, or a NaN).

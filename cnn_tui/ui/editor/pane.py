@@ -20,7 +20,6 @@ from ...core.layers import TYPES
 from ...core.shapes import ArchitectureSummary
 from ...core.spec import Architecture, ArchitectureError, LayerPath, format_shape
 from ..collector import settle_garbage_collector
-from .table_menu import MenuOption, TableMenu
 from .layer_form import LayerForm
 from .layer_table import (
     LARGE_TABLE,
@@ -30,6 +29,7 @@ from .layer_table import (
     path_text,
     table_rows,
 )
+from .table_menu import MenuOption, TableMenu
 from .totals import Totals, WrappedText, totals_text
 
 FORM_DELAY = 0.06  # seconds the cursor rests on a row before the form shows that layer

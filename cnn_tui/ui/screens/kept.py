@@ -8,8 +8,8 @@ from textual.screen import Screen
 
 class KeptStyles(Screen):
     """Textual applies the whole stylesheet to a screen each time it is pushed, which throws
-    away every line its widgets drew: the layer types' list then draws all its options again
-    (1-6 ms on 2 cores) each time `a` opens it. A dialog kept to be shown again has the styles
+    away every line its widgets drew, to be drawn again (1-6 ms on 2 cores for a list of a
+    screenful) each time it opens. A dialog kept to be shown again (help) has the styles
     it had last time unless the theme changed meanwhile, so it is styled again only then (and
     the first time)."""
 

@@ -39,7 +39,7 @@ class PickScreen(ModalScreen[str | None]):
             for note in self.notes:
                 yield Label(note, classes="note", markup=False)
 
-    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if self.is_current:  # not a second enter, queued while the first closed the dialog
             self.dismiss(event.option.id)
 
