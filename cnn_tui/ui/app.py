@@ -169,6 +169,9 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         if hasattr(signal, "SIGHUP"):
             self._previous_hup = signal.signal(signal.SIGHUP, self._on_hangup)
         self.editor.focus_layers()
+        openers = {"add_layer": self.action_add_layer, "delete_layer": self.action_delete_layer}
+        self.editor.table.menu_keys = {key: openers[binding.action] for binding in self.BINDINGS
+                                       if binding.action in openers for key in binding.key.split(",")}
         self._fit_layout(self.size.width)
         if self.initial_session:
             await self.load_session(self.initial_session)

@@ -241,3 +241,21 @@ async def test_answering_a_menu_redraws_only_the_editor_and_lays_nothing_out(mak
         assert not passes
         assert app.editor.table in drawn
         assert not [widget for widget in drawn if app.pane in widget.ancestors]
+
+
+async def test_keys_that_come_together_with_a_or_d_reach_the_menu_it_opens(make_app):
+    # Over a slow link (or typed fast) the keys after `a` arrive before the app has acted on
+    # it; they were lost, and an enter among them added the first type instead of the one typed.
+    from textual import events
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for key in ("a", "l", "i", "enter"):
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await pilot.pause(0.3)
+        assert app.editor.table.menu is None and app.editor.draft.layers[1]["type"] == "linear"
+        for key in ("d", "n"):
+            app.post_message(events.Key(key, key))
+        await pilot.pause(0.3)
+        assert app.editor.table.menu is None and app.editor.table.row_count == 13

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -312,6 +313,11 @@ class LayerTable(ScrollView, can_focus=True):
         self._base: Style | None = None  # set for each redraw (render_lines)
         self._hover_row: int | None = None  # the row under the mouse, drawn lighter
         self._menu: TableMenu | None = None
+        # Keys that open a menu (the app's `a` and `d`), acted on here as they come: keys that
+        # arrive with them (typed fast, or together over a slow link) reach the open menu.
+        # Left to the app's bindings, they are read only after the table has taken the keys
+        # behind them, and those were lost (or an enter picked the first option).
+        self.menu_keys: dict[str, Callable[[], None]] = {}
         self._menu_drawn: tuple[Region, list[Strip]] | None = None  # set for each redraw
 
     # --- what the rest of the editor reads ------------------------------------------
@@ -494,6 +500,11 @@ class LayerTable(ScrollView, can_focus=True):
 
     def on_key(self, event: events.Key) -> None:
         if self._menu is None:
+            opener = self.menu_keys.get(event.key)
+            if opener is not None:
+                event.stop()
+                event.prevent_default()
+                opener()
             return
         if event.key.startswith("ctrl+"):
             self.close_menu()  # and the key goes on to do its job
