@@ -48,11 +48,14 @@ from .training_controller import TrainingController
 NARROW_WIDTH = 110  # below this, one pane at a time (v switches)
 EDITOR_MIN_WIDTH = 56  # the editor's layer form needs this much
 TRAINING_MIN_WIDTH = 48  # the training pane's form, progress and epoch table fit in this
-# Spare columns the editor keeps beside its table. Changing a pane's width lays out and redraws
-# the whole screen (about 40 ms on 2 cores), so a digit that widens a column, or a new layer
-# with a longer shape, must fit in what is there: the pane grows only when the table outgrows
-# it, and shrinks only when twice this much is free.
+# The panes' split is chosen at start and when the terminal is resized, never by an edit or a
+# load: a new width for a pane lays out and redraws the whole screen, about 40 ms on 2 cores,
+# three frames in which no key is answered. The editor gets
+# its table's width and some spare columns, or a share of a wide screen if that is more, so
+# that a wider file or a longer shape still fits; a table that does not fit scrolls sideways
+# with its "#" and "layer" columns kept in view.
 WIDTH_SLACK = 6
+EDITOR_SHARE = 0.45
 
 
 class MainScreen(Screen):
@@ -128,7 +131,6 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.initial_session = session
         self.store = SessionStore(sessions_dir)
         self.probe = probe_device
-        self._fitted_width: int | None = None  # the screen width the panes were last fitted to
         self.control: TrainingControl | None = None
         self.training = False
         self.quitting = False
@@ -172,9 +174,9 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         openers = {"add_layer": self.action_add_layer, "delete_layer": self.action_delete_layer}
         self.editor.table.menu_keys = {key: openers[binding.action] for binding in self.BINDINGS
                                        if binding.action in openers for key in binding.key.split(",")}
-        self._fit_layout(self.size.width)
         if self.initial_session:
             await self.load_session(self.initial_session)
+        self._fit_layout(self.size.width)
         if self.probe:  # after the first frame: torch's import must not delay it
             self.set_timer(0.5, self.probe_device)
         self.call_after_refresh(settle_garbage_collector)  # what is drawn now lives long
@@ -194,22 +196,17 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self._fit_layout(event.size.width)
 
     def _fit_layout(self, width: int) -> None:
-        """Narrow: one pane at a time. Wide: the editor as wide as its table needs, plus some
-        slack (within what leaves the training pane usable); the training pane takes the rest.
-        A new screen width fits afresh; an edit keeps the width while the table fits in it."""
+        """Narrow: one pane at a time. Wide: the editor as wide as its table needs plus some
+        slack, or its share of the screen if that is more (within what leaves the training
+        pane usable); the training pane takes the rest."""
         narrow = width < NARROW_WIDTH
         self.screen.set_class(narrow, "-narrow")
-        current = self.editor.styles.width
-        now = current.value if current is not None else None
         editor = None
         if not narrow:
-            wanted = self.editor.wanted_width()
-            keep = (width == self._fitted_width and now is not None
-                    and wanted <= now <= wanted + 2 * WIDTH_SLACK)
-            editor = int(now) if keep else wanted + WIDTH_SLACK
+            editor = max(self.editor.wanted_width() + WIDTH_SLACK, round(width * EDITOR_SHARE))
             editor = max(EDITOR_MIN_WIDTH, min(editor, width - TRAINING_MIN_WIDTH))
-        self._fitted_width = width
-        if now != editor:
+        current = self.editor.styles.width
+        if (current.value if current is not None else None) != editor:
             self.editor.styles.width = editor  # None: the stylesheet's (narrow: the whole screen)
 
     def action_toggle_pane(self) -> None:
@@ -311,7 +308,6 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     async def on_editor_pane_architecture_changed(self, message: EditorPane.ArchitectureChanged) -> None:
         self.arch_error = None if message.summary.ok else str(message.summary.error)
         self._show_idle_state()
-        self._fit_layout(self.size.width)  # the table's needs may have changed
 
     async def on_config_form_changed(self, message: ConfigForm.Changed) -> None:
         self.config_error = message.error

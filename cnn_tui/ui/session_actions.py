@@ -86,11 +86,10 @@ class SessionActions:
                 raise PromptRefused(f"cannot show {path}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
         async def show(prepared: PreparedLoad | None) -> None:
-            # Runs as the prompt closes, before the screen is laid out again: one layout pass
-            # for both, with the panes' widths fitted to the new table in the same step. The
-            # editor's title names the file: no notice (a notice is a layout pass of its own).
-            if prepared is not None and await self.editor.show_loaded(prepared):
-                self._fit_layout(self.size.width)
+            # Runs as the prompt closes, before the screen is drawn again. The editor's title
+            # names the file: no notice (a notice is a layout pass of its own).
+            if prepared is not None:
+                await self.editor.show_loaded(prepared)
 
         def ask(yes: bool | None = True) -> None:
             if yes:
