@@ -182,6 +182,80 @@ async def test_editing_lays_the_screen_out_only_for_a_new_shape(make_app):
         assert app.editor.size.width == width
 
 
+async def test_loading_a_file_keeps_the_panes_as_they_are_until_the_terminal_is_resized(make_app, tmp_path):
+    # A new width for a pane lays out and redraws the whole screen (about 40 ms on 2 cores):
+    # the split follows the terminal, not the file.
+    narrow = tmp_path / "narrow.json"  # a table much narrower than the seed network's
+    narrow.write_text(json.dumps({"input": [1, 28, 28], "layers": [{"type": "flatten"},
+                                                                   {"type": "linear", "out_features": 10}]}))
+    wide = tmp_path / "wide.json"  # and one much wider than the editor
+    wide.write_text(json.dumps({"input": [1, 28, 28], "layers": [
+        {"type": "conv2d", "out_channels": 123456, "kernel_size": 3, "padding": 11, "dilation": 7},
+        {"type": "flatten"}, {"type": "linear", "out_features": 10}]}))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        width = app.editor.size.width
+        for path in (narrow, wide):
+            await pilot.press("l")
+            await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
+            app.screen.query_one(Input).value = str(path)
+            await pilot.pause()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.editor.source == path.name, timeout=10)
+            await pilot.pause(0.2)
+            assert app.editor.size.width == width, path.name
+            later = count_layouts(app.screen)  # nothing left to lay out once the file shows
+            await pilot.pause(0.2)
+            assert not later
+
+        table = app.editor.table
+        assert table.wanted_width > table.size.width  # the wide table scrolls sideways
+        table.scroll_to(x=table.max_scroll_x, animate=False)
+        await pilot.pause()
+        row = table.render_line(1).text.split()
+        assert row[:2] == ["0", "conv2d"] and row[-1] == "15×15"  # "#" and "layer" stay in view
+
+        await pilot.resize_terminal(200, 50)  # a new terminal width fits the panes afresh
+        await pilot.pause(0.3)
+        assert app.editor.size.width > width
+        assert table.size.width >= table.wanted_width and table.max_scroll_x == 0
+
+
+async def test_a_dialog_dims_the_screen_below_as_textual_would_without_drawing_it_again(make_app, monkeypatch):
+    # Textual passes the whole screen below through Rich each time a dialog is drawn (13-18
+    # ms as one opens, on 2 cores); the dialog dims the lines already drawn, once.
+    from textual._context import visible_screen_stack
+    from textual.renderables.background_screen import BackgroundScreen
+    from textual.screen import Screen
+
+    from cnn_tui.ui.screens.backdrop import DimmedBackdrop
+
+    through_rich = calls_of(monkeypatch, BackgroundScreen, "__rich_console__")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
+        await pilot.pause(0.2)
+        prompt = app.screen
+        assert isinstance(prompt, DimmedBackdrop) and not through_rich
+        ours = [prompt.render_line(y) for y in range(40)]
+        visible_screen_stack.set(app._background_screens)
+        prompt._render_content()  # Textual's own drawing of the same backdrop
+        textual = [Screen.render_line(prompt, y) for y in range(40)]
+        assert through_rich
+        assert [list(line) for line in ours] == [list(line) for line in textual]
+        assert "conv2d" in ours[2].text and ours[2].text == app.screen_stack[0]._compositor.render_strips()[2].text
+
+        await pilot.resize_terminal(100, 30)  # resized under the dialog: Textual draws it again
+        await pilot.pause(0.3)
+        assert len(prompt.render_lines(prompt.region)) == 30
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
 async def test_a_layer_with_fewer_fields_leaves_its_other_slots_blank(make_app):
     # Unused slots are see-through (no layout pass); they must also hold no text, and never
     # take the focus.

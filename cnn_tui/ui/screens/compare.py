@@ -12,12 +12,13 @@ from textual.widgets import Label, SelectionList, Static
 from ...core.compare import Run, difference_lines, run_stats
 from ...render import compare_table
 from ..training.charts import MetricChart
+from .backdrop import DimmedBackdrop
 
 # one colour per run, in the order named (plotext's names)
 RUN_COLORS = ("cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white")
 
 
-class ChooseRunsScreen(ModalScreen[list[str] | None]):
+class ChooseRunsScreen(DimmedBackdrop, ModalScreen[list[str] | None]):
     """Mark two sessions or more; dismisses with their names, or None on escape."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("c", "compare", "compare")]
@@ -59,7 +60,7 @@ class ChooseRunsScreen(ModalScreen[list[str] | None]):
         self.dismiss(None)
 
 
-class CompareScreen(ModalScreen[None]):
+class CompareScreen(DimmedBackdrop, ModalScreen[None]):
     """The runs' best and last values, their test accuracy and train loss overlaid, and
     what differs from the first to each other one (layers, params, MACs, settings)."""
 

@@ -8,8 +8,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from .backdrop import DimmedBackdrop
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(DimmedBackdrop, ModalScreen[bool]):
     """Dismisses with True on y or enter, False on n or escape."""
 
     BINDINGS = [

@@ -25,11 +25,12 @@ from ...core.confusion import (
     recorded,
     summary_line,
 )
+from .backdrop import DimmedBackdrop
 
 HINT = "←/→ epoch · home/end first/last · escape closes"
 
 
-class ConfusionScreen(ModalScreen[None]):
+class ConfusionScreen(DimmedBackdrop, ModalScreen[None]):
     """Shows `epoch` (0-based, shown from 1) of `rows`; left / right step through the epochs.
     On the last epoch it follows new ones as they arrive; on an earlier one it stays there."""
 

@@ -16,11 +16,12 @@ from textual.widgets import Label, Static
 
 from ...core.gallery import Predictions, predict_session
 from ...render import sample_card
+from .backdrop import DimmedBackdrop
 
 CARD_GAP = 2  # columns between cards
 
 
-class GalleryScreen(ModalScreen[None]):
+class GalleryScreen(DimmedBackdrop, ModalScreen[None]):
     """Predictions are worked out in a thread when the screen opens; then `w` shows only the
     misclassified images, left / right choose a class (by true label), pageup / pagedown page."""
 

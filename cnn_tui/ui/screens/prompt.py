@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from .backdrop import DimmedBackdrop
+
 
 class PromptRefused(Exception):
     """Raised by a prompt's check: the text cannot be used, and the message says why. The
@@ -19,7 +21,7 @@ class PromptRefused(Exception):
 Check = Callable[[str], Awaitable[Any]]
 
 
-class TextPrompt(ModalScreen[Any]):
+class TextPrompt(DimmedBackdrop, ModalScreen[Any]):
     """Dismisses with the text (stripped), or None on escape or when left empty.
 
     With `check`, the text is first handed to it (a coroutine: read the file, prepare what
