@@ -195,12 +195,18 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     def on_resize(self, event: Any) -> None:
         self._fit_layout(event.size.width)
 
+    @property
+    def main_screen(self) -> Screen:
+        """The panes' screen (`screen` is a dialog's while one is up: a terminal resized
+        under help must still fit the panes)."""
+        return self.editor.screen
+
     def _fit_layout(self, width: int) -> None:
         """Narrow: one pane at a time. Wide: the editor as wide as its table needs plus some
         slack, or its share of the screen if that is more (within what leaves the training
         pane usable); the training pane takes the rest."""
         narrow = width < NARROW_WIDTH
-        self.screen.set_class(narrow, "-narrow")
+        self.main_screen.set_class(narrow, "-narrow")
         editor = None
         if not narrow:
             editor = max(self.editor.wanted_width() + WIDTH_SLACK, round(width * EDITOR_SHARE))
@@ -221,7 +227,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
 
     def show_training(self, focus: Callable[[], None]) -> None:
         """The training pane (narrow: instead of the editor), focused by `focus`."""
-        self.screen.add_class("-show-training")
+        self.main_screen.add_class("-show-training")
         focus()
 
     def action_focus_layers(self) -> None:
@@ -232,7 +238,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.show_editor()
 
     def show_editor(self) -> None:
-        self.screen.remove_class("-show-training")
+        self.main_screen.remove_class("-show-training")
         self.editor.focus_layers()
 
     def _kept(self, name: str, make: Callable[[], Screen]) -> Screen:

@@ -203,7 +203,7 @@ class TrainingController:
         self.training = True
         self.pane.config_form.set_disabled(True)
         self.pane.set_state("starting", "loading data and building the model")
-        if self.screen.has_class("-narrow") and self.pane not in self.focused_ancestors():
+        if self.main_screen.has_class("-narrow") and self.pane not in self.focused_ancestors():
             self.show_training(self.pane.focus_epochs)  # what t starts is what you see
         self.run_training(arch, self.config, name, resume, self.control)
 

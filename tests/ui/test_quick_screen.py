@@ -211,8 +211,10 @@ async def test_loading_a_file_keeps_the_panes_as_they_are_until_the_terminal_is_
 
         table = app.editor.table
         assert table.wanted_width > table.size.width  # the wide table scrolls sideways
-        table.scroll_to(x=table.max_scroll_x, animate=False)
+        app.editor.focus_layers()
+        await pilot.press(*["right"] * 60)  # the arrows scroll it
         await pilot.pause()
+        assert table.scroll_x == table.max_scroll_x > 0
         row = table.render_line(1).text.split()
         assert row[:2] == ["0", "conv2d"] and row[-1] == "15×15"  # "#" and "layer" stay in view
 
@@ -463,3 +465,65 @@ async def test_the_help_text_is_drawn_in_a_thread_before_the_first_question_mark
         await pilot.resize_terminal(100, 30)
         await wait_for(pilot, lambda: view.lines is help_module._drawn.get(HelpScreen.text_width(100)), timeout=10)
         assert calls == [(expected, False), (HelpScreen.text_width(100), False)]
+
+
+async def test_a_terminal_resized_under_a_dialog_fits_the_panes_when_it_closes(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.resize_terminal(90, 30)  # narrow: one pane at a time
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert app.screen.has_class("-narrow")
+        assert app.editor.outer_size.width == 90 and not app.pane.display
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.resize_terminal(160, 40)  # and wide again
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert not app.screen.has_class("-narrow")
+        assert app.pane.display and app.editor.outer_size.width + app.pane.outer_size.width == 160
+
+
+async def test_the_load_prompt_says_reading_only_for_a_file_that_takes_a_while(make_app, tmp_path, monkeypatch):
+    # Shown at once, the line laid the prompt out again in the frame that closed it.
+    app = make_app()
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"input": [1, 28, 28], "layers": [{"type": "flatten"}]}))
+    said = []
+    say = TextPrompt._say
+    monkeypatch.setattr(TextPrompt, "_say", lambda self, text: (said.append(text), say(self, text))[1])
+    reading, go_on = threading.Event(), threading.Event()
+    load = Architecture.load
+
+    def slow_load(where):  # a file on a slow disk, the second time
+        if where.endswith("slow.json"):
+            reading.set()
+            go_on.wait(10)
+        return load(where)
+
+    monkeypatch.setattr(Architecture, "load", staticmethod(slow_load))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
+        app.screen.query_one(Input).value = str(path)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.editor.source == "net.json", timeout=10)
+        assert said == []
+
+        slow = tmp_path / "slow.json"
+        slow.write_text(path.read_text())
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
+        prompt = app.screen
+        prompt.query_one(Input).value = str(slow)
+        await pilot.press("enter")
+        await wait_for(pilot, reading.is_set, timeout=5)
+        await wait_for(pilot, lambda: prompt.problem == "reading…", timeout=5)
+        go_on.set()
+        await wait_for(pilot, lambda: app.editor.source == "slow.json", timeout=10)
+        assert said == ["reading…"]
