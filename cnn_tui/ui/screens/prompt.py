@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Input, Label
 
 from .backdrop import DimmedBackdrop
@@ -19,6 +20,7 @@ class PromptRefused(Exception):
 
 
 Check = Callable[[str], Awaitable[Any]]
+READING_DELAY = 0.2  # seconds a check runs before the prompt says it is reading
 
 
 class TextPrompt(DimmedBackdrop, ModalScreen[Any]):
@@ -70,16 +72,23 @@ class TextPrompt(DimmedBackdrop, ModalScreen[Any]):
         if not text or self.check is None:
             self.dismiss(text or None)
             return
-        self._say("reading…")
-        self.run_worker(self._checked(text), exclusive=True, group="check")
+        # "reading…" in place of an earlier problem at once; otherwise only for a check that
+        # takes a while: the line shown laid the dialog out again, in the frame that closed
+        # it when the file was read in a few milliseconds.
+        if self.problem:
+            self._say("reading…")
+        reading = self.set_timer(READING_DELAY, lambda: self._say("reading…"))
+        self.run_worker(self._checked(text, reading), exclusive=True, group="check")
 
-    async def _checked(self, text: str) -> None:
+    async def _checked(self, text: str, reading: Timer) -> None:
         assert self.check is not None
         try:
             result = await self.check(text)
         except PromptRefused as exc:
             self._say(str(exc))
             return
+        finally:
+            reading.stop()
         if self.is_current:  # not cancelled meanwhile
             self.dismiss(result)
 
