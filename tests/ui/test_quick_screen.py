@@ -257,6 +257,16 @@ async def test_a_dialog_dims_the_screen_below_as_textual_would_without_drawing_i
         await pilot.pause()
         assert app.screen is app.screen_stack[0]
 
+        await pilot.press("question_mark")  # made while help was up, shown over the panes
+        await pilot.pause()
+        late = TextPrompt("made under help")
+        app.pop_screen()
+        await pilot.pause()
+        app.push_screen(late)
+        await pilot.pause(0.2)
+        assert late._backdrop_lines() is None  # not help's lines: Textual's drawing of the panes
+        assert "conv2d" in Screen.render_line(late, 2).text
+
 
 async def test_a_layer_with_fewer_fields_leaves_its_other_slots_blank(make_app):
     # Unused slots are see-through (no layout pass); they must also hold no text, and never

@@ -21,8 +21,8 @@ class DimmedBackdrop(ModalScreen[Any]):
 
     The backdrop is what was on the screen when the dialog opened: a chart that moves on
     below it shows its new points once the dialog closes. At another size (the terminal
-    resized while the dialog is up), and for an opaque background, Textual's own drawing
-    is used."""
+    resized while the dialog is up), for an opaque background, and when the screen below is
+    not the one that was current as the dialog was made, Textual's own drawing is used."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -30,6 +30,7 @@ class DimmedBackdrop(ModalScreen[Any]):
             below = active_app.get().screen
         except (NoActiveAppError, LookupError, IndexError):  # made outside a running app
             below = None
+        self._below = below
         self._below_strips: list[Strip] | None = (
             None if below is None or not below.is_mounted else below._compositor.render_strips())
         self._backdrop: list[Strip] | None = None
@@ -39,7 +40,9 @@ class DimmedBackdrop(ModalScreen[Any]):
         lines = self._backdrop
         if lines is None:
             strips, tint = self._below_strips, self.styles.background
-            if strips is None or tint.a >= 1:
+            stack = self.app.screen_stack
+            below = stack[-2] if len(stack) > 1 and stack[-1] is self else None
+            if strips is None or tint.a >= 1 or below is not self._below:  # made while another dialog closed
                 return None
             base = self.rich_style  # the text colour Textual gives cells that name none
             lines = self._backdrop = [
