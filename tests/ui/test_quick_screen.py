@@ -20,6 +20,32 @@ from cnn_tui.ui.training.charts import MetricChart
 from .conftest import calls_of, count_layouts, notifications, record_renders, shown_descriptions, wait_for
 
 
+def slow_disk(monkeypatch, slow=lambda where: True) -> tuple[threading.Event, threading.Event]:
+    """Architecture.load blocks on the files `slow` picks until the test lets it go on:
+    (set as such a read starts, to be set by the test to let it finish)."""
+    reading, go_on = threading.Event(), threading.Event()
+    load = Architecture.load
+
+    def slow_load(where):
+        if slow(where):
+            reading.set()
+            go_on.wait(10)
+        return load(where)
+
+    monkeypatch.setattr(Architecture, "load", staticmethod(slow_load))
+    return reading, go_on
+
+
+async def load_through_the_prompt(pilot, app, path) -> TextPrompt:
+    """`l`, the path typed in, enter: the prompt (still up while the file is read)."""
+    await pilot.press("l")
+    await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
+    prompt = app.screen
+    prompt.query_one(Input).value = str(path)
+    await pilot.press("enter")
+    return prompt
+
+
 async def test_the_key_bar_shows_the_keys_that_work_now(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -104,20 +130,9 @@ async def test_escape_while_a_file_is_read_leaves_the_network_alone(make_app, tm
     app = make_app()
     path = tmp_path / "net.json"
     path.write_text(json.dumps({"input": [1, 28, 28], "layers": [{"type": "flatten"}]}))
-    reading, go_on = threading.Event(), threading.Event()
-    load = Architecture.load
-
-    def slow_load(where):  # a file on a slow disk: still being read when escape is pressed
-        reading.set()
-        go_on.wait(10)
-        return load(where)
-
-    monkeypatch.setattr(Architecture, "load", staticmethod(slow_load))
+    reading, go_on = slow_disk(monkeypatch)  # still being read when escape is pressed
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
-        app.screen.query_one(Input).value = str(path)
-        await pilot.press("enter")
+        await load_through_the_prompt(pilot, app, path)
         await wait_for(pilot, reading.is_set, timeout=5)
         await pilot.press("escape")
         await pilot.pause()
@@ -197,11 +212,7 @@ async def test_loading_a_file_keeps_the_panes_as_they_are_until_the_terminal_is_
         await pilot.pause(0.2)
         width = app.editor.size.width
         for path in (narrow, wide):
-            await pilot.press("l")
-            await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
-            app.screen.query_one(Input).value = str(path)
-            await pilot.pause()
-            await pilot.press("enter")
+            await load_through_the_prompt(pilot, app, path)
             await wait_for(pilot, lambda: app.editor.source == path.name, timeout=10)
             await pilot.pause(0.2)
             assert app.editor.size.width == width, path.name
@@ -507,31 +518,15 @@ async def test_the_load_prompt_says_reading_only_for_a_file_that_takes_a_while(m
     said = []
     say = TextPrompt._say
     monkeypatch.setattr(TextPrompt, "_say", lambda self, text: (said.append(text), say(self, text))[1])
-    reading, go_on = threading.Event(), threading.Event()
-    load = Architecture.load
-
-    def slow_load(where):  # a file on a slow disk, the second time
-        if where.endswith("slow.json"):
-            reading.set()
-            go_on.wait(10)
-        return load(where)
-
-    monkeypatch.setattr(Architecture, "load", staticmethod(slow_load))
+    reading, go_on = slow_disk(monkeypatch, lambda where: where.endswith("slow.json"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
-        app.screen.query_one(Input).value = str(path)
-        await pilot.press("enter")
+        await load_through_the_prompt(pilot, app, path)
         await wait_for(pilot, lambda: app.editor.source == "net.json", timeout=10)
         assert said == []
 
         slow = tmp_path / "slow.json"
         slow.write_text(path.read_text())
-        await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
-        prompt = app.screen
-        prompt.query_one(Input).value = str(slow)
-        await pilot.press("enter")
+        prompt = await load_through_the_prompt(pilot, app, slow)
         await wait_for(pilot, reading.is_set, timeout=5)
         await wait_for(pilot, lambda: prompt.problem == "reading…", timeout=5)
         go_on.set()
