@@ -50,10 +50,9 @@ EDITOR_MIN_WIDTH = 56  # the editor's layer form needs this much
 TRAINING_MIN_WIDTH = 48  # the training pane's form, progress and epoch table fit in this
 # The panes' split is chosen at start and when the terminal is resized, never by an edit or a
 # load: a new width for a pane lays out and redraws the whole screen, about 40 ms on 2 cores,
-# three frames in which no key is answered. The editor gets
-# its table's width and some spare columns, or a share of a wide screen if that is more, so
-# that a wider file or a longer shape still fits; a table that does not fit scrolls sideways
-# with its "#" and "layer" columns kept in view.
+# three frames in which no key is answered. The editor gets its table's width and some spare
+# columns, or a share of a wide screen if that is more, so that a wider file or a longer shape
+# still fits; a table that does not fit scrolls sideways with "#" and "layer" kept in view.
 WIDTH_SLACK = 6
 EDITOR_SHARE = 0.45
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from textual._context import NoActiveAppError, active_app
 from textual.renderables.background_screen import BackgroundScreen
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, ScreenResultType
 from textual.strip import Strip
 
 
-class DimmedBackdrop(ModalScreen[Any]):
+class DimmedBackdrop(ModalScreen[ScreenResultType]):
     """Textual draws a dialog's translucent background by passing the whole screen below
     through Rich, cell by cell, each time the dialog is drawn (three times as it opens),
     after pushing the dialog has made every widget below draw its lines again: 13-18 ms on
@@ -48,7 +48,7 @@ class DimmedBackdrop(ModalScreen[Any]):
             lines = self._backdrop = [
                 Strip(list(BackgroundScreen.process_segments(strip, tint)), strip.cell_length).apply_style(base)
                 for strip in strips]
-        if len(lines) != height or any(line.cell_length != width for line in lines[:1]):
+        if len(lines) != height or (lines and lines[0].cell_length != width):
             return None
         return lines
 

@@ -6,7 +6,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, SelectionList, Static
 
 from ...core.compare import Run, difference_lines, run_stats
@@ -18,7 +17,7 @@ from .backdrop import DimmedBackdrop
 RUN_COLORS = ("cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white")
 
 
-class ChooseRunsScreen(DimmedBackdrop, ModalScreen[list[str] | None]):
+class ChooseRunsScreen(DimmedBackdrop[list[str] | None]):
     """Mark two sessions or more; dismisses with their names, or None on escape."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("c", "compare", "compare")]
@@ -60,7 +59,7 @@ class ChooseRunsScreen(DimmedBackdrop, ModalScreen[list[str] | None]):
         self.dismiss(None)
 
 
-class CompareScreen(DimmedBackdrop, ModalScreen[None]):
+class CompareScreen(DimmedBackdrop[None]):
     """The runs' best and last values, their test accuracy and train loss overlaid, and
     what differs from the first to each other one (layers, params, MACs, settings)."""
 

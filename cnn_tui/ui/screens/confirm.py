@@ -5,13 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from .backdrop import DimmedBackdrop
 
 
-class ConfirmScreen(DimmedBackdrop, ModalScreen[bool]):
+class ConfirmScreen(DimmedBackdrop[bool]):
     """Dismisses with True on y or enter, False on n or escape."""
 
     BINDINGS = [

@@ -13,7 +13,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from ...core.confusion import (
@@ -30,7 +29,7 @@ from .backdrop import DimmedBackdrop
 HINT = "←/→ epoch · home/end first/last · escape closes"
 
 
-class ConfusionScreen(DimmedBackdrop, ModalScreen[None]):
+class ConfusionScreen(DimmedBackdrop[None]):
     """Shows `epoch` (0-based, shown from 1) of `rows`; left / right step through the epochs.
     On the last epoch it follows new ones as they arrive; on an earlier one it stays there."""
 

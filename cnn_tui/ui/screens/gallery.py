@@ -11,7 +11,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from ...core.gallery import Predictions, predict_session
@@ -21,7 +20,7 @@ from .backdrop import DimmedBackdrop
 CARD_GAP = 2  # columns between cards
 
 
-class GalleryScreen(DimmedBackdrop, ModalScreen[None]):
+class GalleryScreen(DimmedBackdrop[None]):
     """Predictions are worked out in a thread when the screen opens; then `w` shows only the
     misclassified images, left / right choose a class (by true label), pageup / pagedown page."""
 

@@ -109,10 +109,10 @@ class HelpText(ScrollView, can_focus=True):
 class HelpScreen(KeptStyles, ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
     MAX_WIDTH = 96  # columns of the box, borders and scrollbar included; and at most 90% of the screen
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; background: $background; }  /* opaque: the dimmed screen behind cost ~10 ms to draw */
-    HelpScreen HelpText { width: 90%; max-width: 96; height: 90%; border: round $accent; background: $surface;
-                          scrollbar-size-vertical: 1; }
+    DEFAULT_CSS = f"""
+    HelpScreen {{ align: center middle; background: $background; }}  /* opaque: the dimmed screen behind cost ~10 ms to draw */
+    HelpScreen HelpText {{ width: 90%; max-width: {MAX_WIDTH}; height: 90%; border: round $accent; background: $surface;
+                          scrollbar-size-vertical: 1; }}
     """
 
     def __init__(self) -> None:

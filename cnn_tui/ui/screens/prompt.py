@@ -7,7 +7,6 @@ from typing import Any, Awaitable, Callable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Input, Label
 
@@ -23,7 +22,7 @@ Check = Callable[[str], Awaitable[Any]]
 READING_DELAY = 0.2  # seconds a check runs before the prompt says it is reading
 
 
-class TextPrompt(DimmedBackdrop, ModalScreen[Any]):
+class TextPrompt(DimmedBackdrop[Any]):
     """Dismisses with the text (stripped), or None on escape or when left empty.
 
     With `check`, the text is first handed to it (a coroutine: read the file, prepare what
