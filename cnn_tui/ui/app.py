@@ -64,6 +64,9 @@ class MainScreen(Screen):
     machine. What the focus changes (styles, the key bar) updates itself."""
 
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    # Its own lines are plain background under the panes: drawn as blank lines straight away,
+    # not through Textual's style cache (~0.7 ms on 2 cores at every full repaint).
+    BLANK = True
 
 
 @dataclass

@@ -299,6 +299,42 @@ async def test_a_layer_with_fewer_fields_leaves_its_other_slots_blank(make_app):
         assert app.focused not in (form.query_one("#input-5"), form.query_one("#input-6"))
 
 
+async def test_a_full_repaint_skips_the_screens_blank_lines_and_the_see_through_inputs(make_app, monkeypatch):
+    # Each is ~0.5 ms of Textual's drawing on 2 cores, in every full repaint (a dialog
+    # closing, a file loaded): the screen's own lines, all covered, and each see-through slot.
+    from textual._styles_cache import StylesCache
+
+    from cnn_tui.ui.app import MainScreen
+    from cnn_tui.ui.editor.layer_form import FieldInput
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("down")  # conv2d -> relu: all seven slots see-through
+        await pilot.pause()
+        screen, form = app.screen, app.editor.form
+        assert form.layer_type == "relu"
+        styled: list = []  # the widgets drawn through Textual's style cache
+        render_widget = StylesCache.render_widget
+        monkeypatch.setattr(StylesCache, "render_widget",
+                            lambda cache, widget, crop: (styled.append(widget), render_widget(cache, widget, crop))[1])
+        through_input = calls_of(monkeypatch, Input, "render_line")
+        screen.refresh()
+        await pilot.pause()
+        assert form in styled and screen not in styled
+        assert not [field for field in through_input if isinstance(field, FieldInput)]
+        ours = screen._compositor.render_strips()
+
+        monkeypatch.setattr(MainScreen, "BLANK", False)  # as Textual draws them
+        monkeypatch.setattr(FieldInput, "render_line", Input.render_line)
+        for widget in (screen, *form.query(FieldInput)):
+            widget._styles_cache.clear()
+        screen.refresh()
+        await pilot.pause()
+        assert screen in styled and len([field for field in through_input if isinstance(field, FieldInput)]) == 7
+        assert [list(line) for line in screen._compositor.render_strips()] == [list(line) for line in ours]
+
+
 async def test_a_layer_picked_is_added_once_before_the_menu_closes(make_app, monkeypatch):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -50,6 +50,14 @@ class FieldInput(Input):
         if self.key is not None:
             self.post_message(self.Edited(self.key, value))
 
+    def render_line(self, y: int) -> Strip:
+        # A see-through slot shows nothing of itself: a blank line, not Input's own drawing
+        # (~0.5 ms on 2 cores), redrawn for each of the seven slots when a layer with fewer
+        # fields is selected.
+        if self.styles.opacity == 0:
+            return Strip.blank(self.size.width, self.rich_style)
+        return super().render_line(y)
+
     def fill(self, key: tuple[LayerPath, str, str] | None, value: str) -> None:
         """Show another field's text without reporting it as an edit."""
         self.key = None
