@@ -303,3 +303,30 @@ async def test_mixed_precision_is_chosen_in_the_form_and_trained_with(make_app, 
         assert amp.value == "off" and app.config.amp is None
     session = SessionStore(tmp_path / "sessions").open(name)
     assert session.config.amp == "bf16" and session.status == "finished"
+
+
+async def test_a_paused_run_shows_no_speed_it_has_not_measured_nor_cpu_use_from_before(make_app):
+    # Paused before an epoch's first batch, the trainer's report holds zeros (no images
+    # timed, no loss yet) and the last CPU sample was taken while it computed.
+    from cnn_tui.core.events import BatchProgress
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.pane
+        system = {"device": "cpu", "threads": 2, "cpu_percent": 190.0, "rss_bytes": 800_000_000}
+        pane.progress(BatchProgress(2, 300, 600, 30_000, 41_000.0, 0.7, 0.3321, epochs=5, system=system))
+        await pilot.pause()
+        assert "41,000 img/s" in str(app.query_one("#progress-text").render())
+        assert "CPU 190%" in str(app.query_one("#system").render())
+        pane.progress(BatchProgress(3, 0, 600, 0, 0.0, 0.0, 0.0, state="paused", epochs=5, system=system))
+        await pilot.pause()
+        assert str(app.query_one("#progress-text").render()) == "epoch 4/5 · batch 0/600 · not started"
+        shown = str(app.query_one("#system").render())
+        assert "CPU" not in shown and "RAM 800.0 MB" in shown
+        pane.progress(BatchProgress(3, 10, 600, 1_000, 40_000.0, 1.5, 0.31, epochs=5, system=system))
+        await pilot.pause()
+        assert "CPU 190%" in str(app.query_one("#system").render())  # resumed: sampled again
+        pane.ended(TrainingEnded("stopped", epochs_done=3))
+        await pilot.pause()
+        assert "CPU" not in str(app.query_one("#system").render())

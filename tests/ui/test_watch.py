@@ -33,13 +33,16 @@ async def test_watch_shows_epochs_arrive_pauses_and_stops_a_background_run(tmp_p
         assert "CPU" in str(app.query_one("#system").render())  # the system panel of the other process
         await pilot.press("p")
         await wait_for(pilot, lambda: "paused" in str(app.query_one("#state").render()))
+        system = str(app.query_one("#system").render())
+        assert "CPU" not in system and "RAM" in system  # its CPU use from before the pause is not shown as now
         await pilot.press("p")
         await wait_for(pilot, lambda: "training" in str(app.query_one("#state").render()))
+        await wait_for(pilot, lambda: "CPU" in str(app.query_one("#system").render()))
         await pilot.press("t")  # cannot train over a run that is being watched
         assert app.following and not app.training
         await pilot.press("s")
         await wait_for(pilot, lambda: "stopped" in str(app.query_one("#state").render()))
-        assert not app.following
+        assert not app.following and "CPU" not in str(app.query_one("#system").render())
     wait_dead(pid)
     session = store.open("w")
     assert session.status == "stopped"

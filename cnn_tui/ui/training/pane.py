@@ -22,6 +22,9 @@ from .system_panel import SystemPanel
 
 PROGRESS_HZ = 2  # progress line redraws per second
 SYSTEM_HZ = 1  # system panel redraws per second
+# The figures of what a run is doing right now. A paused or ended run sends no more samples:
+# its last ones are from while it computed, so they are left out rather than shown as now.
+ACTIVITY = ("cpu_percent", "gpus")
 CHART_HZ = 1  # live loss-chart points per second
 
 STATE_STYLES = {"idle": "dim", "training": "bold cyan", "paused": "bold yellow", "finished": "bold green",
@@ -52,6 +55,7 @@ class TrainingPane(Vertical):
         self.acknowledged = "training"  # the state the trainer last reported
         self._progress_shown = self._system_shown = self._chart_shown = 0.0
         self._pending: BatchProgress | None = None
+        self._system: dict[str, Any] | None = None  # the last sample shown
         self._redraw_due = False
         self._state_shown: Text | None = None
 
@@ -153,9 +157,9 @@ class TrainingPane(Vertical):
         if now - self._chart_shown >= 1 / CHART_HZ or event.batch == event.batches:
             self._chart_shown = now
             self.loss_chart.replot()
-        if event.system is not None and now - self._system_shown >= 1 / SYSTEM_HZ:
+        if event.system is not None and (now - self._system_shown >= 1 / SYSTEM_HZ or event.state != self.acknowledged):
             self._system_shown = now
-            self.query_one(SystemPanel).show(event.system)
+            self._show_system(event.system, live=event.state != "paused")
         if event.state != self.acknowledged:  # the trainer confirms a pause, resume or stop
             self.acknowledged = event.state
             detail = {"paused": "p resumes", "stopping": "after the current batch"}.get(event.state, "")
@@ -167,8 +171,16 @@ class TrainingPane(Vertical):
         self._rows[int(metrics["epoch"])] = metrics
         self.post_message(self.EpochsChanged())
 
+    def _show_system(self, system: dict[str, Any], live: bool) -> None:
+        self._system = system
+        if not live:
+            system = {key: value for key, value in system.items() if key not in ACTIVITY}
+        self.query_one(SystemPanel).show(system)
+
     def ended(self, event: TrainingEnded) -> None:
         self._pending = None  # a redraw still due would draw over the end
+        if self._system is not None:
+            self._show_system(self._system, live=False)
         if event.status == "stopped":  # in the app's words: epochs counted from 1, as everywhere here
             detail = f"{count(event.epochs_done, 'epoch')} done; t continues from epoch {event.epochs_done + 1}"
         else:

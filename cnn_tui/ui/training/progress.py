@@ -34,8 +34,11 @@ class EpochProgress(Vertical):
     def show(self, event: BatchProgress, epochs: int) -> None:
         bar = self.query_one(ProgressBar)
         bar.update(total=event.batches, progress=event.batch)
-        self._set_text(f"epoch {event.epoch + 1}/{epochs} · batch {event.batch}/{event.batches} · "
-                       f"{event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · "
+        where = f"epoch {event.epoch + 1}/{epochs} · batch {event.batch}/{event.batches}"
+        if event.batch == 0:  # paused (or stopping) before the epoch's first batch: nothing measured yet
+            self._set_text(f"{where} · not started")
+            return
+        self._set_text(f"{where} · {event.images_per_second:,.0f} img/s · ETA {format_eta(event.eta_seconds)} · "
                        f"loss {event.mean_loss:.4f}")
 
     def show_text(self, text: str, done: bool | None = None) -> None:
