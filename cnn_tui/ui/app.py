@@ -203,6 +203,11 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         under help must still fit the panes)."""
         return self.editor.screen
 
+    @property
+    def narrow(self) -> bool:
+        """One pane at a time: the terminal is narrower than NARROW_WIDTH."""
+        return self.size.width < NARROW_WIDTH
+
     def _fit_layout(self, width: int) -> None:
         """Narrow: one pane at a time. Wide: the editor as wide as its table needs plus some
         slack, or its share of the screen if that is more (within what leaves the training
@@ -231,6 +236,13 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         """The training pane (narrow: instead of the editor), focused by `focus`."""
         self.main_screen.add_class("-show-training")
         focus()
+
+    def show_the_run(self) -> None:
+        """Narrow: the training pane in place of the editor, its epoch table focused. A run
+        started here, or followed (a background run, `cnn-tui watch`, a live session opened),
+        is what the person then sees."""
+        if self.narrow and self.pane not in self.focused_ancestors():
+            self.show_training(self.pane.focus_epochs)
 
     def action_focus_layers(self) -> None:
         """escape: out of a training field to the epoch table; otherwise to the layers."""
@@ -307,17 +319,24 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
 
     def on_device_probed(self, message: DeviceProbed) -> None:
         settle_garbage_collector()  # torch is imported now: its objects live as long as the app
-        if not self.training:
+        if self.is_running and not self.training:
             self.pane.set_device(message.text, message.gpu_total)
             self._show_idle_state()
 
     # --- keeping editor, configuration and state in step ------------------------------
 
+    # A change still queued when the app closes (a session opened just before quitting posts
+    # one per field it fills) finds the panes gone: nothing to keep in step then.
+
     async def on_editor_pane_architecture_changed(self, message: EditorPane.ArchitectureChanged) -> None:
+        if not self.is_running:
+            return
         self.arch_error = None if message.summary.ok else str(message.summary.error)
         self._show_idle_state()
 
     async def on_config_form_changed(self, message: ConfigForm.Changed) -> None:
+        if not self.is_running:
+            return
         self.config_error = message.error
         self.processes = message.processes
         if message.config is not None:

@@ -69,6 +69,7 @@ class TrainingController:
             self.notify(str(exc), title=f"cannot watch {name}", severity="error", markup=False)
             return
         self.follower = follower
+        self.show_the_run()
         if follower.live:
             self.pane.config_form.set_disabled(True)
             self.pane.set_state("starting", "watching a run in another process: p pauses, s stops")
@@ -203,8 +204,7 @@ class TrainingController:
         self.training = True
         self.pane.config_form.set_disabled(True)
         self.pane.set_state("starting", "loading data and building the model")
-        if self.main_screen.has_class("-narrow") and self.pane not in self.focused_ancestors():
-            self.show_training(self.pane.focus_epochs)  # what t starts is what you see
+        self.show_the_run()
         self.run_training(arch, self.config, name, resume, self.control)
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False, description="training")

@@ -143,6 +143,27 @@ async def test_narrow_t_shows_the_training_it_starts(make_app):
         await app.workers.wait_for_complete()
 
 
+async def test_narrow_watch_shows_the_run_and_opening_a_finished_session_keeps_the_editor(tmp_path):
+    # `cnn-tui watch` on an 80-column login opened on the architecture: the run it was
+    # started for was one key (v) away. Leaving as soon as the run shows also closes the app
+    # with the opened session's configuration changes still queued: they used to find the
+    # panes gone (NoMatches, a traceback).
+    from cnn_tui.core.config import TrainConfig
+    from cnn_tui.core.trainer import train
+
+    store = SessionStore(tmp_path)
+    train(preset("seed"), TrainConfig(dataset="synthetic", train_size=200, test_size=50, epochs=1), store, "done")
+    app = CnnTuiApp(session="done", sessions_dir=str(tmp_path), watch=True, probe_device=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "finished" in str(app.query_one("#state").render()))
+        assert visible(app, app.query_one("#training")) and not visible(app, app.editor)
+        assert isinstance(app.focused, EpochTable)
+    app = CnnTuiApp(session="done", sessions_dir=str(tmp_path), probe_device=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert visible(app, app.editor) and not visible(app, app.query_one("#training"))
+
+
 async def test_narrow_escape_in_a_training_field_stays_in_training(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
