@@ -312,6 +312,7 @@ class SessionActions:
             self.notify(warning, severity="warning", markup=False)
         distributed = session.record.distributed
         self.pane.config_form.load(config, str(distributed["world_size"]) if distributed else "1")
+        self.pane.total_epochs = config.epochs  # "k/N epochs done": this session's target
         self.config = config
         await self.editor.set_dataset(config.input, config.classes, config.dataset)
         await self.editor.set_batch_size(config.batch_size)

@@ -60,6 +60,7 @@ async def test_watching_a_finished_session_is_read_only(tmp_path):
     app = CnnTuiApp(session="old", sessions_dir=str(tmp_path), watch=True, probe_device=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: rows(app) == 2 and "finished" in str(app.query_one("#state").render()))
+        assert "2/2 epochs done" in str(app.query_one("#progress-text").render())  # its target, not the app's 5
         await pilot.press("s")  # nothing to stop: says so, writes nothing
         await pilot.pause()
     after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "old").iterdir()}
