@@ -326,6 +326,7 @@ class SessionActions:
             self.watch_initial = False
             self._follow(name)
             return
+        self.pane.show_over(session.status, len(rows))
         self._show_idle_state()
         if session.reason:
             self.notify(session.reason, title=f"session {name}: {session.status}", markup=False)

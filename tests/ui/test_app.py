@@ -138,6 +138,7 @@ async def test_open_session_with_the_o_key_and_damaged_ones_are_skipped(make_app
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.session_name == name, timeout=10)
         assert app.query_one(EpochTable).row_count == 2
+        assert str(app.query_one("#progress-text").render()) == "finished · 2/2 epochs done"  # as it ended
 
 
 async def test_quit_mid_epoch_leaves_a_resumable_session(make_app, tmp_path):

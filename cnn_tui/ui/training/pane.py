@@ -186,8 +186,13 @@ class TrainingPane(Vertical):
         else:
             detail = event.reason_for("app") or count(event.epochs_done, "epoch")
         self.set_state(event.status, detail, problem=event.status == "failed")
+        self.show_over(event.status, event.epochs_done)
+
+    def show_over(self, status: str, epochs_done: int) -> None:
+        """The progress line of a run that is over (just now, or a session opened): its status
+        and its epochs against its target."""
         self.query_one(EpochProgress).show_text(
-            f"{event.status} · {event.epochs_done}/{self.total_epochs} epochs done", done=event.status == "finished")
+            f"{status} · {epochs_done}/{self.total_epochs} epochs done", done=status == "finished")
 
     def show_epochs(self, rows: list[dict[str, Any]]) -> None:
         """Replace the table and charts with a session's finished epochs."""
