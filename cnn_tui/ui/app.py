@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, Iterable
 
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
@@ -88,31 +89,33 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
     Screen.-narrow.-show-training EditorPane { display: none; }
     Screen.-narrow.-show-training TrainingPane { display: block; }
     """
+    # The tooltip is what the command palette (ctrl+p) lists the action as: "load" finds l.
     BINDINGS = [
-        Binding("t", "train", "train"),
-        Binding("b", "train_background", "background"),
-        Binding("p", "pause", "pause"),
-        Binding("s", "stop", "stop"),
-        Binding("a", "add_layer", "add"),
-        Binding("d", "delete_layer", "delete"),
-        Binding("left_square_bracket", "move_layer(-1)", "up", show=False),
-        Binding("right_square_bracket", "move_layer(1)", "down", show=False),
-        Binding("c", "duplicate_layer", "copy", show=False),
-        Binding("ctrl+z", "undo", "undo", show=False),
-        Binding("ctrl+y", "redo", "redo", show=False),
-        Binding("r", "preset", "preset", show=False),
-        Binding("ctrl+s", "save_session", "save"),
-        Binding("o", "open_session", "open"),
-        Binding("m", "confusion", "matrix"),
-        Binding("l", "load_architecture", "load", show=False),
-        Binding("w", "write_architecture", "write", show=False),
-        Binding("v", "toggle_pane", "pane"),
-        Binding("plus,equals_sign", "smoothing(1)", "smoother", show=False),
-        Binding("minus", "smoothing(-1)", "rougher", show=False),
-        Binding("y", "log_loss", "log y", show=False),
+        Binding("t", "train", "train", tooltip="Train the network (continues an opened session)"),
+        Binding("b", "train_background", "background",
+                tooltip="Train in the background: a process that goes on if this terminal closes"),
+        Binding("p", "pause", "pause", tooltip="Pause or resume the run"),
+        Binding("s", "stop", "stop", tooltip="Stop the run after the current batch"),
+        Binding("a", "add_layer", "add", tooltip="Add a layer below the selected one"),
+        Binding("d", "delete_layer", "delete", tooltip="Delete the selected layer"),
+        Binding("left_square_bracket", "move_layer(-1)", "up", show=False, tooltip="Move the selected layer up"),
+        Binding("right_square_bracket", "move_layer(1)", "down", show=False, tooltip="Move the selected layer down"),
+        Binding("c", "duplicate_layer", "copy", show=False, tooltip="Copy the selected layer"),
+        Binding("ctrl+z", "undo", "undo", show=False, tooltip="Undo the last edit to the network"),
+        Binding("ctrl+y", "redo", "redo", show=False, tooltip="Redo an edit undone"),
+        Binding("r", "preset", "preset", show=False, tooltip="Replace the network with a preset"),
+        Binding("ctrl+s", "save_session", "save", tooltip="Save the network and configuration as a session"),
+        Binding("o", "open_session", "open", tooltip="Open a session: the saved sessions"),
+        Binding("m", "confusion", "matrix", tooltip="Confusion matrix of the epoch highlighted"),
+        Binding("l", "load_architecture", "load", show=False, tooltip="Load an architecture JSON file"),
+        Binding("w", "write_architecture", "write", show=False, tooltip="Write the architecture to a JSON file"),
+        Binding("v", "toggle_pane", "pane", tooltip="Go to the other pane"),
+        Binding("plus,equals_sign", "smoothing(1)", "smoother", show=False, tooltip="Smooth the loss curve more"),
+        Binding("minus", "smoothing(-1)", "rougher", show=False, tooltip="Smooth the loss curve less"),
+        Binding("y", "log_loss", "log y", show=False, tooltip="Logarithmic loss axis on or off"),
         Binding("escape", "focus_layers", "back", show=False),
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help", tooltip="Help: every key, and what the numbers mean"),
+        Binding("q", "quit", "quit", tooltip="Quit"),
         Binding("ctrl+q", "quit", "quit", show=False, priority=True),
     ]
 
@@ -221,6 +224,16 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         current = self.editor.styles.width
         if (current.value if current is not None else None) != editor:
             self.editor.styles.width = editor  # None: the stylesheet's (narrow: the whole screen)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette: the app's actions by what they do, with their keys, then
+        Textual's own commands. Only the main screen's keys (a dialog has its own)."""
+        if screen is self.main_screen:
+            for binding in self.BINDINGS:
+                if binding.tooltip:
+                    yield SystemCommand(binding.tooltip, f"key {self.get_key_display(binding)}",
+                                        partial(self.run_action, binding.action))
+        yield from super().get_system_commands(screen)
 
     def action_toggle_pane(self) -> None:
         """The other pane: its first control gets the focus (narrow: it is shown instead)."""

@@ -511,3 +511,22 @@ async def test_typing_into_a_prompt_replaces_the_offered_name(make_app, tmp_path
         await pilot.press("end", "x")  # end keeps the offered text
         assert app.screen.query_one("Input").value == offered + "x"
         await pilot.press("escape")
+
+
+@pytest.mark.parametrize("typed, opens", [("load", "TextPrompt"), ("preset", "PickScreen"), ("add a", "menu")])
+async def test_the_command_palette_finds_the_apps_actions_by_what_they_do(make_app, typed, opens):
+    # ctrl+p, which the key bar offers, listed only Textual's own commands (theme, quit, ...).
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Load an architecture JSON file" in titles and "Quit" in titles
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette", timeout=5)
+        await pilot.press(*typed)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        if opens == "menu":
+            await wait_for(pilot, lambda: app.editor.table.menu is not None, timeout=5)
+        else:
+            await wait_for(pilot, lambda: type(app.screen).__name__ == opens, timeout=5)

@@ -43,6 +43,7 @@ HELP = """\
 | `v` | the other pane: its first field (narrow terminals: shows it) |
 | `enter` / `tab` / `escape` | edit the layer's fields / next field / leave the field |
 | `?` | this help |
+| `ctrl+p` | the command palette: every action by what it does, with its key |
 | `q` | quit (stops training first; asks when the network has unsaved edits) |
 
 **Fields** take an integer (`5`), a pair (`3x5` or `3×5`), `same` / `valid` for conv
