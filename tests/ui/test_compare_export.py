@@ -46,7 +46,7 @@ async def test_compare_two_sessions_from_the_list(make_app, tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, ChooseRunsScreen)
         assert any("mark two sessions or more" in n for n in notifications(app))
-        await pilot.press("down", "space", "c")
+        await pilot.press("space", "c")  # the cursor starts on the next session: space marks it
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         screen = app.screen
         assert {run.name for run in screen.runs} == {"base", "wider"}

@@ -41,12 +41,15 @@ class ChooseRunsScreen(DimmedBackdrop[list[str] | None]):
             yield Label("space marks · c compares the marked · escape closes", classes="hint")
 
     def on_mount(self) -> None:
-        """The cursor starts on the session already marked: space then marks the next one."""
+        """The cursor starts on the session after the one already marked (before it, if it is
+        the last): space then marks a second one, and c compares the two. On the marked one,
+        a first space unmarked it."""
         names = [name for name, _ in self.options]
         choices = self.query_one(SelectionList)
         choices.focus()
         if self.marked in names:
-            choices.highlighted = names.index(self.marked)
+            marked = names.index(self.marked)
+            choices.highlighted = marked + 1 if marked + 1 < len(names) else max(0, marked - 1)
 
     def action_compare(self) -> None:
         chosen = self.query_one(SelectionList).selected
