@@ -15,9 +15,9 @@ press kept. Printed: the median and the worst press; the first press alone (the 
 the app does it, its caches and Textual's cold, as when a person does it once); and the
 median of the most CPU time the event loop's thread used between two of the task's wake-ups
 (the work of the longest stall, less sensitive to other processes on a busy machine). A
-frame at 60 frames a second is 16.7 ms. Loading a file is one of them: enter in the `l` prompt, with the path of a
-101-layer file typed in (a table narrower than the seed network's); the seed network is
-loaded back afterwards.
+frame at 60 frames a second is 16.7 ms. Loading a file is one of the keys: enter in the `l`
+prompt, with the path of a 101-layer file typed in (a table narrower than the seed
+network's); the seed network is loaded back afterwards.
 """
 
 from __future__ import annotations
