@@ -8,6 +8,7 @@ a path, a yes) on a screen of its own, and says in a notice what it did or why i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,9 @@ class SessionActions:
     """The app's file and session keys: r, l, w, ctrl+s, o (and n / x in the sessions list)."""
 
     def action_preset(self) -> None:
-        async def load(name: str | None) -> None:
-            if name:
-                await self.editor.load(preset(name), f"preset {name}")
+        def load(name: str | None) -> None:
+            if name:  # drawn after the list has gone
+                self.show_after_frame(partial(self.editor.load, preset(name), f"preset {name}"))
 
         def pick(yes: bool | None = True) -> None:
             if yes:
@@ -85,11 +86,11 @@ class SessionActions:
             except Exception as exc:  # noqa: BLE001
                 raise PromptRefused(f"cannot show {path}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
-        async def show(prepared: PreparedLoad | None) -> None:
-            # Runs as the prompt closes, before the screen is drawn again. The editor's title
+        def show(prepared: PreparedLoad | None) -> None:
+            # Drawn in the frame after the one that takes the prompt away. The editor's title
             # names the file: no notice (a notice is a layout pass of its own).
             if prepared is not None:
-                await self.editor.show_loaded(prepared)
+                self.show_after_frame(partial(self.editor.show_loaded, prepared))
 
         def ask(yes: bool | None = True) -> None:
             if yes:

@@ -9,10 +9,12 @@ import json
 import threading
 import time
 
+from textual import events
 from textual.widgets import Input
 
 from cnn_tui.core.spec import Architecture
 from cnn_tui.ui.keybar import KeyBar
+from cnn_tui.ui.screens.dialog import Dialog
 from cnn_tui.ui.screens.help import HelpScreen
 from cnn_tui.ui.screens.prompt import TextPrompt
 from cnn_tui.ui.training.charts import MetricChart
@@ -568,3 +570,114 @@ async def test_the_load_prompt_says_reading_only_for_a_file_that_takes_a_while(m
         go_on.set()
         await wait_for(pilot, lambda: app.editor.source == "slow.json", timeout=10)
         assert said == ["reading…"]
+
+
+def long_network(pairs: int) -> dict:
+    """flatten, then `pairs` linear / relu pairs: more rows than the table shows at 120×40."""
+    return {"input": [1, 28, 28],
+            "layers": [{"type": "flatten"}, *[{"type": "linear", "out_features": 10}, {"type": "relu"}] * pairs]}
+
+
+async def test_closing_a_dialog_lays_nothing_out(make_app):
+    # Textual removes a closed screen like any child of the app and then asks the screen
+    # below for a layout pass and a second full redraw (10-23 ms on 2 cores), though nothing
+    # on it changed.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        main = app.screen
+        passes = count_layouts(main)
+        for key, dialog in (("l", TextPrompt), ("r", None), ("w", TextPrompt)):
+            await pilot.press(key)
+            await wait_for(pilot, lambda: app.screen is not main, timeout=5)
+            assert dialog is None or isinstance(app.screen, dialog)
+            await pilot.pause(0.1)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is main and len(app.screen_stack) == 1, timeout=5)
+            await pilot.pause(0.2)
+        assert not passes
+        assert not [node for node in app.children if isinstance(node, Dialog)]  # each one gone
+
+
+async def test_a_loaded_file_is_drawn_in_a_frame_after_the_prompt_has_gone(make_app, tmp_path, monkeypatch):
+    # Drawn in the frame that takes the prompt away, a new network's table, form and totals
+    # made that frame 20-30 ms on 2 cores: the screen is drawn back as it was first (from the
+    # lines its widgets keep), then the network in a frame of its own. Neither lays the screen
+    # out: the table's vertical scrollbar is always there, in the table's colour while the
+    # rows fit, so a table that comes to need it needs no layout pass.
+    from textual.screen import Screen
+
+    from cnn_tui.ui.editor.pane import EditorPane
+
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(long_network(50)))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        main, table = app.screen, app.editor.table
+        assert table.has_class("-fits") and table.show_vertical_scrollbar
+        order: list[str] = []
+        refresh, show = Screen._compositor_refresh, EditorPane.show_loaded
+
+        def frame(screen):
+            if screen is main and app.screen is main:
+                order.append("frame")
+            return refresh(screen)
+
+        async def shown(pane, prepared):
+            order.append("shown")
+            return await show(pane, prepared)
+
+        monkeypatch.setattr(Screen, "_compositor_refresh", frame)
+        monkeypatch.setattr(EditorPane, "show_loaded", shown)
+        passes = count_layouts(main)
+        await load_through_the_prompt(pilot, app, path)
+        await wait_for(pilot, lambda: app.editor.source == "long.json", timeout=10)
+        await pilot.pause(0.3)
+        assert order[:2] == ["frame", "shown"] and "frame" in order[2:]
+        assert not passes
+        assert not table.has_class("-fits") and table.max_scroll_y > 0
+
+
+async def test_a_click_as_a_loaded_file_is_drawn_acts_on_that_file(make_app, tmp_path, monkeypatch):
+    # Between the frame that takes the prompt away and the new network's, keys and clicks wait:
+    # a click on the table's fourth row, made as that first frame is drawn, selects the loaded
+    # network's fourth layer (before, it went to the old network, whose cursor the load then
+    # put back on the first layer).
+    from textual.screen import Screen
+
+    from cnn_tui.ui.editor.layer_table import LayerTable
+    from cnn_tui.ui.editor.pane import EditorPane
+
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"input": [1, 28, 28], "layers": [
+        {"type": "flatten"}, {"type": "linear", "out_features": 32}, {"type": "relu"},
+        {"type": "linear", "out_features": 10}]}))
+    app = make_app()
+    refresh, clicks = Screen._compositor_refresh, []
+    show = EditorPane.show_loaded
+
+    async def slow_show(pane, prepared):  # the click comes while the change waits to be drawn
+        await asyncio.sleep(0.3)
+        return await show(pane, prepared)
+
+    monkeypatch.setattr(EditorPane, "show_loaded", slow_show)
+    async with app.run_test(size=(120, 40)) as pilot:
+        def frame(screen):  # as the terminal sends a click: button down and up on the fourth row
+            if not clicks and screen is app.screen and len(app.screen_stack) == 1 and app.last_path == str(path):
+                region = app.query_one(LayerTable).region
+                x, y = region.x + 3, region.y + 4
+                for kind in (events.MouseDown, events.MouseUp):
+                    clicks.append(kind(None, x, y, 0, 0, 1, False, False, False, screen_x=x, screen_y=y))
+                    app.post_message(clicks[-1].set_sender(app))
+            return refresh(screen)
+
+        monkeypatch.setattr(Screen, "_compositor_refresh", frame)
+        await pilot.pause(0.2)
+        await load_through_the_prompt(pilot, app, path)
+        await wait_for(pilot, lambda: app.editor.source == "net.json", timeout=10)
+        await pilot.pause(0.3)
+        assert clicks
+        assert app.editor.table.cursor_row == 3
+        assert app.editor.form.path == (3,) and app.editor.form.layer_type == "linear"
+        assert not app._held_input and not app._changes_waiting

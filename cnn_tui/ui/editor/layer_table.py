@@ -57,8 +57,9 @@ class TableRows:
 
     @property
     def width(self) -> int:
-        """Columns the table needs to show every cell whole, padding included."""
-        return sum(self.widths) + 2 * CELL_PADDING * len(self.widths)
+        """Columns the table needs to show every cell whole, padding included, except the
+        last column's right padding: the vertical scrollbar's column, always there, is it."""
+        return sum(self.widths) + 2 * CELL_PADDING * len(self.widths) - CELL_PADDING
 
     @property
     def fixed_width(self) -> int:
@@ -202,6 +203,15 @@ class LayerTable(ScrollView, can_focus=True):
         height: 1fr;
         min-height: 4;
         scrollbar-size-vertical: 1;
+        overflow-y: scroll;  /* always there: one appearing laid the whole screen out */
+        &.-fits {  /* nothing to scroll: the bar is drawn in the table's own colour */
+            scrollbar-color: $surface;
+            scrollbar-color-hover: $surface;
+            scrollbar-color-active: $surface;
+            scrollbar-background: $surface;
+            scrollbar-background-hover: $surface;
+            scrollbar-background-active: $surface;
+        }
         &:focus {
             & > .layer-table--cursor {
                 background: $block-cursor-background;
@@ -367,17 +377,24 @@ class LayerTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _set_virtual_size(self, size: Size) -> None:
-        """A new scrollable size, laying the screen out only if a scrollbar appears or goes.
+        """A new scrollable size, never laying the screen out for it.
 
         Textual's `virtual_size` asks for a layout pass of the whole screen whenever it
         changes, though the table's own size stays put: 10-15 ms on a 2-core machine for
         each layer added or column widened. What does depend on it (the scrollbars'
-        presence and thumbs, the scroll offsets' limits) is updated here directly; a
-        scrollbar that appears or goes still asks for its layout.
+        thumbs, the scroll offsets' limits) is updated here directly. The vertical
+        scrollbar is always there (a scrollbar appearing or going is a layout pass too,
+        as a file of more layers than the table's height is loaded), drawn in the table's
+        colour while every row fits; only a horizontal one may still come or go.
         """
         if size != self.virtual_size:
             self.set_reactive(ScrollView.virtual_size, size)
             self._scroll_update(size)
+            self._mark_fit()
+
+    def _mark_fit(self) -> None:
+        """Show the vertical scrollbar only while there is something to scroll."""
+        self.set_class(self.virtual_size.height <= self.scrollable_content_region.height, "-fits")
 
     def move_cursor(self, row: int, animate: bool = False) -> None:
         """Put the cursor on `row` (within the rows) and scroll it into view."""
@@ -602,6 +619,7 @@ class LayerTable(ScrollView, can_focus=True):
         self._set_hover(None)
 
     def on_resize(self, event: events.Resize) -> None:
+        self._mark_fit()
         self._scroll_to_cursor()
 
     def _row_at(self, event: events.MouseEvent) -> int | None:

@@ -190,8 +190,7 @@ class EditorPane(Vertical):
 
     def wanted_width(self) -> int:
         """Columns the pane needs to show its table whole: cells, scrollbar, padding, border."""
-        scrollbar = 1 if self.table.row_count > max(1, self.table.size.height - 1) else 0
-        return self.table.wanted_width + scrollbar + 2
+        return self.table.wanted_width + 1 + 2
 
     def architecture(self) -> Architecture:
         return self.draft.to_architecture()

@@ -6,11 +6,13 @@ from typing import Any
 
 from textual._context import NoActiveAppError, active_app
 from textual.renderables.background_screen import BackgroundScreen
-from textual.screen import ModalScreen, ScreenResultType
+from textual.screen import ScreenResultType
 from textual.strip import Strip
 
+from .dialog import Dialog
 
-class DimmedBackdrop(ModalScreen[ScreenResultType]):
+
+class DimmedBackdrop(Dialog[ScreenResultType]):
     """Textual draws a dialog's translucent background by passing the whole screen below
     through Rich, cell by cell, each time the dialog is drawn (three times as it opens),
     after pushing the dialog has made every widget below draw its lines again: 13-18 ms on

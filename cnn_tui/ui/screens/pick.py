@@ -5,12 +5,13 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from .dialog import Dialog
 
-class PickScreen(ModalScreen[str | None]):
+
+class PickScreen(Dialog[str | None]):
     """Dismisses with the chosen option's id, or None on escape."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
