@@ -27,7 +27,6 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.screen import Screen
-from textual.geometry import Size
 from textual.widget import Widget
 
 from ..core.config import TrainConfig
@@ -41,6 +40,7 @@ from .collector import QuietCollector, settle_garbage_collector
 from .editor.pane import EditorPane
 from .keybar import KeyBar
 from .screens.confusion import ConfusionScreen
+from .screens.dialog import SteadyScreen
 from .screens.help import HelpScreen
 from .session_actions import SessionActions, ShownSession
 from .training.config_form import ConfigForm
@@ -59,7 +59,7 @@ WIDTH_SLACK = 6
 EDITOR_SHARE = 0.45
 
 
-class MainScreen(Screen):
+class MainScreen(SteadyScreen, Screen):
     """The editor and the training pane. Moving the focus repaints the two widgets whose
     look changes, not the whole screen: Textual's Screen repaints every widget on each focus
     move (its `focused` is a repainting reactive), which was 10-20 ms a tab on a 2-core
@@ -69,14 +69,6 @@ class MainScreen(Screen):
     # Its own lines are plain background under the panes: drawn as blank lines straight away,
     # not through Textual's style cache (~0.7 ms on 2 cores at every full repaint).
     BLANK = True
-
-    def _screen_resized(self, size: Size) -> None:
-        # Each dialog pushed over this screen is given the terminal's size, and Textual then
-        # lays out every screen below it again (several ms of each dialog's opening on 2
-        # cores), though their size has not changed. Only a new size (the terminal resized
-        # while a dialog is up) needs it.
-        if size != self._compositor.size:
-            super()._screen_resized(size)
 
 
 @dataclass

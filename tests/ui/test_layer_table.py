@@ -236,3 +236,48 @@ async def test_the_table_draws_a_line_again_only_when_its_look_changed(make_app)
         table.move_cursor(2)
         await pilot.pause()
         assert 0 < len(drawn) <= 2  # the old cursor row and the new one
+
+
+async def test_the_vertical_scrollbar_is_always_there_and_drawn_as_textual_draws_it(make_app, tmp_path):
+    # Always there: one that appears as the rows outgrow the table lays the screen out. It
+    # is drawn in the table's colour while the rows fit, and straight from its segments
+    # (Textual's drawing through Rich took ~2 ms, at each focus move into or out of the table).
+    import json
+
+    from textual.scrollbar import ScrollBar
+
+    from cnn_tui.ui.editor.layer_table import QuickScrollBar
+
+    def lines(strips):
+        return [[(segment.text, segment.style) for segment in strip.simplify()] for strip in strips]
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        table = app.editor.table
+        bar = table.vertical_scrollbar
+        assert isinstance(bar, QuickScrollBar) and table.show_vertical_scrollbar and bar.display
+        assert table.has_class("-fits")
+        surface = table.styles.background.rich_color
+        region = bar.size.region
+        assert {segment.style.bgcolor for strip in bar.render_lines(region) for segment in strip} == {surface}
+        for focus in (table.focus, lambda: app.pane.focus_config()):  # the bar's look follows the table's focus
+            focus()
+            await pilot.pause(0.1)
+            assert lines(bar.render_lines(region)) == lines(ScrollBar.render_lines(bar, region))
+
+        long = tmp_path / "long.json"
+        long.write_text(json.dumps(big_architecture(101)))
+        await app.editor.load(Architecture.load(long), "long.json")
+        await pilot.pause(0.2)
+        assert not table.has_class("-fits") and table.max_scroll_y > 0
+        table.focus()
+        for row in (0, 50, 100):  # the thumb at the top, in the middle and at the bottom
+            table.move_cursor(row)
+            await pilot.pause(0.1)
+            region = bar.size.region
+            drawn = bar.render_lines(region)
+            assert lines(drawn) == lines(ScrollBar.render_lines(bar, region)), row
+            assert len({segment.style for strip in drawn for segment in strip}) > 1  # a thumb on a track
+        crop = region.crop_size((1, 5)).translate((0, 3))  # part of it, as a redraw of a few rows asks
+        assert lines(bar.render_lines(crop)) == lines(ScrollBar.render_lines(bar, crop))
