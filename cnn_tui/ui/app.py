@@ -219,13 +219,35 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
             try:
                 await show()
             finally:
-                self._changes_waiting -= 1
-                if not self._changes_waiting:
-                    held, self._held_input = self._held_input, []
-                    for event in held:
-                        self.post_message(event)
+                self._release_input()
 
         self.call_after_refresh(change)
+
+    def push_dialog(self, dialog: Screen, callback: Any = None) -> None:
+        """Push `dialog` in the event loop's next turn, holding keys and clicks until it is
+        built (they then go to the dialog, as they would have).
+
+        A dialog that dims the screen behind it copies that screen's lines as it is made (5-10
+        ms on 2 cores), and Textual then builds the dialog's widgets (6-9 ms more): in one
+        turn of the loop, the screen stood still for both."""
+        self._changes_waiting += 1
+
+        async def push() -> None:
+            try:
+                await self.push_screen(dialog, callback)  # built: what is held goes to its widgets
+            finally:
+                self._release_input()
+
+        self.set_timer(0.001, push)
+
+    def _release_input(self) -> None:
+        """One change waited for is done: when none is left, the keys and clicks held
+        meanwhile are acted on, in the order they came."""
+        self._changes_waiting -= 1
+        if not self._changes_waiting:
+            held, self._held_input = self._held_input, []
+            for event in held:
+                self.post_message(event)
 
     def on_resize(self, event: Any) -> None:
         self._fit_layout(event.size.width)
@@ -327,7 +349,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
             return
         selected = self.pane.selected_epoch
         epoch = next((i for i, row in enumerate(rows) if row["epoch"] == selected), None)
-        self.push_screen(ConfusionScreen(rows, self.shown_dataset, epoch, self.session_name))
+        self.push_dialog(ConfusionScreen(rows, self.shown_dataset, epoch, self.session_name))
 
     def on_training_pane_epochs_changed(self, message: TrainingPane.EpochsChanged) -> None:
         for screen in self.screen_stack:

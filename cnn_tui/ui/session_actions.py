@@ -66,7 +66,7 @@ class SessionActions:
     def _confirm_replacing(self, question: str, then: Any) -> None:
         """Run `then(True)` at once when nothing is lost, else after the person says yes."""
         if self.editor.unsaved:
-            self.push_screen(ConfirmScreen(question, "the network has unsaved edits (ctrl+z undoes a replace)"), then)
+            self.push_dialog(ConfirmScreen(question, "the network has unsaved edits (ctrl+z undoes a replace)"), then)
         else:
             then(True)
 
@@ -94,7 +94,7 @@ class SessionActions:
 
         def ask(yes: bool | None = True) -> None:
             if yes:
-                self.push_screen(TextPrompt("load an architecture JSON file", self.last_path, check=read), show)
+                self.push_dialog(TextPrompt("load an architecture JSON file", self.last_path, check=read), show)
 
         self._confirm_replacing("load a file in place of the network?", ask)
 
@@ -125,11 +125,11 @@ class SessionActions:
             if Path(path).is_dir():
                 self.notify(f"{path} is a folder; give a file name in it", title="cannot write", severity="error", markup=False)
             elif Path(path).exists():
-                self.push_screen(ConfirmScreen(f"{path} exists. Replace it?"), lambda yes: confirmed(path, yes))
+                self.push_dialog(ConfirmScreen(f"{path} exists. Replace it?"), lambda yes: confirmed(path, yes))
             else:
                 write_to(path)
 
-        self.push_screen(TextPrompt("write the architecture to", self.last_path), ask)
+        self.push_dialog(TextPrompt("write the architecture to", self.last_path), ask)
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class SessionActions:
             self._show_idle_state()
             self.notify(f"saved session {name} in {self.store.root}", markup=False)
 
-        self.push_screen(TextPrompt("save as a session named", self.store.new_name("draft"),
+        self.push_dialog(TextPrompt("save as a session named", self.store.new_name("draft"),
                                     "letters, digits, . _ - only"), save)
 
     def action_open_session(self) -> None:
@@ -204,21 +204,21 @@ class SessionActions:
                 self._confirm_replacing(f"open session {name} in place of the network?",
                                         lambda yes=True: self._open_chosen(name) if yes else None)
             elif action == "rename":
-                self.push_screen(TextPrompt(f"rename session {name} to", name, "letters, digits, . _ - only"),
+                self.push_dialog(TextPrompt(f"rename session {name} to", name, "letters, digits, . _ - only"),
                                  lambda new: self._rename_session(name, new))
             elif action == "delete":
-                self.push_screen(ConfirmScreen(f"delete session {name} and everything in it?",
+                self.push_dialog(ConfirmScreen(f"delete session {name} and everything in it?",
                                                "its metrics and checkpoint go too; this cannot be undone"),
                                  lambda yes: self._delete_session(name) if yes else None)
             elif action == "export":
                 self._ask_export(name)
             elif action == "gallery":
                 try:
-                    self.push_screen(GalleryScreen(self.store.open(name)))
+                    self.push_dialog(GalleryScreen(self.store.open(name)))
                 except SessionError as exc:
                     self.notify(worded(exc, "app"), title=f"cannot open {name}", severity="error", markup=False)
             elif action == "compare":
-                self.push_screen(ChooseRunsScreen(options, name),
+                self.push_dialog(ChooseRunsScreen(options, name),
                                  lambda names: self.compare_sessions(names) if names else None)
 
         self.push_screen(SessionsScreen(f"sessions in {self.store.root}", options, notes), act)
@@ -232,7 +232,7 @@ class SessionActions:
 
         def chosen(fmt: str | None) -> None:
             if fmt:
-                self.push_screen(TextPrompt(f"export session {name} ({fmt}) to", default_file(name, fmt),
+                self.push_dialog(TextPrompt(f"export session {name} ({fmt}) to", default_file(name, fmt),
                                             "a file path; its folder must exist"),
                                  lambda path: self.write_export(name, fmt, path) if path else None)
 

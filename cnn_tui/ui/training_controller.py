@@ -307,7 +307,7 @@ class TrainingController:
                 if yes:
                     self.exit(0)
 
-            self.push_screen(ConfirmScreen("quit and lose the unsaved edits to the network?",
+            self.push_dialog(ConfirmScreen("quit and lose the unsaved edits to the network?",
                                            "ctrl+s saves a session, w writes a JSON file"), leave)
             return
         self.exit(0)

@@ -681,3 +681,30 @@ async def test_a_click_as_a_loaded_file_is_drawn_acts_on_that_file(make_app, tmp
         assert app.editor.table.cursor_row == 3
         assert app.editor.form.path == (3,) and app.editor.form.layer_type == "linear"
         assert not app._held_input and not app._changes_waiting
+
+
+async def test_keys_typed_as_the_load_prompt_is_made_reach_it(make_app, tmp_path, monkeypatch):
+    # The prompt is pushed in the loop's next turn (copying the screen behind it and building
+    # it were one stall of 10-20 ms on 2 cores): keys that come meanwhile wait for it, and
+    # reach it rather than the panes.
+    app = make_app()
+    push_dialog = type(app).push_dialog
+
+    def push_then_type(self, dialog, callback=None):
+        push_dialog(self, dialog, callback)
+        if isinstance(dialog, TextPrompt):  # as if these came right after `l`
+            typed = [*[(ch, ch) for ch in "/n"], ("full_stop", "."), *[(ch, ch) for ch in "json"], ("enter", "\r")]
+            for key, character in typed:
+                self.post_message(events.Key(key, character).set_sender(self))
+
+    monkeypatch.setattr(type(app), "push_dialog", push_then_type)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        app.last_path = str(tmp_path / "offered.json")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), timeout=5)
+        await pilot.pause(0.3)
+        prompt = app.screen
+        assert prompt.query_one(Input).value == "/n.json"  # the offered path replaced by what was typed
+        assert prompt.problem.startswith("cannot load")  # and enter submitted it (no such file at /)
+        assert app.editor.table.row_count == 12 and not app.training
