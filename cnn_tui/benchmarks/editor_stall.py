@@ -16,10 +16,9 @@ the app does it, its caches and Textual's cold, as when a person does it once); 
 median and the most, over the presses, of the most CPU time the event loop's thread used
 between two of the task's wake-ups (the work of the longest stall, less sensitive to other
 processes on a busy machine; it counts the whole stretch between two wake-ups, up to 2 ms
-more than the stall). A
-frame at 60 frames a second is 16.7 ms. Loading a file is one of the keys: enter in the `l`
-prompt, with the path of a 101-layer file typed in (a table narrower than the seed
-network's); the seed network is loaded back afterwards.
+more than the stall). A frame at 60 frames a second is 16.7 ms. Loading a file is one of
+the keys: enter in the `l` prompt, with the path of a 101-layer file typed in (a table
+narrower than the seed network's); the seed network is loaded back afterwards.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.terminal_lost = False
         self.collector = QuietCollector()  # full garbage collections wait for a pause
         self._held_input: list[events.Event] = []  # keys and clicks waiting for a change to be drawn
-        self._changes_waiting = 0  # changes waiting to be drawn (show_after_frame)
+        self._changes_waiting = 0  # changes and dialogs waiting to be drawn (show_after_frame, push_dialog)
 
     # --- layout ---------------------------------------------------------------------
 

@@ -437,7 +437,7 @@ class LayerTable(ScrollView, can_focus=True):
             self._mark_fit()
 
     def _mark_fit(self) -> None:
-        """Show the vertical scrollbar only while there is something to scroll."""
+        """The vertical scrollbar drawn in the table's colour while every row fits."""
         self.set_class(self.virtual_size.height <= self.scrollable_content_region.height, "-fits")
 
     def move_cursor(self, row: int, animate: bool = False) -> None:
