@@ -14,6 +14,7 @@ when something changed (messages up).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from dataclasses import dataclass
@@ -222,6 +223,16 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
                 self._release_input()
 
         self.call_after_refresh(change)
+
+    async def next_frame(self) -> None:
+        """Wait until the screen has been drawn again (at once if it has nothing to draw)."""
+        drawn = asyncio.Event()
+        self.call_after_refresh(drawn.set)
+        await drawn.wait()
+
+    def hold_input(self) -> None:
+        """Keys and clicks wait from now until `_release_input` (a change shown in steps)."""
+        self._changes_waiting += 1
 
     def push_dialog(self, dialog: Screen, callback: Any = None) -> None:
         """Push `dialog` in the event loop's next turn, holding keys and clicks until it is

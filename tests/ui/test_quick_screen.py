@@ -708,3 +708,50 @@ async def test_keys_typed_as_the_load_prompt_is_made_reach_it(make_app, tmp_path
         assert prompt.query_one(Input).value == "/n.json"  # the offered path replaced by what was typed
         assert prompt.problem.startswith("cannot load")  # and enter submitted it (no such file at /)
         assert app.editor.table.row_count == 12 and not app.training
+
+
+async def test_a_session_opened_from_the_list_is_drawn_in_frames_of_its_own(make_app, tmp_path, monkeypatch):
+    # Drawn with the list closing, in one frame, a session took 30-50 ms on 2 cores: the panes
+    # are drawn back first, then the network and configuration, then the epochs and the loss
+    # chart, then the accuracy chart, each in a frame of its own.
+    from textual.screen import Screen
+
+    from cnn_tui.ui.editor.pane import EditorPane
+    from cnn_tui.ui.training.charts import LossChart
+
+    from .test_compare_export import sessions
+
+    sessions(tmp_path)
+    app = make_app()
+    order: list[str] = []
+    refresh, show, loss, accuracy = (Screen._compositor_refresh, EditorPane.show_loaded, LossChart.set_data,
+                                     MetricChart.set_data)
+
+    def frame(screen):
+        if screen is app.screen and len(app.screen_stack) == 1 and order:
+            order.append("frame")
+        return refresh(screen)
+
+    async def network(pane, prepared):
+        order.append("network")
+        return await show(pane, prepared)
+
+    def data(chart, series):
+        order.append("loss" if isinstance(chart, LossChart) else "accuracy")
+        return (loss if isinstance(chart, LossChart) else accuracy)(chart, series)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SessionsScreen", timeout=5)
+        await pilot.pause(0.2)
+        monkeypatch.setattr(Screen, "_compositor_refresh", frame)
+        monkeypatch.setattr(EditorPane, "show_loaded", network)
+        monkeypatch.setattr(MetricChart, "set_data", data)  # LossChart is a MetricChart
+        order.append("enter")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.session_name == "base" and "accuracy" in order, timeout=10)
+        await pilot.pause(0.3)
+        steps = [step for i, step in enumerate(order) if step != "frame" or order[i - 1] != "frame"]
+        assert steps[:8] == ["enter", "frame", "network", "frame", "loss", "frame", "accuracy", "frame"]
+        assert app.pane.query_one("EpochTable").row_count == 3
