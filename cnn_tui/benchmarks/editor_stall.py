@@ -18,7 +18,8 @@ between two of the task's wake-ups (the work of the longest stall, less sensitiv
 processes on a busy machine; it counts the whole stretch between two wake-ups, up to 2 ms
 more than the stall). A frame at 60 frames a second is 16.7 ms. Loading a file is one of
 the keys: enter in the `l` prompt, with the path of a 101-layer file typed in (a table
-narrower than the seed network's); the seed network is loaded back afterwards.
+narrower than the seed network's); so is opening a finished 5-epoch session from the `o`
+list. The seed network is loaded back after each.
 """
 
 from __future__ import annotations
@@ -113,9 +114,26 @@ KEY_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] =
     ("delete a layer (d, then y)", ("d",), ("y",), ("ctrl+z",)),
     ("open the load prompt (l)", (), ("l",), ("escape",)),
     ("load a 101-layer file (enter there)", ("l", "{path}"), ("enter",), ()),  # the seed put back after
+    ("open a session (enter in the o list)", ("o",), ("enter",), ()),  # the seed put back after
     ("open help (?)", (), ("question_mark",), ("escape",)),
     ("close help", ("question_mark",), ("escape",), ()),
 ]
+
+
+def finished_session(root: str, name: str, epochs: int) -> None:
+    """A finished session of the seed network with made-up epochs, as the sessions list shows."""
+    from cnn_tui.core.config import TrainConfig
+    from cnn_tui.core.presets import preset
+    from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore, new_record
+
+    with SessionStore(root).create(name, new_record(preset("seed"), TrainConfig(dataset="synthetic"), "cpu")) as session:
+        for epoch in range(epochs):
+            accuracy = 0.5 + 0.08 * epoch
+            row = {field: 1 for field in METRIC_FIELDS}
+            row.update(epoch=epoch, test_accuracy=accuracy, train_accuracy=accuracy, total_loss=4 * (1 - accuracy),
+                       batches=4, test_loss=1 - accuracy, seconds=1.5, batch_losses=[1 - accuracy] * 4)
+            session.append_metrics(row)
+        session.set_status("finished")
 
 
 async def key_stalls(repeats: int, size: tuple[int, int] = (120, 40)) -> dict[str, list[tuple[float, float]]]:
@@ -129,7 +147,9 @@ async def key_stalls(repeats: int, size: tuple[int, int] = (120, 40)) -> dict[st
     def keys(sequence: tuple[str, ...]) -> list[str]:  # "{path}": the file's path, typed
         return [key for item in sequence for key in (str(path) if item == "{path}" else [item])]
 
-    app = CnnTuiApp(probe_device=False, sessions_dir=tempfile.mkdtemp())
+    sessions = tempfile.mkdtemp()
+    finished_session(sessions, "run", epochs=5)
+    app = CnnTuiApp(probe_device=False, sessions_dir=sessions)
     meter = StallMeter()
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.3)

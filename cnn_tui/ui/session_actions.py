@@ -270,9 +270,9 @@ class SessionActions:
         self.run_worker(self._open_in_frames(name), group="open", exclusive=True, exit_on_error=False)
 
     async def _open_in_frames(self, name: str) -> None:
-        """Open a session picked from the list in four frames, keys and clicks waiting till
+        """Open a session picked from the list in five frames, keys and clicks waiting till
         the last: the panes drawn back as the list closes, then the network and the
-        configuration, then the epochs and the loss chart, then the accuracy chart. Drawn
+        configuration, then the epoch table, the loss chart and the accuracy chart. Drawn
         in one frame with the list closing, it all took 30-50 ms on 2 cores."""
         self.hold_input()
         try:

@@ -712,12 +712,13 @@ async def test_keys_typed_as_the_load_prompt_is_made_reach_it(make_app, tmp_path
 
 async def test_a_session_opened_from_the_list_is_drawn_in_frames_of_its_own(make_app, tmp_path, monkeypatch):
     # Drawn with the list closing, in one frame, a session took 30-50 ms on 2 cores: the panes
-    # are drawn back first, then the network and configuration, then the epochs and the loss
-    # chart, then the accuracy chart, each in a frame of its own.
+    # are drawn back first, then the network and configuration, then the epoch table, the
+    # loss chart and the accuracy chart, each in a frame of its own.
     from textual.screen import Screen
 
     from cnn_tui.ui.editor.pane import EditorPane
     from cnn_tui.ui.training.charts import LossChart
+    from cnn_tui.ui.training.epoch_table import EpochTable
 
     from .test_compare_export import sessions
 
@@ -726,6 +727,7 @@ async def test_a_session_opened_from_the_list_is_drawn_in_frames_of_its_own(make
     order: list[str] = []
     refresh, show, loss, accuracy = (Screen._compositor_refresh, EditorPane.show_loaded, LossChart.set_data,
                                      MetricChart.set_data)
+    set_epochs = EpochTable.set_epochs
 
     def frame(screen):
         if screen is app.screen and len(app.screen_stack) == 1 and order:
@@ -735,6 +737,10 @@ async def test_a_session_opened_from_the_list_is_drawn_in_frames_of_its_own(make
     async def network(pane, prepared):
         order.append("network")
         return await show(pane, prepared)
+
+    def epochs(table, rows):
+        order.append("table")
+        return set_epochs(table, rows)
 
     def data(chart, series):
         order.append("loss" if isinstance(chart, LossChart) else "accuracy")
@@ -748,10 +754,12 @@ async def test_a_session_opened_from_the_list_is_drawn_in_frames_of_its_own(make
         monkeypatch.setattr(Screen, "_compositor_refresh", frame)
         monkeypatch.setattr(EditorPane, "show_loaded", network)
         monkeypatch.setattr(MetricChart, "set_data", data)  # LossChart is a MetricChart
+        monkeypatch.setattr(EpochTable, "set_epochs", epochs)
         order.append("enter")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.session_name == "base" and "accuracy" in order, timeout=10)
         await pilot.pause(0.3)
         steps = [step for i, step in enumerate(order) if step != "frame" or order[i - 1] != "frame"]
-        assert steps[:8] == ["enter", "frame", "network", "frame", "loss", "frame", "accuracy", "frame"]
+        assert steps[:8] == ["enter", "frame", "network", "frame", "table", "frame", "loss", "frame"]
+        assert steps[8:10] == ["accuracy", "frame"]
         assert app.pane.query_one("EpochTable").row_count == 3
