@@ -214,7 +214,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         change in a frame of its own, each under one frame's time. Input that comes between
         the two (a key typed right after enter) waits, then acts on what `show` put on
         screen, as if both had been one step."""
-        self._changes_waiting += 1
+        self.hold_input()
 
         async def change() -> None:
             try:
@@ -241,7 +241,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         A dialog that dims the screen behind it copies that screen's lines as it is made (5-10
         ms on 2 cores), and Textual then builds the dialog's widgets (6-9 ms more): in one
         turn of the loop, the screen stood still for both."""
-        self._changes_waiting += 1
+        self.hold_input()
 
         async def push() -> None:
             try:
