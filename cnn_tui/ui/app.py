@@ -211,18 +211,20 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         A dialog that closes has Textual draw the whole screen below it again. With a new
         network's table, form and totals drawn in that same frame, it took 20-30 ms on 2
         cores. Drawn first as it was (from its widgets' kept lines), the screen then takes the
-        change in a frame of its own, each under one frame's time. Input that comes between
-        the two (a key typed right after enter) waits, then acts on what `show` put on
-        screen, as if both had been one step."""
-        self.hold_input()
+        change in a frame of its own, each under one frame's time (`show` may draw in more
+        frames still, awaiting `next_frame` between its steps). Input that comes meanwhile
+        (a key typed right after enter) waits, then acts on what `show` put on screen, as if
+        it had all been one step."""
+        self._hold_input()
 
         async def change() -> None:
             try:
+                await self.next_frame()
                 await show()
             finally:
                 self._release_input()
 
-        self.call_after_refresh(change)
+        self.run_worker(change(), group="show", exit_on_error=False, description="show a change")
 
     async def next_frame(self) -> None:
         """Wait until the screen has been drawn again (at once if it has nothing to draw)."""
@@ -230,8 +232,8 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         self.call_after_refresh(drawn.set)
         await drawn.wait()
 
-    def hold_input(self) -> None:
-        """Keys and clicks wait from now until `_release_input` (a change shown in steps)."""
+    def _hold_input(self) -> None:
+        """Keys and clicks wait from now until `_release_input`."""
         self._changes_waiting += 1
 
     def push_dialog(self, dialog: Screen, callback: Any = None) -> None:
@@ -241,7 +243,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         A dialog that dims the screen behind it copies that screen's lines as it is made (5-10
         ms on 2 cores), and Textual then builds the dialog's widgets (6-9 ms more): in one
         turn of the loop, the screen stood still for both."""
-        self.hold_input()
+        self._hold_input()
 
         async def push() -> None:
             try:
