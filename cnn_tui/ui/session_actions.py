@@ -302,7 +302,7 @@ class SessionActions:
         self.list_sessions()
 
     async def load_session(self, name: str, between: Callable[[], Awaitable[Any]] | None = None) -> None:
-        """Show a saved session: its architecture, configuration, table and charts (with
+        """Show a saved session: its configuration, architecture, table and charts (with
         `between` awaited between these, each drawn in a frame of its own)."""
         try:
             session = self.store.open(name)
@@ -319,6 +319,8 @@ class SessionActions:
         self.pane.config_form.load(config, str(distributed["world_size"]) if distributed else "1")
         self.pane.total_epochs = config.epochs  # "k/N epochs done": this session's target
         self.config = config
+        if between is not None:  # a new choice in a drop-down lays the screen out: a frame of its own
+            await between()
         await self.editor.set_dataset(config.input, config.classes, config.dataset)
         await self.editor.set_batch_size(config.batch_size)
         await self.editor.load(arch, f"session {name}")

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from typing_extensions import Self
+
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
@@ -56,13 +58,30 @@ class QuickScrollBar(ScrollBar):
 
     _drawn: tuple[tuple, list[Strip]] | None = None
 
-    def render_lines(self, crop: Region) -> list[Strip]:
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        """Asked to draw itself again, the bar does so only if it would look different.
+        Textual asks at every layout pass of the screen, for any widget's change: the bar's
+        column, marked to be drawn, stretched the screen's update across both panes (the
+        update covers the box around everything marked), each widget in it drawn again."""
+        if not (regions or layout or recompose) and self._drawn is not None and self._look()[0] == self._drawn[0]:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _look(self) -> tuple[tuple | None, ScrollBarRender | None]:
+        """What the bar's lines depend on, and the bar; (None, None) where it is not drawn here."""
         bar = self.render()
         if not (isinstance(bar, ScrollBarRender) and self.vertical and isinstance(bar.style, Style)):
-            return super().render_lines(crop)
+            return None, None
         width, height = self.size
-        filters, base = tuple(self.get_line_filters()), self.rich_style
-        key = (width, height, bar.virtual_size, bar.window_size, bar.position, bar.style, base, filters)
+        return (width, height, bar.virtual_size, bar.window_size, bar.position, bar.style, self.rich_style,
+                tuple(self.get_line_filters())), bar
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        key, bar = self._look()
+        if key is None or bar is None:
+            return super().render_lines(crop)
+        width, height, *_, base, filters = key
         if self._drawn is None or self._drawn[0] != key:
             segments = bar.render_bar(size=height, virtual_size=bar.virtual_size, window_size=bar.window_size,
                                       position=bar.position, thickness=width, vertical=True,

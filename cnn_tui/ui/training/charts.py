@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from weakref import WeakSet
+
 from rich.text import Text
+from textual import events
 from textual.app import RenderResult
+from textual.containers import Container
+from textual.geometry import Region, Size
+from textual.screen import Screen
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 from textual_plotext import PlotextPlot
+
+# Screens on which a chart was built in the frame being drawn: one plotext figure per frame
+# (each is 5-9 ms to build and draw on 2 cores), the next chart due is built in the next.
+_BUILT_THIS_FRAME: WeakSet[Screen] = WeakSet()
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A chart as built: for what (size, theme, data version), as text and as lines drawn."""
+
+    key: tuple
+    text: Text
+    lines: list[Strip]
 
 
 def epoch_ticks(plt, last: float) -> None:
@@ -14,9 +36,35 @@ def epoch_ticks(plt, last: float) -> None:
         plt.xticks(epochs[:: max(1, len(epochs) // 8)])
 
 
-class MetricChart(PlotextPlot):
+class WithoutScrollbars:
+    """For a widget that never scrolls (a chart, the box of charts): its new size is all a
+    resize needs.
+
+    Textual sets a resized widget's scrollable size through a reactive that asks for one more
+    layout pass of the whole screen, which only a widget with scrollbars can need. For the
+    charts that was a second layout after every change of their size (5-8 ms on 2 cores), as
+    the epoch table grows. A plain class: Textual takes default CSS from the first base only."""
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
+
+
+class ChartBox(WithoutScrollbars, Container):
+    """The charts, one above the other."""
+
+
+class MetricChart(WithoutScrollbars, PlotextPlot):
     """One chart of named series of (x, y) points; x counts epochs from 1 (x = 2.5: half-way
-    through the third epoch), so live points and per-epoch points share one axis."""
+    through the third epoch), so live points and per-epoch points share one axis.
+
+    plotext builds the figure (a few ms) only when the data, the size or the theme changed
+    since it was last built. Two rules keep each frame short:
+    - in the frame where the chart gets a new size (the epoch table grew, the terminal was
+      resized), it shows the figure it has, cropped or padded to that size, and builds the
+      new one in the next frame, when the rest of the layout has been drawn;
+    - one chart is built per frame: a second chart that changed in the same frame shows its
+      figure as it was for one more frame.
+    """
 
     DEFAULT_CSS = """
     MetricChart { height: 1fr; min-height: 6; }
@@ -28,7 +76,11 @@ class MetricChart(PlotextPlot):
         self.series: dict[str, list[tuple[float, float]]] = {name: [] for name in series}
         self.series_colors = dict(zip(series, colors))
         self.marked: int | None = None  # an epoch to draw a line at
-        self._built: tuple[tuple, RenderResult] | None = None  # (size and theme, the figure drawn)
+        self._version = 0  # counts the figure's redefinitions
+        self._figure: Figure | None = None  # the last one built
+        self._shown: list[Strip] = []  # the lines drawn in this frame
+        self._settled_size: Size | None = None  # the size of the last Resize handled
+        self._held = False  # see hold()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -37,10 +89,12 @@ class MetricChart(PlotextPlot):
     def set_data(self, series: dict[str, list[tuple[float, float]]]) -> None:
         for name in self.series:
             self.series[name] = list(series.get(name, []))
+        self._held = False
         self.replot()
 
     def append(self, name: str, x: float, y: float) -> None:
         self.series[name].append((x, y))
+        self._held = False
         self.replot()
 
     def replot(self) -> None:
@@ -60,23 +114,77 @@ class MetricChart(PlotextPlot):
 
     def figure_changed(self) -> None:
         """The figure was redefined: build it again when next drawn."""
-        self._built = None
+        self._version += 1
         self.refresh()
 
-    def render(self) -> RenderResult:
-        """The figure as text, built by plotext (a few ms) only when the figure, the size or
-        the theme changed since the last time: a screen drawn again after a dialog closes, or
-        a neighbour's change, reuses it."""
-        key = (self.size, self.app.theme)
-        if self._built is None or self._built[0] != key:
+    def hold(self) -> None:
+        """Keep showing the figure drawn, whatever the size or the marked epoch, until new
+        data comes (set_data, append) or `let_go()`: new data is on its way, and a figure
+        built before it would be built for nothing."""
+        self._held = True
+
+    def let_go(self) -> None:
+        """Build the figure again as it changes (see hold)."""
+        if self._held:
+            self._held = False
+            self.refresh()
+
+    def _key(self) -> tuple:
+        return (self.size, self.app.theme, self._version)
+
+    def figure(self) -> Figure:
+        """The figure for the data, size and theme now, built if it is not."""
+        key = self._key()
+        if self._figure is None or self._figure.key != key:
             try:
-                figure = super().render()
+                text = super().render()  # plotext's build
             except Exception as exc:  # noqa: BLE001 - plotext's own failure: say so, keep the app
                 self.log.error(f"{self.chart_title} chart: {type(exc).__name__}: {exc}")
-                figure = Text(f"{self.chart_title}: cannot be drawn at this size ({type(exc).__name__})",
-                              style="dim", no_wrap=True, overflow="ellipsis")
-            self._built = (key, figure)
-        return self._built[1]
+                text = Text(f"{self.chart_title}: cannot be drawn at this size ({type(exc).__name__})",
+                            style="dim", no_wrap=True, overflow="ellipsis")
+            width, height = self.size
+            lines = Visual.to_strips(self, visualize(self, text), width, height, self.visual_style)
+            self._figure = Figure(key, text, lines)
+        return self._figure
+
+    def render(self) -> RenderResult:
+        return self.figure().text
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._shown = self._lines_for_this_frame()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        if y < len(self._shown):
+            return self._shown[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+    def _lines_for_this_frame(self) -> list[Strip]:
+        shown = self._figure
+        if shown is None or shown.key == self._key():
+            return self.figure().lines  # nothing shown yet, or nothing changed
+        if self._held:
+            pass  # new data will ask for a frame
+        elif self.size != self._settled_size:
+            pass  # resized in this frame: on_resize asks for the next
+        elif self.screen in _BUILT_THIS_FRAME:
+            self.call_after_refresh(self.refresh)  # another chart took this frame: the next
+        else:
+            _BUILT_THIS_FRAME.add(self.screen)
+            self.call_after_refresh(_BUILT_THIS_FRAME.discard, self.screen)
+            return self.figure().lines
+        # the figure drawn, cropped or padded to the size
+        width, height = self.size
+        style = self.visual_style.rich_style
+        lines = [line.crop_extend(0, width, style) for line in shown.lines[:height]]
+        return lines + [Strip.blank(width, style)] * (height - len(lines))
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Handled after the frame that drew the new size: the figure for it comes next."""
+        if self._settled_size != self.size:
+            self._settled_size = self.size
+            if self._figure is not None and self._figure.key != self._key():
+                self.refresh()
 
     def mark(self, epoch: int | None) -> None:
         """A line at the end of `epoch` (counted from 0), or none."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.css.scalar import Scalar
 from textual.widgets import DataTable
 
 # Column keys and their two-line headers (the training pane can be 45 columns wide).
@@ -19,13 +20,22 @@ def mean_batch_loss(row: dict[str, Any]) -> float:
     return row["total_loss"] / max(1, int(row.get("batches") or 1))
 
 
+HEADER_HEIGHT = 2
+MOST_ROWS_SHOWN = 10  # more rows scroll
+
+
 class EpochTable(DataTable):
-    DEFAULT_CSS = """
-    EpochTable { height: auto; max-height: 12; min-height: 3; scrollbar-size-vertical: 1; }
+    """As tall as its rows (one at least, MOST_ROWS_SHOWN at most). The height is set here as
+    rows come, rather than by CSS `height: auto`, so that room for a session's rows can be
+    made in one frame (the charts above shrink: a layout pass) and the rows drawn in the next
+    (on 2 cores each is 8-12 ms; together they took more than a frame)."""
+
+    DEFAULT_CSS = f"""
+    EpochTable {{ height: {HEADER_HEIGHT + 1}; scrollbar-size-vertical: 1; }}
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, header_height=2, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, header_height=HEADER_HEIGHT, **kwargs)
 
     def on_mount(self) -> None:
         for key, header in zip(COLUMNS, HEADERS):
@@ -33,6 +43,11 @@ class EpochTable(DataTable):
 
     def add_epoch(self, m: dict[str, Any]) -> None:
         """Add an epoch's row; an epoch already shown (redone after a resume) is replaced."""
+        self._put(m)
+        self.make_room(self.row_count)
+        self.move_cursor(row=self.row_count - 1, animate=False)
+
+    def _put(self, m: dict[str, Any]) -> None:
         key = str(m["epoch"])
         cells = (
             str(m["epoch"] + 1), f"{m['total_correct']:,}", f"{mean_batch_loss(m):.4f}",
@@ -43,7 +58,15 @@ class EpochTable(DataTable):
                 self.update_cell(key, column, value)
         else:
             self.add_row(*cells, key=key)
-        self.move_cursor(row=self.row_count - 1, animate=False)
+
+    def make_room(self, rows: int) -> bool:
+        """The height that shows `rows` rows (scrolling past MOST_ROWS_SHOWN); True if that
+        is a new height (the screen will be laid out again)."""
+        height = HEADER_HEIGHT + min(max(rows, 1), MOST_ROWS_SHOWN)
+        if self.styles.height == Scalar.from_number(height):
+            return False
+        self.styles.height = height
+        return True
 
     @property
     def selected_epoch(self) -> int | None:
@@ -56,4 +79,7 @@ class EpochTable(DataTable):
     def set_epochs(self, rows: list[dict[str, Any]]) -> None:
         self.clear()
         for row in rows:
-            self.add_epoch(row)
+            self._put(row)
+        self.make_room(self.row_count)
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)

@@ -7,14 +7,14 @@ from typing import Any, Awaitable, Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Container, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
 from ...core.config import TrainConfig
 from ...core.events import BatchProgress, EpochStarted, TrainingEnded, TrainingStarted
 from ...words import count
-from .charts import LossChart, MetricChart
+from .charts import ChartBox, LossChart, MetricChart
 from .config_form import ConfigForm
 from .epoch_table import EpochTable, mean_batch_loss
 from .progress import EpochProgress
@@ -65,7 +65,7 @@ class TrainingPane(Vertical):
         yield Static(id="state")
         yield EpochProgress(id="progress")
         yield SystemPanel(id="system")
-        with Container(id="charts"):
+        with ChartBox(id="charts"):
             yield LossChart(id="loss-chart")
             yield MetricChart("accuracy", ("train", "test"), ("cyan", "orange"), id="acc-chart")
         yield Static(id="readout")
@@ -203,13 +203,25 @@ class TrainingPane(Vertical):
         self._show_accuracy(rows)
 
     async def show_epochs_in_frames(self, rows: list[dict[str, Any]], next_frame: Callable[[], Awaitable[Any]]) -> None:
-        """show_epochs, the table and each chart drawn in a frame of its own: each is 5-9 ms
-        to draw on 2 cores, all of them in one frame ~25 ms."""
-        self._show_table(rows)
-        await next_frame()
-        self._show_loss(rows)
-        await next_frame()
-        self._show_accuracy(rows)
+        """show_epochs over several frames (on 2 cores the table and each chart are 5-9 ms to
+        draw, all in one frame ~25 ms): room for the rows where the table needs another
+        height (the charts resize: a layout pass), then the rows, the loss chart and the
+        accuracy chart. Until its data comes, each chart shows the figure it had: none is
+        built for the old data at its new size."""
+        charts = list(self.query(MetricChart))
+        for chart in charts:
+            chart.hold()
+        try:
+            if self.query_one(EpochTable).make_room(len(rows)):
+                await next_frame()
+            self._show_table(rows)
+            await next_frame()
+            self._show_loss(rows)
+            await next_frame()
+            self._show_accuracy(rows)
+        finally:
+            for chart in charts:
+                chart.let_go()
 
     def _show_table(self, rows: list[dict[str, Any]]) -> None:
         self._rows = {int(r["epoch"]): r for r in rows}

@@ -25,7 +25,7 @@ class EpochProgress(Vertical):
     EpochProgress #progress-text { height: auto; color: $text-muted; }
     """
 
-    _rows = -1  # rows the text took when last shown
+    _rows = 1  # rows the text took when last shown (the empty line drawn at start: one)
 
     def compose(self) -> ComposeResult:
         yield ProgressBar(total=1, show_eta=False, show_percentage=True, id="bar")

@@ -1,0 +1,188 @@
+"""What keeps the training pane's frames short: a chart is never built in the frame that
+resizes it and one chart is built a frame; a layout pass of the pane draws nothing of the
+editor and lays the screen out once; the epoch table is as tall as its rows."""
+
+from __future__ import annotations
+
+from textual.screen import Screen
+
+from cnn_tui.ui.training.charts import MetricChart
+from cnn_tui.ui.training.epoch_table import EpochTable
+
+from .conftest import count_layouts, record_renders, wait_for
+
+
+def row(epoch: int) -> dict:
+    return {"epoch": epoch, "total_loss": 30.0, "total_correct": 500, "samples": 600, "train_accuracy": 0.8,
+            "test_loss": 0.5, "test_accuracy": 0.7, "seconds": 1.0, "batches": 12}
+
+
+def record_frames(app, monkeypatch) -> list[str]:
+    """From now on: "layout" as a layout pass starts, "frame" as a frame has been drawn,
+    "build <chart id>" as plotext builds a chart's figure."""
+    events: list[str] = []
+    refresh_layout, compositor_refresh = Screen._refresh_layout, Screen._compositor_refresh
+
+    def layout(screen, *args, **kwargs):
+        if screen is app.screen:
+            events.append("layout")
+        return refresh_layout(screen, *args, **kwargs)
+
+    def frame(screen):
+        result = compositor_refresh(screen)
+        if screen is app.screen:
+            events.append("frame")
+        return result
+
+    monkeypatch.setattr(Screen, "_refresh_layout", layout)
+    monkeypatch.setattr(Screen, "_compositor_refresh", frame)
+    for chart in app.query(MetricChart):
+        build = chart.plt.build
+        monkeypatch.setattr(chart.plt, "build", lambda chart=chart, build=build: (events.append(f"build {chart.id}"),
+                                                                                    build())[1])
+    return events
+
+
+def frames_of(events: list[str]) -> list[list[str]]:
+    """The events grouped by the frame they ended in."""
+    frames: list[list[str]] = [[]]
+    for event in events:
+        if event == "frame":
+            frames.append([])
+        else:
+            frames[-1].append(event)
+    return frames
+
+
+async def test_a_resized_chart_is_built_in_a_later_frame_and_one_chart_a_frame(make_app, monkeypatch):
+    # Built in the frame that resized them (the epoch table grew), the two charts added 9-15
+    # ms on 2 cores to a frame that already held a layout pass and the table's new rows.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        charts = list(app.query(MetricChart))
+        heights = [chart.size.height for chart in charts]
+        events = record_frames(app, monkeypatch)
+        app.query_one(EpochTable).make_room(6)  # four rows taller: both charts shrink
+        await pilot.pause(0.3)
+        assert [chart.size.height for chart in charts] != heights
+        frames = frames_of(events)
+        resized = next(frame for frame in frames if "layout" in frame)
+        assert not [event for event in resized if event.startswith("build")]
+        builds = [[event for event in frame if event.startswith("build")] for frame in frames]
+        assert sorted(event for frame in builds for event in frame) == ["build acc-chart", "build loss-chart"]
+        assert all(len(frame) <= 1 for frame in builds)
+        for chart in charts:  # each shows the figure for its new size
+            assert chart.figure().key[0] == chart.size
+            drawn = chart.render_lines(chart.region.reset_offset)
+            assert [line.text for line in drawn] == [line.text for line in chart.figure().lines]
+            assert len(drawn) == chart.size.height
+
+
+async def test_a_layout_pass_of_the_training_pane_draws_nothing_of_the_editor(make_app, monkeypatch):
+    # Textual asks every scrollable widget's scrollbar to draw itself again at each layout
+    # pass. The layer table's, asked though it looked the same, stretched the frame's update
+    # box over both panes, and every widget of both was drawn again (8-9 ms on 2 cores).
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        passes = count_layouts(app.screen)
+        drawn = record_renders(monkeypatch)
+        app.query_one(EpochTable).make_room(6)
+        await pilot.pause(0.3)
+        assert app.query_one(EpochTable).size.height == 8
+        assert not [widget for widget in drawn if app.editor in widget.ancestors]  # its own edge may be
+        # The charts' new sizes ask for no second pass (they have no scrollbars to fit).
+        assert len(passes) == 1
+
+
+async def test_the_layer_tables_scrollbar_is_drawn_again_when_it_changes(make_app, tmp_path):
+    from cnn_tui.benchmarks.editor_stall import big_architecture
+    from cnn_tui.core.spec import Architecture
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        bar = app.editor.table.vertical_scrollbar
+        fits = bar.render_lines(bar.region.reset_offset)
+        await app.editor.load(Architecture.from_dict(big_architecture(101)), "big")
+        await pilot.pause(0.3)
+        scrolls = bar.render_lines(bar.region.reset_offset)
+        assert scrolls != fits  # a thumb now
+        app.editor.table.move_cursor(row=100)
+        await pilot.pause(0.3)
+        assert bar.render_lines(bar.region.reset_offset) != scrolls  # the thumb at the bottom
+
+
+async def test_the_epoch_table_is_as_tall_as_its_rows_up_to_ten(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        table = app.query_one(EpochTable)
+        assert table.size.height == 3  # the header and a blank row
+        table.add_epoch(row(0))
+        table.add_epoch(row(1))
+        await pilot.pause(0.1)
+        assert table.size.height == 4
+        table.add_epoch({**row(1), "total_correct": 550})  # redone after a resume: replaced
+        await pilot.pause(0.1)
+        assert table.size.height == 4 and table.row_count == 2
+        table.set_epochs([row(epoch) for epoch in range(14)])
+        await pilot.pause(0.1)
+        assert table.size.height == 12 and table.row_count == 14
+        assert table.selected_epoch == 13 and table.scroll_y > 0  # the last row, scrolled to
+        assert not table.make_room(14)  # no new height: nothing to lay out
+        table.set_epochs([])
+        await pilot.pause(0.1)
+        assert table.size.height == 3 and table.selected_epoch is None
+
+
+async def test_a_session_opened_builds_each_chart_once_after_its_data(make_app, tmp_path, monkeypatch):
+    # The first time, the epoch table grows for the session's rows and the charts shrink:
+    # until its data comes, each chart shows the figure it had rather than build one for the
+    # old data at its new size. The second time (as many epochs): no layout pass at all.
+    from .test_compare_export import sessions
+
+    sessions(tmp_path)
+    app = make_app()
+    set_data = MetricChart.set_data
+
+    def data(chart, series):
+        events.append(f"data {chart.id}")
+        return set_data(chart, series)
+
+    monkeypatch.setattr(MetricChart, "set_data", data)  # LossChart's too
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        for time in ("first", "again"):
+            await pilot.press("o")
+            await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SessionsScreen", timeout=5)
+            await pilot.pause(0.2)
+            events = record_frames(app, monkeypatch)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.session_name == "base", timeout=10)
+            await pilot.pause(0.4)
+            shown = [event for event in events if event.startswith(("data", "build"))]
+            assert shown == ["data loss-chart", "build loss-chart", "data acc-chart", "build acc-chart"], time
+            frames = frames_of(events)
+            assert not [frame for frame in frames if "layout" in frame and any(e.startswith("build") for e in frame)]
+            if time == "first":
+                assert app.query_one(EpochTable).size.height == 5
+            else:
+                assert "layout" not in events
+
+
+async def test_the_first_progress_line_of_one_row_lays_nothing_out(make_app):
+    # The line under the progress bar starts empty, one row tall: a first line that fits in
+    # one row (a session opened: "finished · 3/3 epochs done") needs no layout pass.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        passes = count_layouts(app.screen)
+        app.pane.show_over("finished", 3)
+        await pilot.pause(0.2)
+        assert str(app.query_one("#progress-text").render()).startswith("finished · 3/")
+        assert not passes
+        app.pane.query_one("#progress").show_text("a line long enough to wrap onto a second row " * 2)
+        await pilot.pause(0.2)
+        assert passes and app.query_one("#progress-text").size.height > 1  # two rows: laid out
