@@ -186,3 +186,24 @@ async def test_the_first_progress_line_of_one_row_lays_nothing_out(make_app):
         app.pane.query_one("#progress").show_text("a line long enough to wrap onto a second row " * 2)
         await pilot.pause(0.2)
         assert passes and app.query_one("#progress-text").size.height > 1  # two rows: laid out
+
+
+async def test_an_epochs_end_draws_its_row_in_one_frame_and_each_chart_in_a_later_one(make_app, monkeypatch):
+    # A run's epoch ends: the table gets taller for the new row (a layout pass) and both
+    # charts get a point. All in one frame that was 25-30 ms on 2 cores.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        for epoch in range(3):
+            events = record_frames(app, monkeypatch)
+            app.pane.epoch_finished({**row(epoch), "batch_losses": [0.5] * 12})
+            await pilot.pause(0.3)
+            frames = frames_of(events)
+            resized = [frame for frame in frames if "layout" in frame]
+            assert len(resized) == 1 and not [event for event in resized[0] if event.startswith("build")]
+            builds = [[event for event in frame if event.startswith("build")] for frame in frames]
+            assert sorted(event for frame in builds for event in frame) == ["build acc-chart", "build loss-chart"]
+            assert all(len(frame) <= 1 for frame in builds)
+        assert app.query_one(EpochTable).size.height == 5
+        accuracy = app.query_one("#acc-chart", MetricChart)
+        assert accuracy.figure().key[0] == accuracy.size and len(accuracy.series["test"]) == 3

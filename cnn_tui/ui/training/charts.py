@@ -98,9 +98,13 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         self.replot()
 
     def replot(self) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
+        """What the chart shows changed: its figure is defined and built again when next
+        drawn (so the changes of one turn of the loop make one figure)."""
+        self._version += 1
+        self.refresh()
+
+    def define(self, plt) -> None:
+        """The figure, told to plotext: the series, and a line at the marked epoch."""
         plt.title(self.chart_title)
         plt.xlabel("epoch")
         epoch_ticks(plt, max((points[-1][0] for points in self.series.values() if points), default=0.0))
@@ -110,12 +114,6 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
                          color=self.series_colors[name], marker="braille")
         if self.marked is not None:
             plt.vline(self.marked + 1, "gray")
-        self.figure_changed()
-
-    def figure_changed(self) -> None:
-        """The figure was redefined: build it again when next drawn."""
-        self._version += 1
-        self.refresh()
 
     def hold(self) -> None:
         """Keep showing the figure drawn, whatever the size or the marked epoch, until new
@@ -137,6 +135,10 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         key = self._key()
         if self._figure is None or self._figure.key != key:
             try:
+                plt = self.plt
+                plt.clear_data()
+                plt.clear_figure()
+                self.define(plt)
                 text = super().render()  # plotext's build
             except Exception as exc:  # noqa: BLE001 - plotext's own failure: say so, keep the app
                 self.log.error(f"{self.chart_title} chart: {type(exc).__name__}: {exc}")
@@ -218,7 +220,6 @@ class LossChart(MetricChart):
         self.smoothing = SMOOTHING[1]
         self.log_y = False
         self.marked: int | None = None
-        self.title_text = ""
 
     def add_batches(self, epoch: int, batches: int, first: int, losses: tuple[float, ...] | list[float]) -> None:
         """Losses of batches `first`, `first` + 1, ... of `epoch` (placed by index: a chunk
@@ -255,16 +256,17 @@ class LossChart(MetricChart):
         self.replot()
         return self.log_y
 
-    def replot(self) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
+    @property
+    def title_text(self) -> str:
+        """What the chart draws, its smoothing and its scale."""
         words = ["loss per batch" if self.batch_losses else "loss (mean per batch)"]
         if self.batch_losses:
             words.append(f"smoothing {self.smoothing:g}")
         if self.log_y:
             words.append("log y")
-        self.title_text = " · ".join(words)
+        return " · ".join(words)
+
+    def define(self, plt) -> None:
         plt.title(self.title_text)
         plt.xlabel("epoch")
         points = self.batch_points()
@@ -290,4 +292,3 @@ class LossChart(MetricChart):
                 plt.plot([x for x, _ in curve], [y for _, y in curve], marker="braille", **style)
         if self.marked is not None:
             plt.vline(self.marked + 1, "gray")
-        self.figure_changed()

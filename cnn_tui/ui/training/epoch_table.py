@@ -41,13 +41,17 @@ class EpochTable(DataTable):
         for key, header in zip(COLUMNS, HEADERS):
             self.add_column(header, key=key)
 
-    def add_epoch(self, m: dict[str, Any]) -> None:
-        """Add an epoch's row; an epoch already shown (redone after a resume) is replaced."""
-        self._put(m)
+    def add_epoch(self, m: dict[str, Any]) -> bool:
+        """Add an epoch's row; an epoch already shown (redone after a resume) is replaced.
+        True if a row was added: the screen will be laid out again (a DataTable lays the
+        screen out for each new row, and the table may get taller)."""
+        added = self._put(m)
         self.make_room(self.row_count)
         self.move_cursor(row=self.row_count - 1, animate=False)
+        return added
 
-    def _put(self, m: dict[str, Any]) -> None:
+    def _put(self, m: dict[str, Any]) -> bool:
+        """The epoch's row, added (True) or its cells replaced (False)."""
         key = str(m["epoch"])
         cells = (
             str(m["epoch"] + 1), f"{m['total_correct']:,}", f"{mean_batch_loss(m):.4f}",
@@ -56,8 +60,9 @@ class EpochTable(DataTable):
         if key in self.rows:
             for column, value in zip(COLUMNS, cells):
                 self.update_cell(key, column, value)
-        else:
-            self.add_row(*cells, key=key)
+            return False
+        self.add_row(*cells, key=key)
+        return True
 
     def make_room(self, rows: int) -> bool:
         """The height that shows `rows` rows (scrolling past MOST_ROWS_SHOWN); True if that

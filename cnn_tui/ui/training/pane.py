@@ -168,8 +168,12 @@ class TrainingPane(Vertical):
             self.set_state(event.state, detail)
 
     def epoch_finished(self, metrics: dict[str, Any]) -> None:
-        self.query_one(EpochTable).add_epoch(metrics)
+        added = self.query_one(EpochTable).add_epoch(metrics)
         self._append_charts(metrics)
+        if added:  # the frame that lays the pane out and draws the new row builds no chart
+            for chart in self.query(MetricChart):
+                chart.hold()
+                self.call_after_refresh(chart.let_go)
         self._rows[int(metrics["epoch"])] = metrics
         self.post_message(self.EpochsChanged())
 
