@@ -19,7 +19,9 @@ processes on a busy machine; it counts the whole stretch between two wake-ups, u
 more than the stall). A frame at 60 frames a second is 16.7 ms. Loading a file is one of
 the keys: enter in the `l` prompt, with the path of a 101-layer file typed in (a table
 narrower than the seed network's); so is opening a finished 5-epoch session from the `o`
-list. The seed network is loaded back after each.
+list. The seed network is loaded back after each. Last, not a key: a run's epochs ending one
+by one in a fresh app (each a row in the epoch table, taller each time, and a point on both
+charts), measured the same way.
 """
 
 from __future__ import annotations
@@ -172,6 +174,29 @@ async def key_stalls(repeats: int, size: tuple[int, int] = (120, 40)) -> dict[st
     return stalls
 
 
+async def epoch_end_stalls(epochs: int, size: tuple[int, int] = (120, 40)) -> list[tuple[float, float]]:
+    """A run's epochs ending one by one in a fresh app, as the trainer's metrics arrive: each
+    adds a row to the epoch table (taller each time, up to ten rows) and a point to both
+    charts. The longest stall and busiest CPU time of each (seconds)."""
+    from cnn_tui.ui.app import CnnTuiApp
+
+    app = CnnTuiApp(probe_device=False, sessions_dir=tempfile.mkdtemp())
+    meter = StallMeter()
+    stalls = []
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.3)
+        for epoch in range(epochs):
+            accuracy = 0.5 + 0.04 * epoch
+            metrics = {"epoch": epoch, "total_loss": 20 * (1 - accuracy), "total_correct": 1000 + epoch,
+                       "samples": 2000, "train_accuracy": accuracy, "test_loss": 1 - accuracy,
+                       "test_accuracy": accuracy, "seconds": 1.5, "batches": 20, "batch_losses": [1 - accuracy] * 20}
+            meter.start()
+            app.pane.epoch_finished(metrics)
+            await pilot.pause(0.3)
+            stalls.append((meter.stop(), meter.busiest))
+    return stalls
+
+
 def run(layers: int, repeats: int) -> dict[str, dict[str, float]]:
     import cnn_tui.ui.editor.pane as pane
 
@@ -198,7 +223,9 @@ def main() -> None:
     print("| what a person does (seed network, 120×40) | longest stall, median of presses | worst press "
           "| first press | CPU time in it, median | most |")
     print("|---|---|---|---|---|---|")
-    for name, values in asyncio.run(key_stalls(max(args.repeats, 5))).items():
+    cases = asyncio.run(key_stalls(max(args.repeats, 5)))
+    cases["(no key) a run's epoch ends: a row, two charts' points"] = asyncio.run(epoch_end_stalls(max(args.repeats, 5)))
+    for name, values in cases.items():
         walls, cpus = [wall for wall, _ in values], [cpu for _, cpu in values]
         print(f"| {name} | {statistics.median(walls) * 1000:.1f} ms | {max(walls) * 1000:.1f} ms "
               f"| {walls[0] * 1000:.1f} ms | {statistics.median(cpus) * 1000:.1f} ms | {max(cpus) * 1000:.1f} ms |")

@@ -207,3 +207,10 @@ async def test_an_epochs_end_draws_its_row_in_one_frame_and_each_chart_in_a_late
         assert app.query_one(EpochTable).size.height == 5
         accuracy = app.query_one("#acc-chart", MetricChart)
         assert accuracy.figure().key[0] == accuracy.size and len(accuracy.series["test"]) == 3
+
+
+async def test_the_benchmark_measures_each_epochs_end():
+    from cnn_tui.benchmarks.editor_stall import epoch_end_stalls
+
+    stalls = await epoch_end_stalls(2)
+    assert len(stalls) == 2 and all(wall > 0 and cpu > 0 for wall, cpu in stalls)
