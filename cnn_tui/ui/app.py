@@ -57,6 +57,9 @@ TRAINING_MIN_WIDTH = 48  # the training pane's form, progress and epoch table fi
 # columns, or a share of a wide screen if that is more, so that a wider file or a longer shape
 # still fits; a table that does not fit scrolls sideways with "#" and "layer" kept in view.
 WIDTH_SLACK = 6
+# A key whose way up to the app was cut (its widget removed meanwhile) holds the keys behind
+# it no longer than this (seconds).
+KEY_WAIT_MOST = 0.5
 EDITOR_SHARE = 0.45
 
 
@@ -202,7 +205,46 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
             return
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp, events.Paste)):
             self.collector.touched()
+        handed_to = (self.focused or self.screen) if isinstance(event, events.Key) and not event.is_forwarded else None
         await super().on_event(event)
+        if handed_to is not None and event.is_forwarded:  # not taken by a priority key: handed down
+            self._follow_key(handed_to)
+
+    def _follow_key(self, first: Widget | Screen) -> None:
+        """Hold the keys and clicks behind a key until it has been through every widget from
+        `first` (where Textual handed it) up to the app.
+
+        Textual hands a key to the focused widget; it comes back up through the widget's
+        parents to the app, whose own keys (`l`, `o`, `t`, ...) act only then. Keys read in
+        the same go (a burst over a slow link) were handed down before that: the letters of a
+        path typed right behind `l` acted on the panes (`t` trained, `o` opened the sessions
+        list). A callback posted behind the key at each widget on its way says when it has
+        gone by; the app's own is the last. A second round of them, along the same way, goes
+        behind what the key set off there (enter on a layer row: the row's selection, which
+        moves the focus to its first field); the keys behind it go after that."""
+        self._hold_input()
+        loop = asyncio.get_running_loop()
+        safety: asyncio.TimerHandle | None = None
+
+        def release() -> None:
+            nonlocal safety
+            if safety is not None:
+                safety.cancel()
+                safety = None
+                self._release_input()
+
+        def gone_by(node: Any, rounds: int) -> None:
+            if node is self:
+                if rounds == 1 or not first.call_later(gone_by, first, rounds - 1):
+                    release()
+                return
+            parent = node.parent  # a screen's parent is the app
+            if parent is None or not parent.call_later(gone_by, parent, rounds):
+                release()
+
+        safety = loop.call_later(KEY_WAIT_MOST, release)
+        if not first.call_later(gone_by, first, 2):
+            release()
 
     def show_after_frame(self, show: Callable[[], Awaitable[Any]]) -> None:
         """Run `show` (a change to what the panes show) once the screen has been drawn, and

@@ -351,7 +351,8 @@ async def test_a_layer_picked_is_added_once_before_the_menu_closes(make_app, mon
 
         close = table.close_menu
         monkeypatch.setattr(app.editor, "insert_layer", slow_insert)
-        monkeypatch.setattr(table, "close_menu", lambda: (rows_seen_at_close.append(table.row_count), close())[1])
+        monkeypatch.setattr(table, "close_menu", lambda: (table.menu is not None and rows_seen_at_close.append(table.row_count),
+                                                          close())[1])
         for _ in range(2):
             await pilot.press("a")
             await pilot.pause(0.1)
@@ -359,6 +360,11 @@ async def test_a_layer_picked_is_added_once_before_the_menu_closes(make_app, mon
             await pilot.press("enter", "enter")  # a second enter while the first is acted on
             await pilot.pause(0.5)
             assert table.menu is None
+            # The second enter acted after the pick, in the order typed: on the added layer's
+            # row, opening its first field.
+            assert app.focused is not table and app.focused in app.editor.form.query("FieldInput")
+            await pilot.press("escape")
+            await pilot.pause(0.1)
         assert rows_seen_at_close == [13, 14]  # the row was there when the menu closed, and added once
         assert not notifications(app)
 
