@@ -29,7 +29,7 @@ async def test_a_path_typed_right_behind_l_goes_into_the_load_prompt(make_app):
         await pilot.pause(0.2)
         arrive_at_once(app, [("l", "l"), *PATH, ("enter", "\r")])
         await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt) and bool(app.screen.problem), timeout=5)
-        await pilot.pause(0.3)
+        await pilot.pause(0.2)
         prompt = app.screen
         assert prompt.query_one(Input).value == "/tmp/no.json"
         assert prompt.problem.startswith("cannot load")  # enter submitted it: no such file
@@ -44,10 +44,10 @@ async def test_keys_in_one_read_move_through_the_layers_and_type_in_order(make_a
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         arrive_at_once(app, [("down", None)] * 5 + [("up", None)] * 2)
-        await pilot.pause(0.3)
+        await pilot.pause(0.2)
         assert app.editor.table.cursor_row == 3
         arrive_at_once(app, [("up", None)] * 3 + [("enter", "\r"), ("1", "1"), ("6", "6"), ("escape", None)])
-        await pilot.pause(0.5)  # the first conv's 6 channels, selected by enter, become 16
+        await pilot.pause(0.3)  # the first conv's 6 channels, selected by enter, become 16
         assert app.editor.draft.layers[0]["out_channels"] == 16 and app.focused is app.editor.table
 
 
@@ -56,5 +56,5 @@ async def test_the_same_keys_one_by_one_do_the_same(make_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         await pilot.press("enter", "1", "6", "escape")
-        await pilot.pause(0.5)
+        await pilot.pause(0.3)
         assert app.editor.draft.layers[0]["out_channels"] == 16 and app.focused is app.editor.table

@@ -64,7 +64,7 @@ async def test_a_resized_chart_is_built_in_a_later_frame_and_one_chart_a_frame(m
         heights = [chart.size.height for chart in charts]
         events = record_frames(app, monkeypatch)
         app.query_one(EpochTable).make_room(6)  # four rows taller: both charts shrink
-        await pilot.pause(0.3)
+        await pilot.pause(0.2)
         assert [chart.size.height for chart in charts] != heights
         frames = frames_of(events)
         resized = next(frame for frame in frames if "layout" in frame)
@@ -89,7 +89,7 @@ async def test_a_layout_pass_of_the_training_pane_draws_nothing_of_the_editor(ma
         passes = count_layouts(app.screen)
         drawn = record_renders(monkeypatch)
         app.query_one(EpochTable).make_room(6)
-        await pilot.pause(0.3)
+        await pilot.pause(0.2)
         assert app.query_one(EpochTable).size.height == 8
         assert not [widget for widget in drawn if app.editor in widget.ancestors]  # its own edge may be
         # The charts' new sizes ask for no second pass (they have no scrollbars to fit).
@@ -106,11 +106,11 @@ async def test_the_layer_tables_scrollbar_is_drawn_again_when_it_changes(make_ap
         bar = app.editor.table.vertical_scrollbar
         fits = bar.render_lines(bar.region.reset_offset)
         await app.editor.load(Architecture.from_dict(big_architecture(101)), "big")
-        await pilot.pause(0.3)
+        await pilot.pause(0.2)
         scrolls = bar.render_lines(bar.region.reset_offset)
         assert scrolls != fits  # a thumb now
         app.editor.table.move_cursor(row=100)
-        await pilot.pause(0.3)
+        await pilot.pause(0.2)
         assert bar.render_lines(bar.region.reset_offset) != scrolls  # the thumb at the bottom
 
 
@@ -161,7 +161,7 @@ async def test_a_session_opened_builds_each_chart_once_after_its_data(make_app, 
             events = record_frames(app, monkeypatch)
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.session_name == "base", timeout=10)
-            await pilot.pause(0.4)
+            await pilot.pause(0.2)
             shown = [event for event in events if event.startswith(("data", "build"))]
             assert shown == ["data loss-chart", "build loss-chart", "data acc-chart", "build acc-chart"], time
             frames = frames_of(events)
@@ -197,7 +197,7 @@ async def test_an_epochs_end_draws_its_row_in_one_frame_and_each_chart_in_a_late
         for epoch in range(3):
             events = record_frames(app, monkeypatch)
             app.pane.epoch_finished({**row(epoch), "batch_losses": [0.5] * 12})
-            await pilot.pause(0.3)
+            await pilot.pause(0.2)
             frames = frames_of(events)
             resized = [frame for frame in frames if "layout" in frame]
             assert len(resized) == 1 and not [event for event in resized[0] if event.startswith("build")]
