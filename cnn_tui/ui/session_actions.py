@@ -173,16 +173,25 @@ class SessionActions:
             return
         self.list_sessions()
 
-    @work(thread=True, exclusive=True, group="sessions", exit_on_error=False, description="list sessions")
     def list_sessions(self) -> None:
-        """Read every session (and its metrics) off the event loop; then offer the list."""
+        """Read every session (and its metrics) off the event loop; then offer the list. Keys
+        and clicks wait until it is up: typed right behind `o` (a down and an enter), they
+        went to the panes while the disk was read."""
+        self._hold_input()
+        self._read_sessions()
+
+    @work(thread=True, exclusive=True, group="sessions", exit_on_error=False, description="list sessions")
+    def _read_sessions(self) -> None:
         try:
-            infos, problems = self.store.list()
-        except SessionError as exc:
-            self.call_from_thread(self.notify, worded(exc, "app"), title="cannot list sessions", severity="error",
-                                  markup=False)
-            return
-        self.call_from_thread(self._pick_session, infos, problems)
+            try:
+                infos, problems = self.store.list()
+            except SessionError as exc:
+                self.call_from_thread(self.notify, worded(exc, "app"), title="cannot list sessions",
+                                      severity="error", markup=False)
+                return
+            self.call_from_thread(self._pick_session, infos, problems)
+        finally:
+            self.call_from_thread(self._release_input)
 
     def _pick_session(self, infos: list, problems: list[str]) -> None:
         if not infos and not problems:
@@ -221,7 +230,7 @@ class SessionActions:
                 self.push_dialog(ChooseRunsScreen(options, name),
                                  lambda names: self.compare_sessions(names) if names else None)
 
-        self.push_screen(SessionsScreen(f"sessions in {self.store.root}", options, notes), act)
+        self.push_dialog(SessionsScreen(f"sessions in {self.store.root}", options, notes), act)
 
     def _ask_export(self, name: str) -> None:
         """Which format, then which file; the export is made off the event loop."""

@@ -58,3 +58,31 @@ async def test_the_same_keys_one_by_one_do_the_same(make_app):
         await pilot.press("enter", "1", "6", "escape")
         await pilot.pause(0.3)
         assert app.editor.draft.layers[0]["out_channels"] == 16 and app.focused is app.editor.table
+
+
+async def test_keys_typed_behind_o_wait_for_the_sessions_list(make_app, tmp_path, monkeypatch):
+    # The list is read off the event loop: a down and an enter typed right behind `o` went to
+    # the panes while the disk was read (enter opened the first layer's field), and the list
+    # then came up with neither.
+    import time
+
+    from cnn_tui.core.sessions import SessionStore
+
+    from .test_compare_export import sessions
+
+    sessions(tmp_path)
+    listed = SessionStore.list
+
+    def slow_list(store):
+        time.sleep(0.3)  # a slow disk, or many sessions
+        return listed(store)
+
+    monkeypatch.setattr(SessionStore, "list", slow_list)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        arrive_at_once(app, [("o", "o"), ("down", None), ("enter", "\r")])
+        await wait_for(pilot, lambda: app.session_name is not None, timeout=10)
+        await pilot.pause(0.2)
+        assert app.session_name == "wider"  # the second of "base" and "wider"
+        assert app.focused is app.editor.table
