@@ -59,7 +59,7 @@ class SessionActions:
 
         def pick(yes: bool | None = True) -> None:
             if yes:
-                self.push_screen(PickScreen("replace the architecture with a preset", [(n, n) for n in PRESET_NAMES]), load)
+                self.push_dialog(PickScreen("replace the architecture with a preset", [(n, n) for n in PRESET_NAMES]), load)
 
         self._confirm_replacing("replace the whole network with a preset?", pick)
 
@@ -245,7 +245,7 @@ class SessionActions:
                                             "a file path; its folder must exist"),
                                  lambda path: self.write_export(name, fmt, path) if path else None)
 
-        self.push_screen(PickScreen(f"export session {name} as", options), chosen)
+        self.push_dialog(PickScreen(f"export session {name} as", options), chosen)
 
     @work(thread=True, group="export", exit_on_error=False, description="export a session")
     def write_export(self, name: str, fmt: str, path: str) -> None:
