@@ -1,4 +1,5 @@
-"""Live charts (textual-plotext). Series live in plain lists of points; replot() draws them."""
+"""Live charts (textual-plotext). Series live in plain lists of points; replot() has the figure
+defined from them and built when the chart is next drawn."""
 
 from __future__ import annotations
 
