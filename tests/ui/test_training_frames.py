@@ -156,7 +156,9 @@ async def test_a_session_opened_builds_each_chart_once_after_its_data(make_app, 
         await pilot.pause(0.2)
         for time in ("first", "again"):
             await pilot.press("o")
-            await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SessionsScreen", timeout=5)
+            # the list up and its options focused, as a person sees it before pressing enter
+            await wait_for(pilot, lambda: app.screen.__class__.__name__ == "SessionsScreen"
+                           and app.screen.focused is not None, timeout=5)
             await pilot.pause(0.2)
             events = record_frames(app, monkeypatch)
             await pilot.press("enter")
