@@ -122,19 +122,27 @@ KEY_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] =
 ]
 
 
+def made_up_epoch(epoch: int, batches: int) -> dict:
+    """An epoch's metrics line with made-up numbers (accuracy 0.5, up 0.04 an epoch)."""
+    from cnn_tui.core.sessions import METRIC_FIELDS
+
+    accuracy = 0.5 + 0.04 * epoch
+    row = {field: 1 for field in METRIC_FIELDS}
+    row.update(epoch=epoch, total_correct=1000 + epoch, samples=2000, test_accuracy=accuracy,
+               train_accuracy=accuracy, total_loss=batches * (1 - accuracy), batches=batches,
+               test_loss=1 - accuracy, seconds=1.5, batch_losses=[1 - accuracy] * batches)
+    return row
+
+
 def finished_session(root: str, name: str, epochs: int) -> None:
     """A finished session of the seed network with made-up epochs, as the sessions list shows."""
     from cnn_tui.core.config import TrainConfig
     from cnn_tui.core.presets import preset
-    from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore, new_record
+    from cnn_tui.core.sessions import SessionStore, new_record
 
     with SessionStore(root).create(name, new_record(preset("seed"), TrainConfig(dataset="synthetic"), "cpu")) as session:
         for epoch in range(epochs):
-            accuracy = 0.5 + 0.08 * epoch
-            row = {field: 1 for field in METRIC_FIELDS}
-            row.update(epoch=epoch, test_accuracy=accuracy, train_accuracy=accuracy, total_loss=4 * (1 - accuracy),
-                       batches=4, test_loss=1 - accuracy, seconds=1.5, batch_losses=[1 - accuracy] * 4)
-            session.append_metrics(row)
+            session.append_metrics(made_up_epoch(epoch, batches=4))
         session.set_status("finished")
 
 
@@ -186,10 +194,7 @@ async def epoch_end_stalls(epochs: int, size: tuple[int, int] = (120, 40)) -> li
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.3)
         for epoch in range(epochs):
-            accuracy = 0.5 + 0.04 * epoch
-            metrics = {"epoch": epoch, "total_loss": 20 * (1 - accuracy), "total_correct": 1000 + epoch,
-                       "samples": 2000, "train_accuracy": accuracy, "test_loss": 1 - accuracy,
-                       "test_accuracy": accuracy, "seconds": 1.5, "batches": 20, "batch_losses": [1 - accuracy] * 20}
+            metrics = made_up_epoch(epoch, batches=20)
             meter.start()
             app.pane.epoch_finished(metrics)
             await pilot.pause(0.3)
