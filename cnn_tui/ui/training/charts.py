@@ -166,13 +166,10 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         shown = self._figure
         if shown is None or shown.key == self._key():
             return self.figure().lines  # nothing shown yet, or nothing changed
-        if self._held:
-            pass  # new data will ask for a frame
-        elif self.size != self._settled_size:
-            pass  # resized in this frame: on_resize asks for the next
-        elif self.screen in _BUILT_THIS_FRAME:
+        settled = not self._held and self.size == self._settled_size  # held: new data asks; resized: on_resize
+        if settled and self.screen in _BUILT_THIS_FRAME:
             self.call_after_refresh(self.refresh)  # another chart took this frame: the next
-        else:
+        elif settled:
             _BUILT_THIS_FRAME.add(self.screen)
             self.call_after_refresh(_BUILT_THIS_FRAME.discard, self.screen)
             return self.figure().lines
