@@ -312,7 +312,9 @@ class SessionActions:
 
     async def load_session(self, name: str, between: Callable[[], Awaitable[Any]] | None = None) -> None:
         """Show a saved session: its configuration, architecture, table and charts (with
-        `between` awaited between these, each drawn in a frame of its own)."""
+        `between` awaited between these, each drawn in a frame of its own; without it, all
+        in one, as at start-up, before the first frame)."""
+        between = between or _at_once
         try:
             session = self.store.open(name)
             rows, warnings = session.read_metrics()
@@ -328,17 +330,13 @@ class SessionActions:
         self.pane.config_form.load(config, str(distributed["world_size"]) if distributed else "1")
         self.pane.total_epochs = config.epochs  # "k/N epochs done": this session's target
         self.config = config
-        if between is not None:  # a new choice in a drop-down lays the screen out: a frame of its own
-            await between()
+        await between()  # a new choice in a drop-down lays the screen out: a frame of its own
         await self.editor.set_dataset(config.input, config.classes, config.dataset)
         await self.editor.set_batch_size(config.batch_size)
         await self.editor.load(arch, f"session {name}")
         self.shown = ShownSession(name, arch, config, len(rows))
-        if between is None:
-            self.pane.show_epochs(rows)
-        else:
-            await between()
-            await self.pane.show_epochs_in_frames(rows, between)
+        await between()
+        await self.pane.show_epochs_in_frames(rows, between)
         self.pane.set_title(f"Training · session {name} ({session.status})")
         self.pane.set_device(f"last run on {session.device}")
         self._stop_following()
@@ -350,6 +348,10 @@ class SessionActions:
         self._show_idle_state()
         if session.reason:
             self.notify(session.reason, title=f"session {name}: {session.status}", markup=False)
+
+
+async def _at_once() -> None:
+    """Between two parts of a session shown: nothing (they are drawn in one frame)."""
 
 
 def describe_write_error(path: str, exc: OSError) -> str:

@@ -246,7 +246,7 @@ async def test_the_vertical_scrollbar_is_always_there_and_drawn_as_textual_draws
 
     from textual.scrollbar import ScrollBar
 
-    from cnn_tui.ui.editor.layer_table import QuickScrollBar
+    from cnn_tui.ui.row_table import QuickScrollBar
 
     def lines(strips):
         return [[(segment.text, segment.style) for segment in strip.simplify()] for strip in strips]

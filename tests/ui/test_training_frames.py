@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.screen import Screen
 
 from cnn_tui.ui.training.charts import MetricChart
-from cnn_tui.ui.training.epoch_table import EpochTable
+from cnn_tui.ui.training.epoch_table import MOST_ROWS_SHOWN, EpochTable
 
 from .conftest import count_layouts, record_renders, wait_for
 
@@ -192,23 +192,30 @@ async def test_the_first_progress_line_of_one_row_lays_nothing_out(make_app):
 
 async def test_an_epochs_end_draws_its_row_in_one_frame_and_each_chart_in_a_later_one(make_app, monkeypatch):
     # A run's epoch ends: the table gets taller for the new row (a layout pass) and both
-    # charts get a point. All in one frame that was 25-30 ms on 2 cores.
+    # charts get a point. All in one frame that was 25-30 ms on 2 cores. The first row takes
+    # the empty table's row, and rows past ten scroll: those lay nothing out.
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
-        for epoch in range(3):
+        table = app.query_one(EpochTable)
+        for epoch in range(MOST_ROWS_SHOWN + 2):
             events = record_frames(app, monkeypatch)
             app.pane.epoch_finished({**row(epoch), "batch_losses": [0.5] * 12})
             await pilot.pause(0.2)
             frames = frames_of(events)
             resized = [frame for frame in frames if "layout" in frame]
-            assert len(resized) == 1 and not [event for event in resized[0] if event.startswith("build")]
+            if 0 < epoch < MOST_ROWS_SHOWN:
+                assert len(resized) == 1 and not [event for event in resized[0] if event.startswith("build")]
+            else:
+                assert not resized, epoch
             builds = [[event for event in frame if event.startswith("build")] for frame in frames]
             assert sorted(event for frame in builds for event in frame) == ["build acc-chart", "build loss-chart"]
             assert all(len(frame) <= 1 for frame in builds)
-        assert app.query_one(EpochTable).size.height == 5
+            assert table.size.height == 2 + min(epoch + 1, MOST_ROWS_SHOWN) and table.selected_epoch == epoch
+            assert table.scroll_y == max(0, epoch + 1 - MOST_ROWS_SHOWN)  # every row it has room for
+            assert table.render_line(table.size.height - 1).text.split()[0] == str(epoch + 1)  # the new row, shown
         accuracy = app.query_one("#acc-chart", MetricChart)
-        assert accuracy.figure().key[0] == accuracy.size and len(accuracy.series["test"]) == 3
+        assert accuracy.figure().key[0] == accuracy.size and len(accuracy.series["test"]) == MOST_ROWS_SHOWN + 2
 
 
 async def test_the_benchmark_measures_each_epochs_end():

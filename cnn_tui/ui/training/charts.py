@@ -16,6 +16,8 @@ from textual.strip import Strip
 from textual.visual import Visual, visualize
 from textual_plotext import PlotextPlot
 
+from ..unscrolled import WithoutScrollbars
+
 # Screens on which a chart was built in the frame being drawn: one plotext figure per frame
 # (each is 5-9 ms to build and draw on 2 cores), the next chart due is built in the next.
 _BUILT_THIS_FRAME: WeakSet[Screen] = WeakSet()
@@ -35,19 +37,6 @@ def epoch_ticks(plt, last: float) -> None:
     if last:
         epochs = list(range(1, int(last + 0.999) + 1))
         plt.xticks(epochs[:: max(1, len(epochs) // 8)])
-
-
-class WithoutScrollbars:
-    """For a widget that never scrolls (a chart, the box of charts): its new size is all a
-    resize needs.
-
-    Textual sets a resized widget's scrollable size through a reactive that asks for one more
-    layout pass of the whole screen, which only a widget with scrollbars can need. For the
-    charts that was a second layout after every change of their size (5-8 ms on 2 cores), as
-    the epoch table grows. A plain class: Textual takes default CSS from the first base only."""
-
-    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
-        return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
 
 
 class ChartBox(WithoutScrollbars, Container):

@@ -3,16 +3,18 @@ accuracy, seconds."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from textual.css.scalar import Scalar
-from textual.widgets import DataTable
+from ..row_table import RowTable, Rows, column_widths
 
-# Column keys and their two-line headers (the training pane can be 45 columns wide).
-# correct is the reference's total_correct; loss is the mean per batch (its total_loss divided
-# by the batches), the number the loss chart draws.
-COLUMNS = ("epoch", "correct", "loss", "train", "test", "sec")
-HEADERS = ("epoch", "train\ncorrect", "mean\nloss", "train\nacc.", "test\nacc.", "\nsec")
+# The two-line headers (the training pane can be 45 columns wide). correct is the
+# reference's total_correct; loss is the mean per batch (its total_loss divided by the
+# batches), the number the loss chart draws.
+HEADER = (
+    ("epoch", "train", "mean", "train", "test", ""),
+    ("", "correct", "loss", "acc.", "acc.", "sec"),
+)
+HEADER_WIDTHS = column_widths(HEADER)
 
 
 def mean_batch_loss(row: dict[str, Any]) -> float:
@@ -20,55 +22,77 @@ def mean_batch_loss(row: dict[str, Any]) -> float:
     return row["total_loss"] / max(1, int(row.get("batches") or 1))
 
 
-HEADER_HEIGHT = 2
+def epoch_cells(m: dict[str, Any]) -> list[str]:
+    """An epoch's row, from its metrics line."""
+    return [str(m["epoch"] + 1), f"{m['total_correct']:,}", f"{mean_batch_loss(m):.4f}",
+            f"{m['train_accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['seconds']:.1f}"]
+
+
+HEADER_HEIGHT = len(HEADER)
 MOST_ROWS_SHOWN = 10  # more rows scroll
 
 
-class EpochTable(DataTable):
-    """As tall as its rows (one at least, MOST_ROWS_SHOWN at most). The height is set here as
-    rows come, rather than by CSS `height: auto`, so that room for a session's rows can be
-    made in one frame (the charts above shrink: a layout pass) and the rows drawn in the next
-    (on 2 cores each is 8-12 ms; together they took more than a frame)."""
+class EpochTable(RowTable):
+    """One row per finished epoch, in the order they finished; an epoch redone after a resume
+    replaces its row. The cursor goes to each new row; it marks its epoch on the charts.
 
-    DEFAULT_CSS = f"""
-    EpochTable {{ height: {HEADER_HEIGHT + 1}; scrollbar-size-vertical: 1; }}
+    As tall as its rows (one at least, MOST_ROWS_SHOWN at most). The height is set here as
+    rows come, rather than by CSS `height: auto`, so that room for a session's rows can be
+    made in one frame (the charts above shrink: a layout pass) and the rows drawn in the next.
+    A row added lays nothing out unless the table grows: past MOST_ROWS_SHOWN rows, an
+    epoch's end draws the lines that changed and nothing else.
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, header_height=HEADER_HEIGHT, **kwargs)
+    HEADER: ClassVar = HEADER
 
-    def on_mount(self) -> None:
-        for key, header in zip(COLUMNS, HEADERS):
-            self.add_column(header, key=key)
+    DEFAULT_CSS = f"""
+    EpochTable {{ height: {HEADER_HEIGHT + 1}; }}
+    """
+
+    class RowHighlighted(RowTable.RowHighlighted):
+        """The cursor's row changed, or its epoch's numbers did: see `selected_epoch`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._epochs: list[int] = []  # each row's epoch (0-based)
 
     def add_epoch(self, m: dict[str, Any]) -> bool:
-        """Add an epoch's row; an epoch already shown (redone after a resume) is replaced.
-        True if a row was added: the screen will be laid out again (a DataTable lays the
-        screen out for each new row, and the table may get taller)."""
-        added = self._put(m)
-        self.make_room(self.row_count)
-        self.move_cursor(row=self.row_count - 1, animate=False)
-        return added
+        """Add an epoch's row (or replace it, for an epoch shown already) and put the cursor
+        on it. True if the table grew: the screen will be laid out again."""
+        epoch = int(m["epoch"])
+        cells = list(self._table.cells)
+        if epoch in self._epochs:
+            row = self._epochs.index(epoch)
+            cells[row] = epoch_cells(m)
+        else:
+            row = len(cells)
+            self._epochs.append(epoch)
+            cells.append(epoch_cells(m))
+        grew = self.make_room(len(cells))
+        self._show(Rows(cells, column_widths(cells[row:row + 1], self._table.widths)), row)
+        return grew
 
-    def _put(self, m: dict[str, Any]) -> bool:
-        """The epoch's row, added (True) or its cells replaced (False)."""
-        key = str(m["epoch"])
-        cells = (
-            str(m["epoch"] + 1), f"{m['total_correct']:,}", f"{mean_batch_loss(m):.4f}",
-            f"{m['train_accuracy']:.4f}", f"{m['test_accuracy']:.4f}", f"{m['seconds']:.1f}",
-        )
-        if key in self.rows:
-            for column, value in zip(COLUMNS, cells):
-                self.update_cell(key, column, value)
-            return False
-        self.add_row(*cells, key=key)
-        return True
+    def set_epochs(self, rows: list[dict[str, Any]]) -> None:
+        """Show a session's epochs, the cursor on the last."""
+        by_epoch = {int(m["epoch"]): epoch_cells(m) for m in rows}  # a redone epoch: its last line
+        self._epochs = list(by_epoch)
+        cells = list(by_epoch.values())
+        self.make_room(len(cells))
+        self._show(Rows(cells, column_widths(cells, HEADER_WIDTHS)), len(cells) - 1)
+
+    def _show(self, rows: Rows, cursor_row: int) -> None:
+        """Show `rows` with the cursor on `cursor_row`. The row under the cursor is always
+        new or changed here: RowHighlighted is posted whether the cursor moved or not."""
+        before = self._cursor_row
+        self.show(rows, keep_row=max(0, cursor_row))
+        if self._cursor_row == before:
+            self.post_message(self.RowHighlighted(self._cursor_row))
 
     def make_room(self, rows: int) -> bool:
         """The height that shows `rows` rows (scrolling past MOST_ROWS_SHOWN); True if that
         is a new height (the screen will be laid out again)."""
-        height = HEADER_HEIGHT + min(max(rows, 1), MOST_ROWS_SHOWN)
-        if self.styles.height == Scalar.from_number(height):
+        height = self.header_rows + min(max(rows, 1), MOST_ROWS_SHOWN)
+        if self.styles.height is not None and self.styles.height.cells == height:
             return False
         self.styles.height = height
         return True
@@ -76,15 +100,4 @@ class EpochTable(DataTable):
     @property
     def selected_epoch(self) -> int | None:
         """The epoch (0-based) of the highlighted row; None when the table is empty."""
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return int(key) if key is not None else None
-
-    def set_epochs(self, rows: list[dict[str, Any]]) -> None:
-        self.clear()
-        for row in rows:
-            self._put(row)
-        self.make_room(self.row_count)
-        if self.row_count:
-            self.move_cursor(row=self.row_count - 1, animate=False)
+        return self._epochs[self._cursor_row] if self._epochs else None

@@ -168,9 +168,9 @@ class TrainingPane(Vertical):
             self.set_state(event.state, detail)
 
     def epoch_finished(self, metrics: dict[str, Any]) -> None:
-        added = self.query_one(EpochTable).add_epoch(metrics)
+        grew = self.query_one(EpochTable).add_epoch(metrics)
         self._append_charts(metrics)
-        if added:  # the frame that lays the pane out and draws the new row builds no chart
+        if grew:  # the frame that lays the pane out (the table is a row taller) builds no chart
             for chart in self.query(MetricChart):
                 chart.hold()
                 self.call_after_refresh(chart.let_go)
@@ -266,7 +266,7 @@ class TrainingPane(Vertical):
         """The loss chart's y axis logarithmic or linear; True when logarithmic now."""
         return self.loss_chart.toggle_log()
 
-    def on_data_table_row_highlighted(self, event) -> None:
+    def on_epoch_table_row_highlighted(self, event: EpochTable.RowHighlighted) -> None:
         """The epoch table's cursor marks its epoch on both charts and reads its values out."""
         epoch = self.query_one(EpochTable).selected_epoch
         for chart in self.query(MetricChart):
