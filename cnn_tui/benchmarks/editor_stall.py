@@ -19,9 +19,10 @@ processes on a busy machine; it counts the whole stretch between two wake-ups, u
 more than the stall). A frame at 60 frames a second is 16.7 ms. Loading a file is one of
 the keys: enter in the `l` prompt, with the path of a 101-layer file typed in (a table
 narrower than the seed network's); so is opening a finished 5-epoch session from the `o`
-list. The seed network is loaded back after each. Last, not a key: a run's epochs ending one
-by one in a fresh app (each a row in the epoch table, taller each time, and a point on both
-charts), measured the same way, before the keys (the process's first app, as in use).
+list. The seed network is loaded back after each. Not keys, and measured first, in the
+process's first app (as in use): a run of 600-batch epochs one by one, half-way through each
+the live loss chart drawn again, at its end a row in the epoch table (taller each time, up
+to ten rows, then scrolled) and a point on both charts.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from . import machine_line
+
+BATCHES = 600  # an epoch of FashionMNIST at batch size 100
 
 
 def big_architecture(layers: int) -> dict:
@@ -122,15 +126,22 @@ KEY_CASES: list[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] =
 ]
 
 
+def made_up_losses(epoch: int, batches: int) -> list[float]:
+    """Each batch's loss in an epoch, made up: falling, and as noisy as a real run's."""
+    noise = random.Random(epoch)
+    return [(1 - 0.04 * epoch) / (1 + i / batches) * (0.7 + 0.6 * noise.random()) for i in range(batches)]
+
+
 def made_up_epoch(epoch: int, batches: int) -> dict:
     """An epoch's metrics line with made-up numbers (accuracy 0.5, up 0.04 an epoch)."""
     from cnn_tui.core.sessions import METRIC_FIELDS
 
     accuracy = 0.5 + 0.04 * epoch
+    losses = made_up_losses(epoch, batches)
     row = {field: 1 for field in METRIC_FIELDS}
     row.update(epoch=epoch, total_correct=1000 + epoch, samples=2000, test_accuracy=accuracy,
-               train_accuracy=accuracy, total_loss=batches * (1 - accuracy), batches=batches,
-               test_loss=1 - accuracy, seconds=1.5, batch_losses=[1 - accuracy] * batches)
+               train_accuracy=accuracy, total_loss=sum(losses), batches=batches,
+               test_loss=1 - accuracy, seconds=1.5, batch_losses=losses)
     return row
 
 
@@ -185,23 +196,33 @@ async def key_stalls(repeats: int, size: tuple[int, int] = (120, 40)) -> dict[st
     return stalls
 
 
-async def epoch_end_stalls(epochs: int, size: tuple[int, int] = (120, 40)) -> list[tuple[float, float]]:
-    """A run's epochs ending one by one in a fresh app, as the trainer's metrics arrive: each
-    adds a row to the epoch table (taller each time, up to ten rows) and a point to both
-    charts. The longest stall and busiest CPU time of each (seconds)."""
+async def training_stalls(epochs: int, batches: int = BATCHES, size: tuple[int, int] = (120, 40)
+                          ) -> dict[str, list[tuple[float, float]]]:
+    """A run's epochs one by one in a fresh app, as the trainer's events arrive: half-way
+    through each, the live loss chart drawn again with the batches so far (as it is once a
+    second); at its end, a row in the epoch table (taller each time, up to ten rows) and a
+    point on both charts. The longest stall and busiest CPU time of each (seconds), under
+    "live" and "end". `batches` an epoch: FashionMNIST's 60,000 images at batch size 100."""
+    from cnn_tui.core.events import BatchProgress
     from cnn_tui.ui.app import CnnTuiApp
 
     app = CnnTuiApp(probe_device=False, sessions_dir=tempfile.mkdtemp())
     meter = StallMeter()
-    stalls = []
+    stalls: dict[str, list[tuple[float, float]]] = {"live": [], "end": []}
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.3)
         for epoch in range(epochs):
-            metrics = made_up_epoch(epoch, batches=20)
+            half = batches // 2
+            await pilot.pause(1.0)  # the live chart is drawn again at most once a second
             meter.start()
-            app.pane.epoch_finished(metrics)
+            app.pane.progress(BatchProgress(epoch, half, batches, half * 100, 5000.0, 1.0, 0.5, epochs=epochs,
+                                            batch_losses=tuple(made_up_losses(epoch, batches)[:half])))
             await pilot.pause(0.3)
-            stalls.append((meter.stop(), meter.busiest))
+            stalls["live"].append((meter.stop(), meter.busiest))
+            meter.start()
+            app.pane.epoch_finished(made_up_epoch(epoch, batches))
+            await pilot.pause(0.3)
+            stalls["end"].append((meter.stop(), meter.busiest))
     return stalls
 
 
@@ -235,12 +256,14 @@ def main() -> None:
 
     # First: the process's one app until then. Up to MOST_ROWS_SHOWN rows the table grows
     # with each (a layout pass); past that it scrolls.
-    epochs = asyncio.run(epoch_end_stalls(MOST_ROWS_SHOWN + max(args.repeats, 5)))
+    run = asyncio.run(training_stalls(MOST_ROWS_SHOWN + max(args.repeats, 5)))
     cases = asyncio.run(key_stalls(max(args.repeats, 5)))
-    cases[f"(no key) epochs 1-{MOST_ROWS_SHOWN} end: a row (the table grows), two charts' points"] = \
-        epochs[:MOST_ROWS_SHOWN]
-    cases[f"(no key) epochs {MOST_ROWS_SHOWN + 1}-{len(epochs)} end: a row (the table scrolls), two charts' points"] = \
-        epochs[MOST_ROWS_SHOWN:]
+    first, later = f"1-{MOST_ROWS_SHOWN}", f"{MOST_ROWS_SHOWN + 1}-{len(run['end'])}"
+    cases[f"(no key) epochs {first} half-way: the live loss chart, {BATCHES} batches an epoch"] = \
+        run["live"][:MOST_ROWS_SHOWN]
+    cases[f"(no key) epochs {later} half-way: the same"] = run["live"][MOST_ROWS_SHOWN:]
+    cases[f"(no key) epochs {first} end: a row (the table grows), two charts' points"] = run["end"][:MOST_ROWS_SHOWN]
+    cases[f"(no key) epochs {later} end: a row (the table scrolls), two charts' points"] = run["end"][MOST_ROWS_SHOWN:]
     for name, values in cases.items():
         walls, cpus = [wall for wall, _ in values], [cpu for _, cpu in values]
         print(f"| {name} | {statistics.median(walls) * 1000:.1f} ms | {max(walls) * 1000:.1f} ms "

@@ -8,7 +8,7 @@ import pytest
 from cnn_tui.core.config import TrainConfig
 from cnn_tui.core.presets import preset
 from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore, new_record
-from cnn_tui.ui.training.charts import SMOOTHING, LossChart, MetricChart, smoothed
+from cnn_tui.ui.training.charts import SMOOTHING, LossChart, MetricChart, smoothed, smoothed_from, thinned
 from cnn_tui.ui.training.epoch_table import EpochTable
 
 from .conftest import notifications, small_config
@@ -100,3 +100,62 @@ async def test_a_chart_that_plotext_cannot_draw_says_so_and_the_app_goes_on(make
         await pilot.pause(0.3)
         assert app.is_running
         assert "accuracy: cannot be drawn at this size (TypeError)" in str(chart.render())
+
+
+def test_a_curve_is_thinned_to_each_bins_first_lowest_highest_and_last():
+    points = [(i / 100, float(v)) for i, v in enumerate([5, 1, 9, 3] * 25)]  # 100 points, 4 bins
+    thin = thinned(points, 4)
+    assert len(thin) <= 16 and thin[0] == points[0] and thin[-1] == points[-1]
+    assert thin == sorted(thin)  # in their order along x
+    assert {y for _, y in thin} == {1.0, 3.0, 5.0, 9.0}  # every bin keeps its lowest and highest
+    assert thinned(points[:16], 4) == points[:16]  # no more points than the bins keep: as they are
+
+
+def test_a_live_replot_works_out_only_the_epoch_under_way(monkeypatch):
+    # ten epochs of 600 batches are 6,000 points: each epoch's piece of the curves is kept
+    import cnn_tui.ui.training.charts as charts
+
+    chart = LossChart()
+    for epoch in range(10):
+        chart.add_batches(epoch, 600, 0, [1.0 / (epoch + 1) + (i % 7) / 50 for i in range(600)])
+    chart.add_batches(10, 600, 0, [0.05] * 200)  # the eleventh epoch under way
+    raw, average = chart.batch_curves(98)
+    assert 0 < len(raw) <= 4 * 98 and len(average) <= 4 * 98
+    smoothed_now = []
+    monkeypatch.setattr(charts, "smoothed_from", lambda *a: (smoothed_now.append(a[0]), smoothed_from(*a))[1])
+    chart.add_batches(10, 600, 200, [0.05] * 100)  # a second later
+    chart.batch_curves(98)
+    assert [len(values) for values in smoothed_now] == [300]  # the epochs before: as kept
+    # the whole curve as if worked out at once, smoothed over every batch in order
+    whole = chart.batch_points()
+    every = list(zip([x for x, _ in whole], smoothed([y for _, y in whole], chart.smoothing)))
+    assert chart.batch_curves(98)[1][-1] == pytest.approx(every[-1])
+    chart.smoothing = SMOOTHING[3]  # a new smoothing: every piece again
+    smoothed_now.clear()
+    chart.batch_curves(98)
+    assert len(smoothed_now) == 11
+
+
+async def test_a_long_runs_loss_chart_looks_as_it_would_with_every_batch(make_app, monkeypatch):
+    import cnn_tui.ui.training.charts as charts
+    from cnn_tui.benchmarks.editor_stall import made_up_epoch
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        rows = [made_up_epoch(epoch, 600) for epoch in range(10)]
+        app.pane.show_epochs(rows)
+        await pilot.pause(0.3)
+        chart = app.query_one("#loss-chart", LossChart)
+        handed = []
+        plot = chart.plt.plot
+        monkeypatch.setattr(chart.plt, "plot", lambda xs, ys, **k: (handed.append(len(xs)), plot(xs, ys, **k))[1])
+        chart.replot()
+        thin = chart.figure().text.plain.splitlines()
+        assert max(handed) <= 4 * 2 * chart.size.width  # not 6,000
+        monkeypatch.setattr(charts, "thinned", lambda points, bins: points)
+        chart._pieces = {}
+        chart.replot()
+        every = chart.figure().text.plain.splitlines()
+        cells = sum(len(line) for line in every)
+        differing = sum(a != b for thin_line, line in zip(thin, every) for a, b in zip(thin_line, line))
+        assert len(thin) == len(every) and differing <= 0.06 * cells, (differing, cells)

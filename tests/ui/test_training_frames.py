@@ -218,8 +218,9 @@ async def test_an_epochs_end_draws_its_row_in_one_frame_and_each_chart_in_a_late
         assert accuracy.figure().key[0] == accuracy.size and len(accuracy.series["test"]) == MOST_ROWS_SHOWN + 2
 
 
-async def test_the_benchmark_measures_each_epochs_end():
-    from cnn_tui.benchmarks.editor_stall import epoch_end_stalls
+async def test_the_benchmark_measures_each_epoch_half_way_and_at_its_end():
+    from cnn_tui.benchmarks.editor_stall import training_stalls
 
-    stalls = await epoch_end_stalls(2)
-    assert len(stalls) == 2 and all(wall > 0 and cpu > 0 for wall, cpu in stalls)
+    stalls = await training_stalls(2, batches=40)
+    assert [len(stalls[when]) for when in ("live", "end")] == [2, 2]
+    assert all(wall > 0 and cpu > 0 for when in stalls.values() for wall, cpu in when)

@@ -188,11 +188,46 @@ SMOOTHING = (0.0, 0.6, 0.9, 0.97, 0.99)  # weights of the moving average, as Ten
 def smoothed(values: list[float], weight: float) -> list[float]:
     """An exponential moving average, debiased at the start (TensorBoard's smoothing): each
     value is weight × the previous average + (1 − weight) × itself."""
-    out, average = [], 0.0
-    for k, value in enumerate(values, start=1):
+    return smoothed_from(values, weight, (0.0, 0))[0]
+
+
+def smoothed_from(values: list[float], weight: float, state: tuple[float, int]) -> tuple[list[float], tuple[float, int]]:
+    """`smoothed` going on from `state` (the average and the count of values before these),
+    and the state after them: a curve can be smoothed a piece at a time."""
+    out, (average, k) = [], state
+    for k, value in enumerate(values, start=k + 1):
         average = weight * average + (1 - weight) * value
         out.append(average / (1 - weight**k) if weight else value)
-    return out
+    return out, (average, k)
+
+
+def thinned(points: list[tuple[float, float]], bins: int) -> list[tuple[float, float]]:
+    """At most four points per bin of x: each bin's first, lowest, highest and last, in
+    their order.
+
+    The chart draws a line from each point to the next, so within a bin the curve covers
+    what lies between its lowest and highest point, and it enters and leaves the bin at its
+    first and last: with a bin per column of dots, the same figure (within a dot where
+    plotext's columns and the bins do not line up) for far less work. plotext's time grows
+    with the points: one epoch's 600 batches took 16 ms to build at 49 columns on 2 cores,
+    ten epochs 90 ms."""
+    if len(points) <= 4 * bins:
+        return points
+    left, right = points[0][0], points[-1][0]
+    scale = bins / ((right - left) or 1.0)
+    out: list[tuple[float, float]] = []
+    at, first, low, high = 0, 0, 0, 0  # the bin, and the indices of its first, lowest and highest point
+    for i in range(1, len(points)):
+        x, y = points[i]
+        b = min(bins - 1, int((x - left) * scale))
+        if b != at:
+            out += [points[j] for j in sorted({first, low, high, i - 1})]
+            at, first, low, high = b, i, i, i
+        elif y < points[low][1]:
+            low = i
+        elif y > points[high][1]:
+            high = i
+    return out + [points[j] for j in sorted({first, low, high, len(points) - 1})]
 
 
 class LossChart(MetricChart):
@@ -207,6 +242,9 @@ class LossChart(MetricChart):
         self.smoothing = SMOOTHING[1]
         self.log_y = False
         self.marked: int | None = None
+        # Each epoch's piece of the per-batch curves as last drawn, by epoch: (what it was
+        # worked out for, raw points, smoothed points, the smoothing's state after it).
+        self._pieces: dict[int, tuple[tuple, list, list, tuple[float, int]]] = {}
 
     def add_batches(self, epoch: int, batches: int, first: int, losses: tuple[float, ...] | list[float]) -> None:
         """Losses of batches `first`, `first` + 1, ... of `epoch` (placed by index: a chunk
@@ -215,10 +253,12 @@ class LossChart(MetricChart):
         if slots is None or len(slots) != batches:
             slots = self.batch_losses[epoch] = [None] * batches
         slots[first:first + len(losses)] = list(losses)[: max(0, batches - first)]
+        self._pieces.pop(epoch, None)
 
     def set_batches(self, rows: list[dict]) -> None:
         """Every batch of these epochs (metrics rows), in place of what was shown."""
         self.batch_losses = {r["epoch"]: list(r["batch_losses"]) for r in rows if r.get("batch_losses")}
+        self._pieces = {}
 
     def batch_points(self) -> list[tuple[float, float]]:
         """(x, loss) of every known batch: batch i of n in epoch e at x = e + (i + 1) / n."""
@@ -253,25 +293,56 @@ class LossChart(MetricChart):
             words.append("log y")
         return " · ".join(words)
 
+    def batch_curves(self, dots: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """The per-batch curve and its moving average, as drawn `dots` across (see `thinned`),
+        with only losses above 0 on a log axis.
+
+        Worked out an epoch at a time, and each epoch's piece kept until its batches, the
+        smoothing, the scale or its share of the width change, or an epoch before it does:
+        a live run's replot works out the epoch under way (a ten-epoch run's 6,000 batches
+        were 30 ms of the chart's build on 2 cores, at each replot)."""
+        epochs = sorted(self.batch_losses)
+        bins = max(1, dots // max(1, len(epochs)))
+        state: tuple[float, int] = (0.0, 0)
+        raw: list[tuple[float, float]] = []
+        average: list[tuple[float, float]] = []
+        pieces = {}
+        for epoch in epochs:
+            wanted = (bins, self.smoothing, self.log_y, state)
+            piece = self._pieces.get(epoch)
+            if piece is None or piece[0] != wanted:
+                slots = self.batch_losses[epoch]
+                points = [(epoch + (i + 1) / len(slots), v) for i, v in enumerate(slots) if v is not None]
+                values, after = smoothed_from([y for _, y in points], self.smoothing, state)
+                smooth = list(zip([x for x, _ in points], values))
+                if self.log_y:  # a log axis shows only losses above 0
+                    points, smooth = self._positive(points), self._positive(smooth)
+                piece = (wanted, thinned(points, bins), thinned(smooth, bins), after)
+            pieces[epoch] = piece
+            raw += piece[1]
+            average += piece[2]
+            state = piece[3]
+        self._pieces = pieces
+        return raw, average
+
     def define(self, plt) -> None:
         plt.title(self.title_text)
         plt.xlabel("epoch")
-        points = self.batch_points()
+        dots = 2 * max(1, self.size.width)  # braille: two dots a column
+        raw, average = self.batch_curves(dots)
         test = self.series["test"]
-        epoch_ticks(plt, max([x for x, _ in points[-1:]] + [line[-1][0] for line in self.series.values() if line],
-                             default=0.0))
+        ends = [line[-1][0] for line in (raw, *self.series.values()) if line]  # any point of the last epoch will do
+        epoch_ticks(plt, max(ends, default=0.0))
         shown = self._positive if self.log_y else list  # a log axis shows only losses above 0
         curves: list[tuple[list[tuple[float, float]], dict]] = []
-        if points:
+        if raw or average:
             if self.smoothing:
-                curves.append((points, {"color": "gray"}))  # the raw curve, faint behind
-                points = list(zip([x for x, _ in points], smoothed([y for _, y in points], self.smoothing)))
-            curves.append((points, {"label": "train", "color": "cyan"}))
+                curves.append((raw, {"color": "gray"}))  # the raw curve, faint behind
+            curves.append((average, {"label": "train", "color": "cyan"}))
         elif self.series["train"]:
-            curves.append((self.series["train"], {"label": "train", "color": "cyan"}))
+            curves.append((thinned(shown(self.series["train"]), dots), {"label": "train", "color": "cyan"}))
         if test:
-            curves.append((test, {"label": "test", "color": "orange"}))
-        curves = [(shown(curve), style) for curve, style in curves]
+            curves.append((thinned(shown(test), dots), {"label": "test", "color": "orange"}))
         if self.log_y and any(curve for curve, _ in curves):  # plotext fails on a log axis with no data
             plt.yscale("log")
         for curve, style in curves:
