@@ -86,19 +86,18 @@ async def test_log_y_before_any_loss_or_with_a_zero_loss_keeps_the_app(make_app)
 
 
 async def test_a_chart_that_plotext_cannot_draw_says_so_and_the_app_goes_on(make_app, monkeypatch):
-    from textual_plotext import PlotextPlot
-
-    def broken(self):
+    def broken():
         raise TypeError("'NoneType' object is not iterable")
 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        monkeypatch.setattr(PlotextPlot, "render", broken)
         chart = app.query_one("#acc-chart", MetricChart)
+        monkeypatch.setattr(chart.plt, "build", broken)  # in the thread that builds it
         chart.replot()
         await pilot.pause(0.3)
         assert app.is_running
+        assert "cannot be drawn" in chart.render_line(0).text
         assert "accuracy: cannot be drawn at this size (TypeError)" in str(chart.render())
 
 
@@ -151,7 +150,7 @@ async def test_a_long_runs_loss_chart_looks_as_it_would_with_every_batch(make_ap
         monkeypatch.setattr(chart.plt, "plot", lambda xs, ys, **k: (handed.append(len(xs)), plot(xs, ys, **k))[1])
         chart.replot()
         thin = chart.figure().text.plain.splitlines()
-        assert max(handed) <= 4 * 2 * chart.size.width  # not 6,000
+        assert max(handed) <= 4 * 2 * (2 * chart.size.width)  # four a bin, up to twice as many bins as dots: not 6,000
         monkeypatch.setattr(charts, "thinned", lambda points, bins: points)
         chart._pieces = {}
         chart.replot()

@@ -16,6 +16,9 @@ from cnn_tui.core.config import TrainConfig
 from cnn_tui.core.presets import preset
 from cnn_tui.core.sessions import SessionStore, new_record
 from cnn_tui.ui.app import CnnTuiApp
+from cnn_tui.ui.training.charts import MetricChart
+
+from .conftest import wait_for
 
 # The SVGs are Textual's rendering: another release may draw the same screen a little
 # differently. The test extra pins the libraries that draw (pyproject.toml); on any other
@@ -129,5 +132,6 @@ def test_training_mid_epoch(snap_compare, tmp_path, size):
         if size[0] < 110:
             await pilot.press("v")
         await pilot.pause()
+        await wait_for(pilot, lambda: all(chart.up_to_date for chart in the_app.query(MetricChart)), timeout=10)
 
     assert snap_compare(app(tmp_path), terminal_size=size, run_before=run_before)

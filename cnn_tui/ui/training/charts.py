@@ -1,9 +1,12 @@
 """Live charts (textual-plotext). Series live in plain lists of points; replot() has the figure
-defined from them and built when the chart is next drawn."""
+defined from them and built when the chart is next drawn, in a thread of its own."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass
+from typing import Any
 from weakref import WeakSet
 
 from rich.text import Text
@@ -18,9 +21,51 @@ from textual_plotext import PlotextPlot
 
 from ..unscrolled import WithoutScrollbars
 
-# Screens on which a chart was built in the frame being drawn: one plotext figure per frame
-# (each is 5-9 ms to build and draw on 2 cores), the next chart due is built in the next.
-_BUILT_THIS_FRAME: WeakSet[Screen] = WeakSet()
+# Screens on which a chart is being built: one at a time, the next chart due waits for it
+# (two threads building at once took the interpreter from the event loop more often).
+_BUILDING: WeakSet[Screen] = WeakSet()
+
+
+class QuickSwitches:
+    """While a chart is built in a thread, the event loop gets the interpreter back after
+    SWITCH of the build's time instead of Python's 5 ms: a key or a frame that comes during a
+    build waited up to 5 ms each time it needed the interpreter (live-chart redraws, 15-23 ms
+    at the median, were 11-13 ms with 1 ms, on 2 cores). Python's own interval is back once
+    no build is running, so nothing else (a run training in the app) switches more often."""
+
+    SWITCH = 0.001  # seconds
+    _lock = threading.Lock()
+    _builds = 0
+    _before = 0.005
+
+    @classmethod
+    def begin(cls) -> None:
+        """A build is about to start (called before its thread starts: a new thread runs
+        first, for up to the interval then in force)."""
+        with cls._lock:
+            if not cls._builds:
+                cls._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(cls.SWITCH, cls._before))
+            cls._builds += 1
+
+    @classmethod
+    def end(cls) -> None:
+        """A build is over (from any thread)."""
+        with cls._lock:
+            cls._builds -= 1
+            if not cls._builds:
+                sys.setswitchinterval(cls._before)
+
+
+class PlotextCalls:
+    """Stands in for plotext while a chart says what its figure is (`define`): the calls are
+    kept, with the data as it was then, to be made on plotext in the thread that builds it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self.calls.append((name, args, kwargs))
 
 
 @dataclass(frozen=True)
@@ -47,13 +92,15 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
     """One chart of named series of (x, y) points; x counts epochs from 1 (x = 2.5: half-way
     through the third epoch), so live points and per-epoch points share one axis.
 
-    plotext builds the figure (a few ms) only when the data, the size or the theme changed
-    since it was last built. Two rules keep each frame short:
-    - in the frame where the chart gets a new size (the epoch table grew, the terminal was
-      resized), it shows the figure it has, cropped or padded to that size, and builds the
-      new one in the next frame, when the rest of the layout has been drawn;
-    - one chart is built per frame: a second chart that changed in the same frame shows its
-      figure as it was for one more frame.
+    plotext builds the figure only when the data, the size or the theme changed since it was
+    last built, and in a thread: a build is pure Python, 5-15 ms on 2 cores, and on the event
+    loop it held every key and frame behind it (a live loss chart once a second). Meanwhile
+    the chart shows the figure it has, cropped or padded to its size. The thread shares the
+    interpreter with the loop, which waits at most Python's switch interval (5 ms) for it.
+    - A build starts once the chart's size is settled (not in the frame that resized it,
+      when the epoch table grew or the terminal was resized) and its data is not on its way.
+    - One chart of a screen is built at a time; the next one due starts when it is done.
+    - The first figure, and `figure()` called directly, are built at once.
     """
 
     DEFAULT_CSS = """
@@ -71,6 +118,8 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         self._shown: list[Strip] = []  # the lines drawn in this frame
         self._settled_size: Size | None = None  # the size of the last Resize handled
         self._held = False  # see hold()
+        self._plotext = threading.Lock()  # one build at a time uses the chart's plotext figure
+        self._building: tuple | None = None  # the key of the figure being built in a thread
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -121,23 +170,75 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         return (self.size, self.app.theme, self._version)
 
     def figure(self) -> Figure:
-        """The figure for the data, size and theme now, built if it is not."""
+        """The figure for the data, size and theme now, built (here and now) if it is not."""
         key = self._key()
         if self._figure is None or self._figure.key != key:
-            try:
+            self._figure = self._figure_of(key, self._build(*self._plan()))
+        return self._figure
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether the figure shown is the one for the data, size and theme now (not while a
+        build is on its way)."""
+        return self._figure is not None and self._figure.key == self._key()
+
+    def _plan(self) -> tuple[list[tuple[str, tuple, dict]], Size, str]:
+        """What plotext is to be told, at what size, in which of its themes: worked out on the
+        event loop, from the data as it is now."""
+        calls = PlotextCalls()
+        self.define(calls)
+        return calls.calls, self.size, self._get_plotext_theme_name(self.app.theme)
+
+    def _build(self, calls: list[tuple[str, tuple, dict]], size: Size, theme: str) -> Text:
+        """plotext's figure as text (in any thread): what textual-plotext's render does, for
+        the size and theme given rather than the widget's now."""
+        try:
+            with self._plotext:
                 plt = self.plt
                 plt.clear_data()
                 plt.clear_figure()
-                self.define(plt)
-                text = super().render()  # plotext's build
-            except Exception as exc:  # noqa: BLE001 - plotext's own failure: say so, keep the app
-                self.log.error(f"{self.chart_title} chart: {type(exc).__name__}: {exc}")
-                text = Text(f"{self.chart_title}: cannot be drawn at this size ({type(exc).__name__})",
-                            style="dim", no_wrap=True, overflow="ellipsis")
-            width, height = self.size
-            lines = Visual.to_strips(self, visualize(self, text), width, height, self.visual_style)
-            self._figure = Figure(key, text, lines)
-        return self._figure
+                for name, args, kwargs in calls:
+                    getattr(plt, name)(*args, **kwargs)
+                plt.plotsize(size.width, size.height)
+                plt._set_size(size.width, size.height)
+                plt.theme(theme)
+                return Text.from_ansi(plt.build())
+        except Exception as exc:  # noqa: BLE001 - plotext's own failure: say so, keep the app
+            return Text(f"{self.chart_title}: cannot be drawn at this size ({type(exc).__name__})",
+                        style="dim", no_wrap=True, overflow="ellipsis")
+
+    def _figure_of(self, key: tuple, text: Text) -> Figure:
+        width, height = key[0]
+        return Figure(key, text, Visual.to_strips(self, visualize(self, text), width, height, self.visual_style))
+
+    def _build_in_thread(self) -> None:
+        """Start building the figure for the data, size and theme now in a thread; it is
+        shown when it is done (`_built`)."""
+        key, screen = self._key(), self.screen
+        self._building = key
+        _BUILDING.add(screen)
+        plan = self._plan()
+
+        def build() -> None:
+            try:
+                text = self._build(*plan)
+            finally:
+                QuickSwitches.end()
+            try:
+                self.app.call_from_thread(self._built, key, text, screen)
+            except RuntimeError:  # the app has ended meanwhile
+                pass
+
+        QuickSwitches.begin()
+        threading.Thread(target=build, name=f"chart {self.id}", daemon=True).start()
+
+    def _built(self, key: tuple, text: Text, screen: Screen) -> None:
+        self._building = None
+        _BUILDING.discard(screen)
+        if key == self._key() and self.is_mounted:  # else changed meanwhile: the next frame starts another
+            self._figure = self._figure_of(key, text)
+        for chart in screen.query(MetricChart):  # this one's figure, and any other waiting for its turn
+            chart.refresh()
 
     def render(self) -> RenderResult:
         return self.figure().text
@@ -156,12 +257,8 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         if shown is None or shown.key == self._key():
             return self.figure().lines  # nothing shown yet, or nothing changed
         settled = not self._held and self.size == self._settled_size  # held: new data asks; resized: on_resize
-        if settled and self.screen in _BUILT_THIS_FRAME:
-            self.call_after_refresh(self.refresh)  # another chart took this frame: the next
-        elif settled:
-            _BUILT_THIS_FRAME.add(self.screen)
-            self.call_after_refresh(_BUILT_THIS_FRAME.discard, self.screen)
-            return self.figure().lines
+        if settled and self._building is None and self.screen not in _BUILDING:
+            self._build_in_thread()
         # the figure drawn, cropped or padded to the size
         width, height = self.size
         style = self.visual_style.rich_style
@@ -298,11 +395,13 @@ class LossChart(MetricChart):
         with only losses above 0 on a log axis.
 
         Worked out an epoch at a time, and each epoch's piece kept until its batches, the
-        smoothing, the scale or its share of the width change, or an epoch before it does:
+        smoothing, the scale or its share of the dots change, or an epoch before it does:
         a live run's replot works out the epoch under way (a ten-epoch run's 6,000 batches
         were 30 ms of the chart's build on 2 cores, at each replot)."""
         epochs = sorted(self.batch_losses)
-        bins = max(1, dots // max(1, len(epochs)))
+        # Each epoch's share of the dots, rounded up to a power of two: the pieces are worked
+        # out again when the number of epochs doubles, not at each new epoch.
+        bins = 1 << (max(1, dots // max(1, len(epochs))) - 1).bit_length()
         state: tuple[float, int] = (0.0, 0)
         raw: list[tuple[float, float]] = []
         average: list[tuple[float, float]] = []
