@@ -141,8 +141,10 @@ def test_a_run_resumes_with_another_number_of_processes(tmp_path, one_process):
     assert_same_numbers(one_process, metrics(tmp_path, "back"))
 
 
-LONG = ["--dataset", "synthetic", "--train-size", "200000", "--test-size", "100", "--device", "cpu",
-        "--epochs", "3", "--nproc-per-node", "2"]
+# An epoch of ~10 s on 2 cores, long enough to act on mid-epoch: small batches rather than
+# many images (200,000 synthetic images took 15 s to make before the first batch).
+LONG = ["--dataset", "synthetic", "--train-size", "30000", "--batch-size", "10", "--test-size", "100",
+        "--device", "cpu", "--epochs", "3", "--nproc-per-node", "2"]
 
 
 def start(tmp_path, name):
