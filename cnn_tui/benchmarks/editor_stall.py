@@ -21,8 +21,8 @@ the keys: enter in the `l` prompt, with the path of a 101-layer file typed in (a
 narrower than the seed network's); so is opening a finished 5-epoch session from the `o`
 list. The seed network is loaded back after each. Not keys, and measured first, in the
 process's first app (as in use): a run of 600-batch epochs one by one, half-way through each
-the live loss chart drawn again, at its end a row in the epoch table (taller each time, up
-to ten rows, then scrolled) and a point on both charts.
+the live loss chart drawn again, at its end a row in the epoch table (in the room for up to
+ten rows made as the run started, then scrolled) and a point on both charts.
 """
 
 from __future__ import annotations
@@ -200,10 +200,10 @@ async def training_stalls(epochs: int, batches: int = BATCHES, size: tuple[int, 
                           ) -> dict[str, list[tuple[float, float]]]:
     """A run's epochs one by one in a fresh app, as the trainer's events arrive: half-way
     through each, the live loss chart drawn again with the batches so far (as it is once a
-    second); at its end, a row in the epoch table (taller each time, up to ten rows) and a
-    point on both charts. The longest stall and busiest CPU time of each (seconds), under
+    second); at its end, a row in the epoch table (room for it made as the run started)
+    and a point on both charts. The longest stall and busiest CPU time of each (seconds), under
     "live" and "end". `batches` an epoch: FashionMNIST's 60,000 images at batch size 100."""
-    from cnn_tui.core.events import BatchProgress
+    from cnn_tui.core.events import BatchProgress, TrainingStarted
     from cnn_tui.ui.app import CnnTuiApp
 
     app = CnnTuiApp(probe_device=False, sessions_dir=tempfile.mkdtemp())
@@ -211,6 +211,7 @@ async def training_stalls(epochs: int, batches: int = BATCHES, size: tuple[int, 
     stalls: dict[str, list[tuple[float, float]]] = {"live": [], "end": []}
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.3)
+        app.pane.started(TrainingStarted("run", "cpu", "a CPU", 0, epochs, 100 * batches, 10_000, batches, 32_998))
         for epoch in range(epochs):
             half = batches // 2
             await pilot.pause(1.0)  # the live chart is drawn again at most once a second
@@ -254,15 +255,15 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     from cnn_tui.ui.training.epoch_table import MOST_ROWS_SHOWN
 
-    # First: the process's one app until then. Up to MOST_ROWS_SHOWN rows the table grows
-    # with each (a layout pass); past that it scrolls.
+    # First: the process's one app until then. Up to MOST_ROWS_SHOWN rows the table fills
+    # the room made as the run started; past that it scrolls.
     run = asyncio.run(training_stalls(MOST_ROWS_SHOWN + max(args.repeats, 5)))
     cases = asyncio.run(key_stalls(max(args.repeats, 5)))
     first, later = f"1-{MOST_ROWS_SHOWN}", f"{MOST_ROWS_SHOWN + 1}-{len(run['end'])}"
     cases[f"(no key) epochs {first} half-way: the live loss chart, {BATCHES} batches an epoch"] = \
         run["live"][:MOST_ROWS_SHOWN]
     cases[f"(no key) epochs {later} half-way: the same"] = run["live"][MOST_ROWS_SHOWN:]
-    cases[f"(no key) epochs {first} end: a row (the table grows), two charts' points"] = run["end"][:MOST_ROWS_SHOWN]
+    cases[f"(no key) epochs {first} end: a row (in the room made for it), two charts' points"] = run["end"][:MOST_ROWS_SHOWN]
     cases[f"(no key) epochs {later} end: a row (the table scrolls), two charts' points"] = run["end"][MOST_ROWS_SHOWN:]
     for name, values in cases.items():
         walls, cpus = [wall for wall, _ in values], [cpu for _, cpu in values]

@@ -218,6 +218,27 @@ async def test_an_epochs_end_draws_its_row_in_one_frame_and_each_chart_in_a_late
         assert accuracy.figure().key[0] == accuracy.size and len(accuracy.series["test"]) == MOST_ROWS_SHOWN + 2
 
 
+async def test_a_run_makes_room_for_its_epochs_as_it_starts_and_its_epochs_lay_nothing_out(make_app, monkeypatch):
+    from cnn_tui.core.events import TrainingStarted
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        table = app.query_one(EpochTable)
+        passes = count_layouts(app.screen)
+        app.pane.started(TrainingStarted("run", "cpu", "a CPU", 0, 4, 600, 100, 6, 1000))
+        await pilot.pause(0.2)
+        assert table.size.height == 2 + 4 and len(passes) == 1  # the charts shrink once, now
+        for epoch in range(4):
+            events = record_frames(app, monkeypatch)
+            app.pane.epoch_finished({**row(epoch), "batch_losses": [0.5] * 12})
+            await pilot.pause(0.2)
+            assert "layout" not in events and table.size.height == 6 and table.selected_epoch == epoch
+        app.pane.show_epochs([])  # a new run, or another session: the room goes with the rows
+        await pilot.pause(0.2)
+        assert table.size.height == 3
+
+
 async def test_the_benchmark_measures_each_epoch_half_way_and_at_its_end():
     from cnn_tui.benchmarks.editor_stall import training_stalls
 

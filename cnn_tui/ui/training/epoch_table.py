@@ -39,8 +39,9 @@ class EpochTable(RowTable):
     As tall as its rows (one at least, MOST_ROWS_SHOWN at most). The height is set here as
     rows come, rather than by CSS `height: auto`, so that room for a session's rows can be
     made in one frame (the charts above shrink: a layout pass) and the rows drawn in the next.
-    A row added lays nothing out unless the table grows: past MOST_ROWS_SHOWN rows, an
-    epoch's end draws the lines that changed and nothing else.
+    A row added lays nothing out unless the table grows: past MOST_ROWS_SHOWN rows, or in
+    a run that reserved its rows as it started, an epoch's end draws the lines that changed
+    and nothing else.
     """
 
     HEADER: ClassVar = HEADER
@@ -55,6 +56,7 @@ class EpochTable(RowTable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._epochs: list[int] = []  # each row's epoch (0-based)
+        self._room = 0  # rows kept for the run under way (see reserve)
 
     def add_epoch(self, m: dict[str, Any]) -> bool:
         """Add an epoch's row (or replace it, for an epoch shown already) and put the cursor
@@ -68,13 +70,21 @@ class EpochTable(RowTable):
             row = len(cells)
             self._epochs.append(epoch)
             cells.append(epoch_cells(m))
-        grew = self.make_room(len(cells))
+        grew = self.make_room(max(len(cells), self._room))
         self._show(Rows(cells, column_widths(cells[row:row + 1], self._table.widths)), row)
         return grew
+
+    def reserve(self, epochs: int) -> bool:
+        """Room for a run's `epochs` rows (up to MOST_ROWS_SHOWN) as it starts, so that its
+        epochs' ends lay nothing out: the charts above shrink once, not at every epoch (a
+        layout pass and both charts built again, each time). True if the table changed height."""
+        self._room = epochs
+        return self.make_room(max(self.row_count, epochs))
 
     def set_epochs(self, rows: list[dict[str, Any]]) -> None:
         """Show a session's epochs, the cursor on the last."""
         by_epoch = {int(m["epoch"]): epoch_cells(m) for m in rows}  # a redone epoch: its last line
+        self._room = 0
         self._epochs = list(by_epoch)
         cells = list(by_epoch.values())
         self.make_room(len(cells))

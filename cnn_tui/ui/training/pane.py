@@ -120,6 +120,7 @@ class TrainingPane(Vertical):
 
     def started(self, event: TrainingStarted) -> None:
         self.total_epochs = event.epochs
+        self.query_one(EpochTable).reserve(event.epochs)  # its epochs' ends then lay nothing out
         self.acknowledged = "training"
         self.set_device(f"{event.device} · {event.device_name}", self.gpu_total)
         self.set_title(f"Training · session {event.session}")
