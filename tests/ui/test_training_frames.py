@@ -239,6 +239,25 @@ async def test_a_run_makes_room_for_its_epochs_as_it_starts_and_its_epochs_lay_n
         assert table.size.height == 3
 
 
+async def test_at_80x24_the_newest_epoch_stays_on_screen(make_app):
+    # In one pane at 80×24 a table of ten rows went past the screen's bottom, the newest
+    # epoch (the cursor's row) under it.
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("v")  # the training pane
+        await pilot.pause(0.2)
+        table = app.query_one(EpochTable)
+        app.pane.show_epochs([row(epoch) for epoch in range(12)])
+        await pilot.pause(0.3)
+        assert table.size.height == 2 + 24 // 4
+        assert table.region.bottom <= 23  # above the key bar
+        assert table.render_line(table.size.height - 1).text.split()[0] == "12"
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.3)
+        assert table.size.height == 2 + MOST_ROWS_SHOWN
+
+
 async def test_the_benchmark_measures_each_epoch_half_way_and_at_its_end():
     from cnn_tui.benchmarks.editor_stall import training_stalls
 

@@ -30,13 +30,16 @@ def epoch_cells(m: dict[str, Any]) -> list[str]:
 
 HEADER_HEIGHT = len(HEADER)
 MOST_ROWS_SHOWN = 10  # more rows scroll
+SCREEN_SHARE = 4  # and no more than a quarter of the terminal's rows: at 80×24 in one pane, the
+# table's last rows (the cursor's, the newest) fell below the screen
 
 
 class EpochTable(RowTable):
     """One row per finished epoch, in the order they finished; an epoch redone after a resume
     replaces its row. The cursor goes to each new row; it marks its epoch on the charts.
 
-    As tall as its rows (one at least, MOST_ROWS_SHOWN at most). The height is set here as
+    As tall as its rows (one at least, MOST_ROWS_SHOWN at most, and a quarter of the
+    terminal's rows at most). The height is set here as
     rows come, rather than by CSS `height: auto`, so that room for a session's rows can be
     made in one frame (the charts above shrink: a layout pass) and the rows drawn in the next.
     A row added lays nothing out unless the table grows: past MOST_ROWS_SHOWN rows, or in
@@ -98,10 +101,15 @@ class EpochTable(RowTable):
         if self._cursor_row == before:
             self.post_message(self.RowHighlighted(self._cursor_row))
 
+    def fit(self) -> bool:
+        """The height for the rows and the room kept, again (the terminal was resized)."""
+        return self.make_room(max(self.row_count, self._room))
+
     def make_room(self, rows: int) -> bool:
         """The height that shows `rows` rows (scrolling past MOST_ROWS_SHOWN); True if that
         is a new height (the screen will be laid out again)."""
-        height = self.header_rows + min(max(rows, 1), MOST_ROWS_SHOWN)
+        most = max(1, min(MOST_ROWS_SHOWN, self.app.size.height // SCREEN_SHARE))
+        height = self.header_rows + min(max(rows, 1), most)
         if self.styles.height is not None and self.styles.height.cells == height:
             return False
         self.styles.height = height

@@ -94,6 +94,9 @@ class TrainingPane(Vertical):
         """The epoch of the table's highlighted row (0-based), if any."""
         return self.query_one(EpochTable).selected_epoch
 
+    def on_resize(self) -> None:
+        self.query_one(EpochTable).fit()  # a quarter of the terminal's rows at most
+
     def on_mount(self) -> None:
         self.set_state("idle", "press t to train")
 
