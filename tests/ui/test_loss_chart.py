@@ -158,3 +158,30 @@ async def test_a_long_runs_loss_chart_looks_as_it_would_with_every_batch(make_ap
         cells = sum(len(line) for line in every)
         differing = sum(a != b for thin_line, line in zip(thin, every) for a, b in zip(thin_line, line))
         assert len(thin) == len(every) and differing <= 0.06 * cells, (differing, cells)
+
+
+async def test_a_chart_still_building_as_the_app_ends_raises_nothing(make_app, monkeypatch):
+    # Textual cancels a call from a thread that is pending as the app closes (CI caught the
+    # build's thread dying of it, a traceback at exit); a closed app refuses it outright.
+    import threading
+    from concurrent.futures import CancelledError
+
+    failures = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        chart = app.query_one("#acc-chart", MetricChart)
+        for refusal in (CancelledError(), RuntimeError("the app is not running")):
+            calls = []
+            def closing(*args, refusal=refusal, calls=calls):
+                calls.append(args)
+                raise refusal
+
+            monkeypatch.setattr(app, "call_from_thread", closing)
+            chart.append("train", len(chart.series["train"]) + 1, 0.5)
+            await pilot.pause(0.1)
+            for thread in [t for t in threading.enumerate() if t.name == "chart acc-chart"]:
+                thread.join(5)
+            assert calls and chart._building is None  # refused: the next change builds again
+    assert not failures

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakSet
@@ -226,8 +227,9 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
                 QuickSwitches.end()
             try:
                 self.app.call_from_thread(self._built, key, text, screen)
-            except RuntimeError:  # the app has ended meanwhile
-                pass
+            except (RuntimeError, CancelledError):  # the app has ended, or is ending, meanwhile
+                self._building = None  # no event loop left to race with
+                _BUILDING.discard(screen)
 
         QuickSwitches.begin()
         threading.Thread(target=build, name=f"chart {self.id}", daemon=True).start()
