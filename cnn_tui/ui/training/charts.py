@@ -97,7 +97,7 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
     last built, and in a thread: a build is pure Python, 5-15 ms on 2 cores, and on the event
     loop it held every key and frame behind it (a live loss chart once a second). Meanwhile
     the chart shows the figure it has, cropped or padded to its size. The thread shares the
-    interpreter with the loop, which waits at most Python's switch interval (5 ms) for it.
+    interpreter with the loop, which waits at most 1 ms at a time for it (QuickSwitches).
     - A build starts once the chart's size is settled (not in the frame that resized it,
       when the epoch table grew or the terminal was resized) and its data is not on its way.
     - One chart of a screen is built at a time; the next one due starts when it is done.

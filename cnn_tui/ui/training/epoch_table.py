@@ -73,16 +73,15 @@ class EpochTable(RowTable):
             row = len(cells)
             self._epochs.append(epoch)
             cells.append(epoch_cells(m))
-        grew = self.make_room(max(len(cells), self._room))
         self._show(Rows(cells, column_widths(cells[row:row + 1], self._table.widths)), row)
-        return grew
+        return self.fit()
 
     def reserve(self, epochs: int) -> bool:
         """Room for a run's `epochs` rows (up to MOST_ROWS_SHOWN) as it starts, so that its
         epochs' ends lay nothing out: the charts above shrink once, not at every epoch (a
         layout pass and both charts built again, each time). True if the table changed height."""
         self._room = epochs
-        return self.make_room(max(self.row_count, epochs))
+        return self.fit()
 
     def set_epochs(self, rows: list[dict[str, Any]]) -> None:
         """Show a session's epochs, the cursor on the last."""
@@ -90,8 +89,8 @@ class EpochTable(RowTable):
         self._room = 0
         self._epochs = list(by_epoch)
         cells = list(by_epoch.values())
-        self.make_room(len(cells))
         self._show(Rows(cells, column_widths(cells, HEADER_WIDTHS)), len(cells) - 1)
+        self.fit()
 
     def _show(self, rows: Rows, cursor_row: int) -> None:
         """Show `rows` with the cursor on `cursor_row`. The row under the cursor is always
@@ -102,7 +101,8 @@ class EpochTable(RowTable):
             self.post_message(self.RowHighlighted(self._cursor_row))
 
     def fit(self) -> bool:
-        """The height for the rows and the room kept, again (the terminal was resized)."""
+        """The height for the rows and the room kept (after a change of either, or of the
+        terminal's size); True if that is a new height."""
         return self.make_room(max(self.row_count, self._room))
 
     def make_room(self, rows: int) -> bool:
