@@ -85,6 +85,48 @@ async def test_a_focus_move_never_lays_the_screen_out_for_the_key_bar(make_app):
         assert not layouts
 
 
+async def test_a_focus_move_draws_only_the_tables_header_and_cursor_row_again(make_app, monkeypatch):
+    # Textual works a widget's styles out again and draws all of it as the focus comes or
+    # goes: 3-5 ms of a tab on 2 cores for the layer list, whose header and cursor row alone
+    # look different.
+    from textual.css.stylesheet import Stylesheet
+
+    from cnn_tui.ui.editor.layer_table import LayerTable
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.editor.table
+        assert app.focused is table and table.cursor_row == 0 and table.scroll_offset.y == 0
+        cursor_line = table.header_rows  # row 0
+
+        def background(y: int):
+            return {segment.style.bgcolor for segment in table.render_line(y) if segment.text.strip()}
+
+        looks = {name: table.get_component_rich_style(name).bgcolor
+                 for name in ("row-table--cursor", "row-table--cursor-focused")}
+        assert looks["row-table--cursor"] != looks["row-table--cursor-focused"]
+        assert looks["row-table--cursor-focused"] in background(cursor_line)
+        before = [table.render_line(y) for y in range(table.size.height)]
+        drawn = []
+        render_line = LayerTable.render_line
+        monkeypatch.setattr(LayerTable, "render_line", lambda self, y: (drawn.append(y), render_line(self, y))[1])
+        styled = calls_of(monkeypatch, Stylesheet, "apply")
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is not table
+        assert set(drawn) == {*range(table.header_rows), cursor_line}
+        assert table not in styled
+        assert looks["row-table--cursor"] in background(cursor_line)
+        after = [table.render_line(y) for y in range(table.size.height)]
+        assert [y for y in range(len(before)) if before[y] != after[y]] == [*range(table.header_rows), cursor_line]
+        drawn.clear()
+        await pilot.press("shift+tab")
+        await pilot.pause()
+        assert app.focused is table and set(drawn) == {*range(table.header_rows), cursor_line}
+        assert [table.render_line(y) for y in range(table.size.height)] == before
+
+
 async def test_a_click_on_a_key_presses_it(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
