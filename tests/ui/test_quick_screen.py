@@ -760,8 +760,8 @@ async def test_keys_typed_as_the_load_prompt_is_made_reach_it(make_app, tmp_path
 
 async def test_a_session_opened_from_the_list_is_drawn_in_frames_of_its_own(make_app, tmp_path, monkeypatch):
     # Drawn with the list closing, in one frame, a session took 30-50 ms on 2 cores: the panes
-    # are drawn back first, then the network and configuration, then the epoch table, the
-    # loss chart and the accuracy chart, each in a frame of its own.
+    # are drawn back first, then the network and configuration, then the epoch table, each in
+    # a frame of its own; then the charts' data, each drawn when its figure is built.
     from textual.screen import Screen
 
     from cnn_tui.ui.editor.pane import EditorPane
@@ -808,6 +808,6 @@ async def test_a_session_opened_from_the_list_is_drawn_in_frames_of_its_own(make
         await wait_for(pilot, lambda: app.session_name == "base" and "accuracy" in order, timeout=10)
         await pilot.pause(0.3)
         steps = [step for i, step in enumerate(order) if step != "frame" or order[i - 1] != "frame"]
-        assert steps[:8] == ["enter", "frame", "network", "frame", "table", "frame", "loss", "frame"]
-        assert steps[8:10] == ["accuracy", "frame"]
+        assert steps[:7] == ["enter", "frame", "network", "frame", "table", "frame", "loss"]
+        assert "accuracy" in steps[7:9]  # next (a frame between if the loss chart's figure was built by then)
         assert app.pane.query_one("EpochTable").row_count == 3

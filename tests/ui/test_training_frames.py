@@ -1,6 +1,7 @@
 """What keeps the training pane's frames short: a chart is never built in the frame that
-resizes it and one chart is built a frame; a layout pass of the pane draws nothing of the
-editor and lays the screen out once; the epoch table is as tall as its rows."""
+resizes it, one chart is built at a time, and new data draws no chart before its figure is
+built; a layout pass of the pane draws nothing of the editor and lays the screen out once;
+the epoch table is as tall as its rows."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def row(epoch: int) -> dict:
 
 def record_frames(app, monkeypatch) -> list[str]:
     """From now on: "layout" as a layout pass starts, "frame" as a frame has been drawn,
-    "build <chart id>" as plotext builds a chart's figure."""
+    "build <chart id>" as plotext starts building a chart's figure and "built <chart id>" as it
+    has, "drawn <chart id>" or "old drawn <chart id>" as a chart is drawn with the figure for
+    its data now or with an older one."""
     events: list[str] = []
     refresh_layout, compositor_refresh = Screen._refresh_layout, Screen._compositor_refresh
 
@@ -38,9 +41,24 @@ def record_frames(app, monkeypatch) -> list[str]:
     monkeypatch.setattr(Screen, "_compositor_refresh", frame)
     for chart in app.query(MetricChart):
         build = chart.plt.build
-        monkeypatch.setattr(chart.plt, "build", lambda chart=chart, build=build: (events.append(f"build {chart.id}"),
-                                                                                    build())[1])
+        monkeypatch.setattr(chart.plt, "build", lambda chart=chart, build=build: (
+            events.append(f"build {chart.id}"), build(), events.append(f"built {chart.id}"))[1])
+    render_lines = MetricChart.render_lines
+
+    def drawn(chart, crop):
+        lines = render_lines(chart, crop)
+        events.append(f"{'' if chart.up_to_date else 'old '}drawn {chart.id}")
+        return lines
+
+    monkeypatch.setattr(MetricChart, "render_lines", drawn)
     return events
+
+
+def one_build_at_a_time(events: list[str]) -> list[str]:
+    """The charts built, in order, each build ended before the next began."""
+    builds = [event for event in events if event.startswith(("build ", "built "))]
+    assert builds[1::2] == [event.replace("build", "built") for event in builds[::2]], builds
+    return sorted(event.split()[1] for event in builds[::2])
 
 
 def frames_of(events: list[str]) -> list[list[str]]:
@@ -54,7 +72,7 @@ def frames_of(events: list[str]) -> list[list[str]]:
     return frames
 
 
-async def test_a_resized_chart_is_built_in_a_later_frame_and_one_chart_a_frame(make_app, monkeypatch):
+async def test_a_resized_chart_is_built_in_a_later_frame_and_one_chart_at_a_time(make_app, monkeypatch):
     # Built in the frame that resized them (the epoch table grew), the two charts added 9-15
     # ms on 2 cores to a frame that already held a layout pass and the table's new rows.
     app = make_app()
@@ -69,9 +87,7 @@ async def test_a_resized_chart_is_built_in_a_later_frame_and_one_chart_a_frame(m
         frames = frames_of(events)
         resized = next(frame for frame in frames if "layout" in frame)
         assert not [event for event in resized if event.startswith("build")]
-        builds = [[event for event in frame if event.startswith("build")] for frame in frames]
-        assert sorted(event for frame in builds for event in frame) == ["build acc-chart", "build loss-chart"]
-        assert all(len(frame) <= 1 for frame in builds)
+        assert one_build_at_a_time(events) == ["acc-chart", "loss-chart"]
         for chart in charts:  # each shows the figure for its new size
             assert chart.figure().key[0] == chart.size
             drawn = chart.render_lines(chart.region.reset_offset)
@@ -164,7 +180,7 @@ async def test_a_session_opened_builds_each_chart_once_after_its_data(make_app, 
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.session_name == "base", timeout=10)
             await pilot.pause(0.2)
-            shown = [event for event in events if event.startswith(("data", "build"))]
+            shown = [event for event in events if event.startswith(("data", "build "))]
             assert shown == ["data loss-chart", "build loss-chart", "data acc-chart", "build acc-chart"], time
             frames = frames_of(events)
             assert not [frame for frame in frames if "layout" in frame and any(e.startswith("build") for e in frame)]
@@ -208,9 +224,10 @@ async def test_an_epochs_end_draws_its_row_in_one_frame_and_each_chart_in_a_late
                 assert len(resized) == 1 and not [event for event in resized[0] if event.startswith("build")]
             else:
                 assert not resized, epoch
-            builds = [[event for event in frame if event.startswith("build")] for frame in frames]
-            assert sorted(event for frame in builds for event in frame) == ["build acc-chart", "build loss-chart"]
-            assert all(len(frame) <= 1 for frame in builds)
+            assert one_build_at_a_time(events) == ["acc-chart", "loss-chart"]
+            if not resized:  # the row's frame draws no chart: each is drawn as its new figure is built
+                assert not [event for event in frames[0] if "drawn" in event], events
+                assert {"drawn acc-chart", "drawn loss-chart"} <= set(events)
             assert table.size.height == 2 + min(epoch + 1, MOST_ROWS_SHOWN) and table.selected_epoch == epoch
             assert table.scroll_y == max(0, epoch + 1 - MOST_ROWS_SHOWN)  # every row it has room for
             assert table.render_line(table.size.height - 1).text.split()[0] == str(epoch + 1)  # the new row, shown
@@ -264,3 +281,35 @@ async def test_the_benchmark_measures_each_epoch_half_way_and_at_its_end():
     stalls = await training_stalls(2, batches=40)
     assert [len(stalls[when]) for when in ("live", "end")] == [2, 2]
     assert all(wall > 0 and cpu > 0 for when in stalls.values() for wall, cpu in when)
+
+
+async def test_a_chart_off_screen_builds_its_figure_when_it_is_shown_again(make_app, monkeypatch):
+    # In one pane the training pane is hidden while the editor is shown, and a dialog may be
+    # over both: a run's points keep coming, and building figures nobody sees would take the
+    # interpreter from the editor or the dialog.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        chart = app.query_one("#acc-chart", MetricChart)
+        assert chart.up_to_date
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        assert not chart.is_on_screen
+        events = record_frames(app, monkeypatch)
+        chart.append("test", 1.0, 0.5)
+        await pilot.pause(0.3)
+        assert not chart.up_to_date and not [event for event in events if event.startswith("build ")]
+        await pilot.press("v")  # the training pane
+        await wait_for(pilot, lambda: chart.up_to_date, timeout=5)
+        assert chart.is_on_screen and "acc-chart" in one_build_at_a_time(events)
+        await pilot.pause(0.2)
+        assert [event for event in events if event.endswith("drawn acc-chart")][-1] == "drawn acc-chart"
+        await pilot.press("question_mark")  # help, over the screen
+        await wait_for(pilot, lambda: app.screen is not chart.screen, timeout=5)
+        events.clear()
+        chart.append("test", 2.0, 0.6)
+        await pilot.pause(0.3)
+        assert not chart.up_to_date and not [event for event in events if event.startswith("build ")]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: chart.up_to_date, timeout=5)
+        assert one_build_at_a_time(events) == ["acc-chart"]

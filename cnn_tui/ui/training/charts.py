@@ -1,5 +1,5 @@
 """Live charts (textual-plotext). Series live in plain lists of points; replot() has the figure
-defined from them and built when the chart is next drawn, in a thread of its own."""
+defined from them and built in a thread of its own, and the chart drawn again once it is."""
 
 from __future__ import annotations
 
@@ -101,6 +101,9 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
     - A build starts once the chart's size is settled (not in the frame that resized it,
       when the epoch table grew or the terminal was resized) and its data is not on its way.
     - One chart of a screen is built at a time; the next one due starts when it is done.
+    - New data does not draw the chart: it is drawn when its new figure is there. (Drawing
+      the old one again took 2-4 ms of the frame that drew an epoch's new row.)
+    - A chart not on screen (the other pane shown, a dialog over it) builds when it is drawn.
     - The first figure, and `figure()` called directly, are built at once.
     """
 
@@ -121,6 +124,7 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         self._held = False  # see hold()
         self._plotext = threading.Lock()  # one build at a time uses the chart's plotext figure
         self._building: tuple | None = None  # the key of the figure being built in a thread
+        self._due = False  # a look for a build to start is on its way (see _build_due)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -138,10 +142,24 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         self.replot()
 
     def replot(self) -> None:
-        """What the chart shows changed: its figure is defined and built again when next
-        drawn (so the changes of one turn of the loop make one figure)."""
+        """What the chart shows changed: its figure is defined and built again after the
+        frame under way (so the changes of one turn of the loop make one figure)."""
         self._version += 1
-        self.refresh()
+        self._build_due()
+
+    def _build_due(self) -> None:
+        """Start the build of the figure for now after the frame under way, if the chart may
+        then (see the class): the first figure is drawn at once instead, as it is built."""
+        if self._figure is None:
+            self.refresh()
+        elif not self._due:
+            self._due = True
+            self.call_after_refresh(self._start_due_build)
+
+    def _start_due_build(self) -> None:
+        self._due = False
+        if self.is_mounted and self.screen.is_active:  # under a dialog: built as the screen is drawn again
+            self._start_build()
 
     def define(self, plt) -> None:
         """The figure, told to plotext: the series, and a line at the marked epoch."""
@@ -165,7 +183,7 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         """Build the figure again as it changes (see hold)."""
         if self._held:
             self._held = False
-            self.refresh()
+            self._build_due()
 
     def _key(self) -> tuple:
         return (self.size, self.app.theme, self._version)
@@ -237,10 +255,12 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
     def _built(self, key: tuple, text: Text, screen: Screen) -> None:
         self._building = None
         _BUILDING.discard(screen)
-        if key == self._key() and self.is_mounted:  # else changed meanwhile: the next frame starts another
+        if key == self._key() and self.is_mounted:
             self._figure = self._figure_of(key, text)
-        for chart in screen.query(MetricChart):  # this one's figure, and any other waiting for its turn
-            chart.refresh()
+            self.refresh()
+        for chart in screen.query(MetricChart):  # this one, changed meanwhile, and any other waiting for its turn
+            if not chart.up_to_date:
+                chart._build_due()
 
     def render(self) -> RenderResult:
         return self.figure().text
@@ -258,21 +278,27 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         shown = self._figure
         if shown is None or shown.key == self._key():
             return self.figure().lines  # nothing shown yet, or nothing changed
-        settled = not self._held and self.size == self._settled_size  # held: new data asks; resized: on_resize
-        if settled and self._building is None and self.screen not in _BUILDING:
-            self._build_in_thread()
+        self._start_build()  # a chart drawn again before its build was due: on screen again, resized
         # the figure drawn, cropped or padded to the size
         width, height = self.size
         style = self.visual_style.rich_style
         lines = [line.crop_extend(0, width, style) for line in shown.lines[:height]]
         return lines + [Strip.blank(width, style)] * (height - len(lines))
 
+    def _start_build(self) -> None:
+        """A build of the figure for now in a thread, if it is out of date and may start:
+        the chart's size settled, its data not on its way, no chart of its screen building."""
+        settled = not self._held and self.size == self._settled_size  # held: new data asks; resized: on_resize
+        if (settled and not self.up_to_date and self._building is None
+                and self.screen not in _BUILDING):
+            self._build_in_thread()
+
     def on_resize(self, event: events.Resize) -> None:
         """Handled after the frame that drew the new size: the figure for it comes next."""
         if self._settled_size != self.size:
             self._settled_size = self.size
-            if self._figure is not None and self._figure.key != self._key():
-                self.refresh()
+            if self._figure is not None and not self.up_to_date:
+                self._build_due()
 
     def mark(self, epoch: int | None) -> None:
         """A line at the end of `epoch` (counted from 0), or none."""

@@ -213,9 +213,9 @@ class TrainingPane(Vertical):
     async def show_epochs_in_frames(self, rows: list[dict[str, Any]], next_frame: Callable[[], Awaitable[Any]]) -> None:
         """show_epochs over several frames (on 2 cores the table and each chart are 5-9 ms to
         draw, all in one frame ~25 ms): room for the rows where the table needs another
-        height (the charts resize: a layout pass), then the rows, the loss chart and the
-        accuracy chart. Until its data comes, each chart shows the figure it had: none is
-        built for the old data at its new size."""
+        height (the charts resize: a layout pass), then the rows, then the loss chart's data
+        and the accuracy chart's, each drawn once its figure is built. Until its data comes,
+        each chart shows the figure it had: none is built for the old data at its new size."""
         charts = list(self.query(MetricChart))
         for chart in charts:
             chart.hold()
