@@ -44,6 +44,7 @@ from .screens.confusion import ConfusionScreen
 from .screens.dialog import SteadyScreen
 from .screens.help import HelpScreen
 from .session_actions import SessionActions, ShownSession
+from .training import figure_worker
 from .training.config_form import ConfigForm
 from .training.pane import TrainingPane
 from .training_controller import TrainingController
@@ -192,6 +193,7 @@ class CnnTuiApp(TrainingController, SessionActions, App[int]):
         if self.probe:  # after the first frame: torch's import must not delay it
             self.set_timer(0.5, self.probe_device)
         self.call_after_refresh(settle_garbage_collector)  # what is drawn now lives long
+        self.call_after_refresh(figure_worker.start_in_background)  # the charts' figures, built off the loop
         self.call_after_refresh(lambda: HelpScreen.draw_ahead(self.size.width))
         self.collector.start()
         self.set_interval(1.0, self.collector.tick)

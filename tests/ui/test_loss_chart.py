@@ -3,6 +3,8 @@ under the table's cursor marked and read out."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cnn_tui.core.config import TrainConfig
@@ -11,7 +13,7 @@ from cnn_tui.core.sessions import METRIC_FIELDS, SessionStore, new_record
 from cnn_tui.ui.training.charts import SMOOTHING, LossChart, MetricChart, smoothed, smoothed_from, thinned
 from cnn_tui.ui.training.epoch_table import EpochTable
 
-from .conftest import notifications, small_config
+from .conftest import notifications, small_config, wait_for
 
 
 def test_smoothing_is_a_debiased_moving_average():
@@ -85,20 +87,28 @@ async def test_log_y_before_any_loss_or_with_a_zero_loss_keeps_the_app(make_app)
         assert app.is_running and "cannot be drawn" not in str(chart.render())
 
 
-async def test_a_chart_that_plotext_cannot_draw_says_so_and_the_app_goes_on(make_app, monkeypatch):
-    def broken():
-        raise TypeError("'NoneType' object is not iterable")
+@pytest.mark.parametrize("where", ["the figure worker", "the app's process"])
+async def test_a_chart_that_plotext_cannot_draw_says_so_and_the_app_goes_on(make_app, monkeypatch, where):
+    from cnn_tui.ui.training import figure_worker
 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
+        if where == "the figure worker":
+            await asyncio.to_thread(figure_worker.start)
+            assert figure_worker.ready()
+        else:
+            monkeypatch.setattr(figure_worker._worker, "ready", False)
         chart = app.query_one("#acc-chart", MetricChart)
-        monkeypatch.setattr(chart.plt, "build", broken)  # in the thread that builds it
+        define = chart.define
+        # plotext told something it cannot take: it raises as it builds the figure
+        monkeypatch.setattr(chart, "define", lambda plt: (define(plt), plt.plot("a", "b")))
         chart.replot()
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: chart.up_to_date, timeout=5)
+        await pilot.pause()
         assert app.is_running
         assert "cannot be drawn" in chart.render_line(0).text
-        assert "accuracy: cannot be drawn at this size (TypeError)" in str(chart.render())
+        assert "accuracy: cannot be drawn at this size (ValueError)" in str(chart.render())
 
 
 def test_a_curve_is_thinned_to_each_bins_first_lowest_highest_and_last():

@@ -39,10 +39,15 @@ def record_frames(app, monkeypatch) -> list[str]:
 
     monkeypatch.setattr(Screen, "_refresh_layout", layout)
     monkeypatch.setattr(Screen, "_compositor_refresh", frame)
-    for chart in app.query(MetricChart):
-        build = chart.plt.build
-        monkeypatch.setattr(chart.plt, "build", lambda chart=chart, build=build: (
-            events.append(f"build {chart.id}"), build(), events.append(f"built {chart.id}"))[1])
+    build = MetricChart._build  # in the thread that waits for the figure worker, or builds it
+
+    def built(chart, *args, **kwargs):
+        events.append(f"build {chart.id}")
+        text = build(chart, *args, **kwargs)
+        events.append(f"built {chart.id}")
+        return text
+
+    monkeypatch.setattr(MetricChart, "_build", built)
     render_lines = MetricChart.render_lines
 
     def drawn(chart, crop):

@@ -21,6 +21,7 @@ from textual.visual import Visual, visualize
 from textual_plotext import PlotextPlot
 
 from ..unscrolled import WithoutScrollbars
+from . import figure_worker
 
 # Screens on which a chart is being built: one at a time, the next chart due waits for it
 # (two threads building at once took the interpreter from the event loop more often).
@@ -94,10 +95,12 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
     through the third epoch), so live points and per-epoch points share one axis.
 
     plotext builds the figure only when the data, the size or the theme changed since it was
-    last built, and in a thread: a build is pure Python, 5-15 ms on 2 cores, and on the event
-    loop it held every key and frame behind it (a live loss chart once a second). Meanwhile
-    the chart shows the figure it has, cropped or padded to its size. The thread shares the
-    interpreter with the loop, which waits at most 1 ms at a time for it (QuickSwitches).
+    last built, and off the event loop: a build is pure Python, 5-30 ms on 2 cores, and on
+    the loop it held every key and frame behind it (a live loss chart once a second). A thread
+    hands it to the figure worker, a process of its own (`figure_worker`), and waits; until
+    the worker is ready the thread builds it itself, sharing the interpreter with the loop,
+    which then waits at most 1 ms at a time for it (QuickSwitches). Meanwhile the chart shows
+    the figure it has, cropped or padded to its size.
     - A build starts once the chart's size is settled (not in the frame that resized it,
       when the epoch table grew or the terminal was resized) and its data is not on its way.
     - One chart of a screen is built at a time; the next one due starts when it is done.
@@ -208,20 +211,18 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         self.define(calls)
         return calls.calls, self.size, self._get_plotext_theme_name(self.app.theme)
 
-    def _build(self, calls: list[tuple[str, tuple, dict]], size: Size, theme: str) -> Text:
+    def _build(self, calls: list[tuple[str, tuple, dict]], size: Size, theme: str, elsewhere: bool = False) -> Text:
         """plotext's figure as text (in any thread): what textual-plotext's render does, for
-        the size and theme given rather than the widget's now."""
+        the size and theme given rather than the widget's now. `elsewhere`: by the figure
+        worker (waiting for it here), if it is ready."""
         try:
+            if elsewhere:
+                try:
+                    return figure_worker.build_elsewhere(calls, tuple(size), theme)
+                except figure_worker.WorkerGone:  # not started yet, or stopped: built here
+                    pass
             with self._plotext:
-                plt = self.plt
-                plt.clear_data()
-                plt.clear_figure()
-                for name, args, kwargs in calls:
-                    getattr(plt, name)(*args, **kwargs)
-                plt.plotsize(size.width, size.height)
-                plt._set_size(size.width, size.height)
-                plt.theme(theme)
-                return Text.from_ansi(plt.build())
+                return figure_worker.build(self.plt, calls, size, theme)
         except Exception as exc:  # noqa: BLE001 - plotext's own failure: say so, keep the app
             return Text(f"{self.chart_title}: cannot be drawn at this size ({type(exc).__name__})",
                         style="dim", no_wrap=True, overflow="ellipsis")
@@ -231,8 +232,8 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         return Figure(key, text, Visual.to_strips(self, visualize(self, text), width, height, self.visual_style))
 
     def _build_in_thread(self) -> None:
-        """Start building the figure for the data, size and theme now in a thread; it is
-        shown when it is done (`_built`)."""
+        """Start building the figure for the data, size and theme now, from a thread (by the
+        figure worker if it is ready); it is shown when it is done (`_built`)."""
         key, screen = self._key(), self.screen
         self._building = key
         _BUILDING.add(screen)
@@ -240,7 +241,7 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
 
         def build() -> None:
             try:
-                text = self._build(*plan)
+                text = self._build(*plan, elsewhere=True)
             finally:
                 QuickSwitches.end()
             try:
