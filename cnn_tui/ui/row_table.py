@@ -270,7 +270,7 @@ class RowTable(ScrollView, can_focus=True):
         """The cells of `row`: str, or Text where the cell has a style."""
         return self._table.cells[row]
 
-    def show(self, table: Rows, keep_row: int | None = None) -> None:
+    def show(self, table: Rows, keep_row: int | None = None, appended: bool = False) -> None:
         """Show `table`: the work on the event loop is the lines on screen, however many rows
         there are.
 
@@ -278,14 +278,24 @@ class RowTable(ScrollView, can_focus=True):
         under a resting cursor: nothing scrolls and no RowHighlighted is posted (a field being
         typed in keeps its focus). Otherwise the cursor goes to `keep_row` (or stays, within
         the new rows) and into view, posting RowHighlighted if its row changed.
+
+        `appended`: `table` is the one shown with rows added at its end. If its columns keep
+        their widths, only the new rows' lines (and the cursor's) are drawn, not every line.
         """
+        lines_kept = appended and table.widths == self._table.widths and len(table.cells) >= self.row_count
         in_place = len(table.cells) == self.row_count and keep_row in (None, self._cursor_row)
+        shown = self.row_count
         self._table = table
-        self._lines.clear()
+        if not lines_kept:
+            self._lines.clear()
         self._set_virtual_size(Size(table.width, len(table.cells) + self.header_rows))
         if not in_place:
             self.move_cursor(row=self._cursor_row if keep_row is None else keep_row)
-        self.refresh()
+        if lines_kept:
+            for row in range(shown, len(table.cells)):
+                self._refresh_row(row)
+        else:
+            self.refresh()
 
     def _set_virtual_size(self, size: Size) -> None:
         """A new scrollable size, never laying the screen out for it.
@@ -391,8 +401,7 @@ class RowTable(ScrollView, can_focus=True):
         """No styles worked out again (see above)."""
 
     def _focus_lines(self) -> None:
-        for y in range(self.header_rows):
-            self.refresh_line(y)
+        self.refresh(Region(0, 0, self.size.width, self.header_rows))  # the header: at the top, scrolled or not
         self._refresh_row(self._cursor_row)
 
     def on_resize(self, event: events.Resize) -> None:

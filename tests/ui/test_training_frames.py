@@ -318,3 +318,44 @@ async def test_a_chart_off_screen_builds_its_figure_when_it_is_shown_again(make_
         await pilot.press("escape")
         await wait_for(pilot, lambda: chart.up_to_date, timeout=5)
         assert one_build_at_a_time(events) == ["acc-chart"]
+
+
+async def test_an_epochs_row_draws_only_its_line_and_the_cursors_last_one(make_app, monkeypatch):
+    # Every line of the table was drawn again for each row added (2-3 ms of an epoch's end).
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        table = app.query_one(EpochTable)
+        table.reserve(6)
+        for epoch in range(3):
+            app.pane.epoch_finished({**row(epoch), "batch_losses": [0.5] * 12})
+        await pilot.pause(0.2)
+        drawn = []
+        render_line = EpochTable.render_line
+        monkeypatch.setattr(EpochTable, "render_line", lambda self, y: (drawn.append(y), render_line(self, y))[1])
+        app.pane.epoch_finished({**row(3), "batch_losses": [0.5] * 12})
+        await pilot.pause(0.2)
+        header = table.header_rows
+        assert table.selected_epoch == 3 and set(drawn) == {header + 2, header + 3}  # epoch 3's row, then 4's
+        assert [table.render_line(header + r).text.split()[0] for r in range(4)] == ["1", "2", "3", "4"]
+        drawn.clear()
+        app.pane.epoch_finished({**row(3), "test_accuracy": 0.9, "batch_losses": [0.5] * 12})  # epoch 4 again
+        await pilot.pause(0.2)
+        assert "0.9000" in table.render_line(header + 3).text and drawn
+
+
+async def test_a_scrolled_table_draws_its_header_in_the_focus_look(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        table = app.query_one(EpochTable)
+        app.pane.show_epochs([row(epoch) for epoch in range(15)])
+        await pilot.pause(0.2)
+        assert table.scroll_y > 0
+        header = table.get_component_rich_style
+        for focused in (True, False):
+            table.focus() if focused else app.editor.focus_layers()
+            await pilot.pause(0.2)
+            look = header("row-table--header-focused" if focused else "row-table--header").bgcolor
+            drawn = app.screen._compositor.render_strips()[table.region.y]  # as on screen
+            assert look in {segment.style.bgcolor for segment in drawn if segment.text.strip()}, focused

@@ -66,14 +66,15 @@ class EpochTable(RowTable):
         on it. True if the table grew: the screen will be laid out again."""
         epoch = int(m["epoch"])
         cells = list(self._table.cells)
-        if epoch in self._epochs:
-            row = self._epochs.index(epoch)
-            cells[row] = epoch_cells(m)
-        else:
+        appended = epoch not in self._epochs
+        if appended:
             row = len(cells)
             self._epochs.append(epoch)
             cells.append(epoch_cells(m))
-        self._show(Rows(cells, column_widths(cells[row:row + 1], self._table.widths)), row)
+        else:
+            row = self._epochs.index(epoch)
+            cells[row] = epoch_cells(m)
+        self._show(Rows(cells, column_widths(cells[row:row + 1], self._table.widths)), row, appended)
         return self.fit()
 
     def reserve(self, epochs: int) -> bool:
@@ -92,11 +93,12 @@ class EpochTable(RowTable):
         self._show(Rows(cells, column_widths(cells, HEADER_WIDTHS)), len(cells) - 1)
         self.fit()
 
-    def _show(self, rows: Rows, cursor_row: int) -> None:
-        """Show `rows` with the cursor on `cursor_row`. The row under the cursor is always
-        new or changed here: RowHighlighted is posted whether the cursor moved or not."""
+    def _show(self, rows: Rows, cursor_row: int, appended: bool = False) -> None:
+        """Show `rows` with the cursor on `cursor_row` (`appended`: see RowTable.show). The
+        row under the cursor is always new or changed here: RowHighlighted is posted whether
+        the cursor moved or not."""
         before = self._cursor_row
-        self.show(rows, keep_row=max(0, cursor_row))
+        self.show(rows, keep_row=max(0, cursor_row), appended=appended)
         if self._cursor_row == before:
             self.post_message(self.RowHighlighted(self._cursor_row))
 
