@@ -152,12 +152,15 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
 
     def _build_due(self) -> None:
         """Start the build of the figure for now after the frame under way, if the chart may
-        then (see the class): the first figure is drawn at once instead, as it is built."""
+        then (see the class): the first figure is drawn at once instead, as it is built. The
+        frame's layout settles the chart's size; the figure is described in a turn of the
+        loop of its own, not straight after the frame's (as the screen's callbacks run), so a
+        key can come between the two (1-3 ms of the loss chart's curves, after a 5 ms frame)."""
         if self._figure is None:
             self.refresh()
         elif not self._due:
             self._due = True
-            self.call_after_refresh(self._start_due_build)
+            self.call_after_refresh(self.call_later, self._start_due_build)
 
     def _start_due_build(self) -> None:
         self._due = False
