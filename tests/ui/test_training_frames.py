@@ -241,7 +241,7 @@ async def test_an_epochs_end_draws_its_row_in_one_frame_and_each_chart_in_a_late
 
 
 async def test_a_run_makes_room_for_its_epochs_as_it_starts_and_its_epochs_lay_nothing_out(make_app, monkeypatch):
-    from cnn_tui.core.events import TrainingStarted
+    from cnn_tui.core.events import BatchProgress, TrainingStarted
 
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -251,11 +251,18 @@ async def test_a_run_makes_room_for_its_epochs_as_it_starts_and_its_epochs_lay_n
         app.pane.started(TrainingStarted("run", "cpu", "a CPU", 0, 4, 600, 100, 6, 1000))
         await pilot.pause(0.2)
         assert table.size.height == 2 + 4 and len(passes) == 1  # the charts shrink once, now
+        text = app.query_one("#progress-text")
         for epoch in range(4):
-            events = record_frames(app, monkeypatch)
+            # its progress lines, on two rows at this width (the first one laid the screen out)
+            app.pane.progress(BatchProgress(epoch, 3, 6, 300, 12_345.0, 61.0, 0.4321, epochs=4))
+            await pilot.pause(0.2)
+            assert "batch 3/6 · 12,345 img/s" in str(text.render()) and text.size.height == 2
             app.pane.epoch_finished({**row(epoch), "batch_losses": [0.5] * 12})
             await pilot.pause(0.2)
-            assert "layout" not in events and table.size.height == 6 and table.selected_epoch == epoch
+            assert len(passes) == 1 and table.size.height == 6 and table.selected_epoch == epoch
+        app.pane.show_over("finished", 4)  # over: the line takes the rows it needs again
+        await pilot.pause(0.2)
+        assert text.size.height == 1
         app.pane.show_epochs([])  # a new run, or another session: the room goes with the rows
         await pilot.pause(0.2)
         assert table.size.height == 3

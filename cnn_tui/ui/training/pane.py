@@ -124,6 +124,7 @@ class TrainingPane(Vertical):
     def started(self, event: TrainingStarted) -> None:
         self.total_epochs = event.epochs
         self.query_one(EpochTable).reserve(event.epochs)  # its epochs' ends then lay nothing out
+        self.query_one(EpochProgress).make_room(event.epochs, event.batches_per_epoch)  # nor its progress lines
         self.acknowledged = "training"
         self.set_device(f"{event.device} · {event.device_name}", self.gpu_total)
         self.set_title(f"Training · session {event.session}")
@@ -201,6 +202,7 @@ class TrainingPane(Vertical):
     def show_over(self, status: str, epochs_done: int) -> None:
         """The progress line of a run that is over (just now, or a session opened): its status
         and its epochs against its target."""
+        self.query_one(EpochProgress).release_room()
         self.query_one(EpochProgress).show_text(
             f"{status} · {epochs_done}/{self.total_epochs} epochs done", done=status == "finished")
 
