@@ -8,8 +8,8 @@ the data as it is then), the worker makes them and sends the figure back as text
 
 The worker is `python -m cnn_tui.ui.training.figure_worker`, reading pickled requests on its
 stdin and answering on its stdout, in a session of its own (the terminal's signals are the
-app's). Until it is ready (its interpreter takes about a second to start on 2 cores), and
-if it ever stops, a figure is built in the app's process as before. It ends with the app's
+app's). Until it is ready (0.2 s after it starts, on a quiet 2-core machine), and if it
+ever stops or stops answering, a figure is built in the app's process as before. It ends with the app's
 process: its stdin closes then.
 """
 
