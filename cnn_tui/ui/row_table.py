@@ -381,28 +381,24 @@ class RowTable(ScrollView, can_focus=True):
     # for it (`_row_styles`), and nothing else. Textual would work out the table's styles
     # and its parts' again from every rule of the stylesheet, and draw every line (3-5 ms of
     # each focus move on 2 cores, a third of a tab), though only these lines look different.
-    # So its own handlers are not run; they do only what the two below do, and redraw.
+    # So its own handlers are not run; `_focus_moved` does what they do, less the redraw.
 
     def _on_focus(self, event: events.Focus) -> None:
-        event.prevent_default()
-        self.has_focus = True
-        self._focus_lines()
-        if self.parent is not None:
-            self.parent.post_message(events.DescendantFocus(self))
+        self._focus_moved(event, True, events.DescendantFocus)
 
     def _on_blur(self, event: events.Blur) -> None:
-        event.prevent_default()
-        self.has_focus = False
-        self._focus_lines()
-        if self.parent is not None:
-            self.parent.post_message(events.DescendantBlur(self))
+        self._focus_moved(event, False, events.DescendantBlur)
 
     def watch_has_focus(self, has_focus: bool) -> None:
         """No styles worked out again (see above)."""
 
-    def _focus_lines(self) -> None:
+    def _focus_moved(self, event: events.Event, focused: bool, tell: type) -> None:
+        event.prevent_default()
+        self.has_focus = focused
         self.refresh(Region(0, 0, self.size.width, self.header_rows))  # the header: at the top, scrolled or not
         self._refresh_row(self._cursor_row)
+        if self.parent is not None:
+            self.parent.post_message(tell(self))
 
     def on_resize(self, event: events.Resize) -> None:
         self._mark_fit()
