@@ -1,5 +1,6 @@
 """Live charts (textual-plotext). Series live in plain lists of points; replot() has the figure
-defined from them and built in a thread of its own, and the chart drawn again once it is."""
+defined from them and built off the event loop (by the figure worker, a process of its own),
+and the chart drawn again once it is."""
 
 from __future__ import annotations
 
