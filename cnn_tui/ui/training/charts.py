@@ -24,6 +24,8 @@ from textual_plotext import PlotextPlot
 from ..unscrolled import WithoutScrollbars
 from . import figure_worker
 
+DESCRIBE_AFTER = 1 / 60  # seconds after the frame that showed a chart's new data (see _build_due)
+
 # Screens on which a chart is being built: one at a time, the next chart due waits for it
 # (two threads building at once took the interpreter from the event loop more often).
 _BUILDING: WeakSet[Screen] = WeakSet()
@@ -154,14 +156,15 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
     def _build_due(self) -> None:
         """Start the build of the figure for now after the frame under way, if the chart may
         then (see the class): the first figure is drawn at once instead, as it is built. The
-        frame's layout settles the chart's size; the figure is described in a turn of the
-        loop of its own, not straight after the frame's (as the screen's callbacks run), so a
-        key can come between the two (1-3 ms of the loss chart's curves, after a 5 ms frame)."""
+        frame's layout settles the chart's size; the figure is described DESCRIBE_AFTER
+        later, not straight after the frame (as the screen's callbacks run), so that keys
+        and frames due meanwhile go first (the loss chart's curves are 1-3 ms after a frame
+        of 4-5 ms; its build takes 10-30 ms more, off the loop, anyway)."""
         if self._figure is None:
             self.refresh()
         elif not self._due:
             self._due = True
-            self.call_after_refresh(self.call_later, self._start_due_build)
+            self.call_after_refresh(self.set_timer, DESCRIBE_AFTER, self._start_due_build)
 
     def _start_due_build(self) -> None:
         self._due = False
