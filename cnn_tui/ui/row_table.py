@@ -136,7 +136,7 @@ class RowTable(ScrollView, can_focus=True):
         "row-table--cursor",
         "row-table--fixed-cursor",
         "row-table--hover",
-        "row-table--header-focused",  # the focused table's header and cursor (see watch_has_focus)
+        "row-table--header-focused",  # the focused table's header and cursor (see _focus_moved)
         "row-table--cursor-focused",
         "row-table--fixed-cursor-focused",
     }
@@ -144,7 +144,7 @@ class RowTable(ScrollView, can_focus=True):
     # DataTable's look in every theme, except that the focus shows in the cursor's row and
     # the header, not as a tint over the whole table: a tint redrew every line at each focus
     # move (2-5 ms of a tab on 2 cores). The focused look has classes of its own rather than
-    # `:focus` rules (see watch_has_focus).
+    # `:focus` rules (see _focus_moved).
     DEFAULT_CSS = """
     RowTable {
         background: $surface;

@@ -225,7 +225,7 @@ class MetricChart(WithoutScrollbars, PlotextPlot):
         try:
             if elsewhere:
                 try:
-                    return figure_worker.build_elsewhere(calls, tuple(size), theme)
+                    return figure_worker.build_elsewhere(calls, size, theme)
                 except figure_worker.WorkerGone:  # not started yet, or stopped: built here
                     pass
             with self._plotext:
