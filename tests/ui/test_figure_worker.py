@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 
 import pytest
 from textual_plotext.plot import Plot
@@ -94,3 +95,16 @@ def test_a_worker_that_cannot_start_leaves_the_figures_to_the_app(worker, monkey
     assert not figure_worker.ready()
     with pytest.raises(figure_worker.WorkerGone):
         figure_worker.build_elsewhere([], (40, 10), "pro")
+
+
+def test_a_worker_that_never_says_it_is_ready_is_stopped(worker, monkeypatch, tmp_path):
+    silent = tmp_path / "silent.py"
+    silent.write_text("import time\ntime.sleep(120)\n")
+    monkeypatch.setattr(figure_worker, "LONGEST_BUILD", 0.5)
+    monkeypatch.setattr(figure_worker, "__name__", "silent")  # `python -m silent` from tmp_path
+    monkeypatch.chdir(tmp_path)
+    starting = threading.Thread(target=figure_worker.start, daemon=True)
+    starting.start()
+    starting.join(5)
+    assert not starting.is_alive()  # it gave up on the worker, instead of reading from it for good
+    assert not figure_worker.ready() and worker.process.poll() is not None

@@ -27,7 +27,7 @@ from rich.text import Text
 
 Calls = list[tuple[str, tuple, dict]]
 READY = b"ready\n"
-LONGEST_BUILD = 10.0  # seconds: a worker that has not answered by then is stopped (and figures built here)
+LONGEST_BUILD = 10.0  # seconds: a worker that has not answered (or started) by then is stopped (figures built here)
 
 
 class WorkerGone(Exception):
@@ -50,7 +50,8 @@ class _Worker:
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-                self.ready = self.process.stdout.readline() == READY  # type: ignore[union-attr]
+                answered = select.select([self.process.stdout], [], [], LONGEST_BUILD)[0]
+                self.ready = bool(answered) and self.process.stdout.readline() == READY  # type: ignore[union-attr]
             except OSError:
                 self.ready = False
             if not self.ready:
